@@ -1,0 +1,457 @@
+package helper
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The Akiflow web auth protocol (see AKIFLOW-AUTH.md). Everything that would
+// change if the server changed is in this file.
+const (
+	DefaultBaseURL = "https://web.akiflow.com"
+
+	// appVersion is the web app version we claim; the server does not check
+	// it strictly. Bump it here.
+	appVersion    = "2.69.3"
+	platform      = "web"
+	oauthClientID = "10" // the web app's OAuth client
+
+	pathCSRF    = "/csrf-cookie"
+	pathLogin   = "/auth/login"
+	pathMe      = "/user/me"
+	pathRefresh = "/oauth/refreshToken"
+
+	xsrfCookie = "XSRF-TOKEN"
+
+	// maxReplySize bounds every reply we read: they are a few kilobytes.
+	maxReplySize = 1 << 20
+)
+
+// Tokens is what a login or a refresh yields.
+type Tokens struct {
+	AccessToken  string
+	RefreshToken string // empty when the server did not rotate it
+	ExpiresAt    time.Time
+}
+
+// Client speaks Akiflow's auth protocol to one auth host. It keeps the
+// session and XSRF cookies between calls, as a browser would.
+type Client struct {
+	base      *url.URL
+	http      *http.Client
+	timeout   time.Duration
+	userAgent string
+	now       func() time.Time
+}
+
+// ClientConfig configures NewClient.
+type ClientConfig struct {
+	BaseURL   *url.URL
+	Timeout   time.Duration // bound on each exchange
+	Insecure  bool          // skip TLS verification
+	UserAgent string
+	Logf      func(format string, args ...any) // one line per exchange; may be nil
+	Now       func() time.Time
+}
+
+// NewClient returns a client for cfg.BaseURL.
+func NewClient(cfg ClientConfig) *Client {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.Insecure {
+		transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	var rt http.RoundTripper = transport
+	if cfg.Logf != nil {
+		rt = &loggingTransport{next: transport, logf: cfg.Logf}
+	}
+	jar, _ := cookiejar.New(nil) // never fails without options
+	c := &Client{base: cfg.BaseURL, timeout: cfg.Timeout, userAgent: cfg.UserAgent, now: cfg.Now}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.http = &http.Client{Transport: rt, Jar: jar, CheckRedirect: c.checkRedirect}
+	return c
+}
+
+// checkRedirect follows redirects only on the auth host: Go re-sends a POST
+// body and our headers on 307/308, which could carry a code elsewhere.
+func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
+	if !c.sameHost(req.URL) {
+		return fmt.Errorf("refusing to follow a redirect to %s", req.URL.Redacted())
+	}
+	if len(via) >= 10 {
+		return errors.New("too many redirects")
+	}
+	return nil
+}
+
+func (c *Client) sameHost(u *url.URL) bool {
+	return u.Scheme == c.base.Scheme && strings.EqualFold(u.Host, c.base.Host)
+}
+
+// Refresh trades a refresh token for new tokens. clientID is the account's
+// Akiflow-Client-Id. The server rotates the refresh token: once this call has
+// reached it, the old one is spent.
+func (c *Client) Refresh(ctx context.Context, refreshToken, clientID string) (*Tokens, error) {
+	body := map[string]string{"client_id": oauthClientID, "refresh_token": refreshToken}
+	header := http.Header{"Akiflow-Client-Id": {clientID}}
+	for attempt := 1; ; attempt++ {
+		if err := c.csrf(ctx, "refresh"); err != nil {
+			return nil, err
+		}
+		sent := c.now()
+		var reply tokenReply
+		err := c.do(ctx, "refresh", http.MethodPost, c.resolve(pathRefresh), body, header, &reply)
+		if staleXSRF(err) && attempt == 1 {
+			continue // the XSRF value was stale: a fresh csrf-cookie, once
+		}
+		if err != nil {
+			return nil, err
+		}
+		return reply.tokens("refresh", sent)
+	}
+}
+
+// StartLogin asks Akiflow to email a one-time code to email. It returns the
+// signed URL to post the code to, checked to be on the auth host.
+func (c *Client) StartLogin(ctx context.Context, email string) (string, error) {
+	if err := c.csrf(ctx, "login"); err != nil {
+		return "", err
+	}
+	var reply struct {
+		Success  bool   `json:"success"`
+		Message  string `json:"message"`
+		Redirect string `json:"redirect"`
+	}
+	body := map[string]any{"email": email, "remember": true}
+	if err := c.do(ctx, "login", http.MethodPost, c.resolve(pathLogin), body, nil, &reply); err != nil {
+		return "", err
+	}
+	if !reply.Success {
+		return "", fmt.Errorf("Akiflow refused the login: %s", orDefault(oneLine(reply.Message), "no reason given"))
+	}
+	u, err := c.base.Parse(reply.Redirect)
+	if err != nil || reply.Redirect == "" {
+		return "", &ServerError{Op: "login", Status: http.StatusOK, Message: "the reply has no valid code URL"}
+	}
+	if !c.sameHost(u) {
+		return "", fmt.Errorf("refusing to send the code to %s://%s: it is not the auth host %s", u.Scheme, u.Host, c.base.Host)
+	}
+	return u.String(), nil
+}
+
+// Errors of SubmitCode.
+var (
+	ErrWrongCode   = errors.New("wrong code")
+	ErrCodeExpired = errors.New("the code has expired")
+)
+
+// SubmitCode posts the code to the URL StartLogin returned. It returns an
+// error wrapping ErrWrongCode or ErrCodeExpired when the person should be
+// asked again.
+func (c *Client) SubmitCode(ctx context.Context, codeURL, email, code string) error {
+	u, err := url.Parse(codeURL)
+	if err != nil || !c.sameHost(u) {
+		return errors.New("refusing to send the code outside the auth host")
+	}
+	var reply struct {
+		Success bool   `json:"success"`
+		Message string `json:"message"`
+	}
+	err = c.do(ctx, "code", http.MethodPost, codeURL, map[string]string{"email": email, "code": code}, nil, &reply)
+	var se *ServerError
+	switch {
+	case errors.As(err, &se) && se.Status == http.StatusForbidden:
+		return ErrCodeExpired
+	case errors.As(err, &se) && (se.Status == http.StatusUnprocessableEntity || se.Status == http.StatusUnauthorized):
+		return fmt.Errorf("%w: %s", ErrWrongCode, orDefault(se.Message, "the code was not accepted"))
+	case err != nil:
+		return err
+	case !reply.Success:
+		return fmt.Errorf("%w: %s", ErrWrongCode, orDefault(oneLine(reply.Message), "the code was not accepted"))
+	}
+	return nil
+}
+
+// Me fetches the logged-in user's tokens, after SubmitCode.
+func (c *Client) Me(ctx context.Context) (*Tokens, error) {
+	sent := c.now()
+	var reply struct {
+		Data *tokenReply `json:"data"`
+	}
+	if err := c.do(ctx, "login", http.MethodGet, c.resolve(pathMe), nil, nil, &reply); err != nil {
+		return nil, err
+	}
+	if reply.Data == nil {
+		return nil, &ServerError{Op: "login", Status: http.StatusOK, Message: "the user reply has no data"}
+	}
+	return reply.Data.tokens("login", sent)
+}
+
+// csrf fetches a fresh session and XSRF cookie.
+func (c *Client) csrf(ctx context.Context, op string) error {
+	if err := c.do(ctx, op, http.MethodGet, c.resolve(pathCSRF), nil, nil, nil); err != nil {
+		return err
+	}
+	if _, ok := c.xsrf(); !ok {
+		return &ServerError{Op: op, Status: http.StatusOK, Message: "the server set no XSRF-TOKEN cookie"}
+	}
+	return nil
+}
+
+// xsrf is the current XSRF value: read afresh from the jar every time, since
+// the server rotates it at login and at code verification.
+func (c *Client) xsrf() (string, bool) {
+	for _, ck := range c.http.Jar.Cookies(c.base) {
+		if ck.Name == xsrfCookie {
+			return ParseXSRF(ck.Value)
+		}
+	}
+	return "", false
+}
+
+// ParseXSRF decodes the XSRF-TOKEN cookie value: Laravel URL-encodes it, and
+// the header wants it decoded. A "+" stays a "+".
+func ParseXSRF(cookie string) (string, bool) {
+	v, err := url.PathUnescape(cookie)
+	if err != nil || v == "" || strings.ContainsAny(v, "\r\n\x00") {
+		return "", false
+	}
+	return v, true
+}
+
+func (c *Client) resolve(path string) string { return c.base.JoinPath(path).String() }
+
+// do runs one exchange: JSON in, JSON out, bounded in time and size.
+// A reply outside 2xx is a *ServerError; a network failure is transient.
+func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, header http.Header, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, body)
+	if err != nil {
+		return fmt.Errorf("could not build the %s request: %w", op, err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Akiflow-Platform", platform)
+	req.Header.Set("Akiflow-Version", appVersion)
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("X-Requested-With", "XMLHttpRequest")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if method != http.MethodGet {
+		if v, ok := c.xsrf(); ok {
+			req.Header.Set("X-Xsrf-Token", v)
+		}
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.networkError(ctx, op, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplySize+1))
+	if err != nil {
+		return c.networkError(ctx, op, err)
+	}
+	if len(data) > maxReplySize {
+		return &ServerError{Op: op, Status: resp.StatusCode, Message: fmt.Sprintf("the reply is larger than %d bytes", maxReplySize)}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return newServerError(op, resp, data)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := DecodeReply(data, out); err != nil {
+		return &ServerError{Op: op, Status: resp.StatusCode, Message: err.Error()}
+	}
+	return nil
+}
+
+// DecodeReply parses a JSON reply into out; anything else (an HTML
+// maintenance page, a truncated body) is a one-line error.
+func DecodeReply(data []byte, out any) error {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return errors.New("the reply is not JSON")
+	}
+	if err := json.Unmarshal(trimmed, out); err != nil {
+		return errors.New("the reply is not valid JSON of the expected shape")
+	}
+	return nil
+}
+
+func (c *Client) networkError(ctx context.Context, op string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // its message repeats the URL, which may hold the signed code URL
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(context.Cause(ctx), context.Canceled):
+		return ErrInterrupted
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		err = fmt.Errorf("no answer within %s", c.timeout)
+	}
+	return withCode(ExitUnavailable, "could not reach Akiflow at %s (%s): %v", c.base.Host, op, err)
+}
+
+// tokenReply is the token part of the refresh and /user/me replies.
+type tokenReply struct {
+	AccessToken  string      `json:"access_token"`
+	RefreshToken string      `json:"refresh_token"`
+	ExpiresIn    json.Number `json:"expires_in"`
+}
+
+// tokens checks the reply and computes the expiry from the time the
+// request was sent, falling back on the JWT's exp claim.
+func (r *tokenReply) tokens(op string, sent time.Time) (*Tokens, error) {
+	if r.AccessToken == "" {
+		return nil, &ServerError{Op: op, Status: http.StatusOK, Message: "the reply has no access token"}
+	}
+	t := &Tokens{AccessToken: r.AccessToken, RefreshToken: r.RefreshToken}
+	if secs, err := r.ExpiresIn.Float64(); err == nil && secs > 0 && secs < 1e9 {
+		t.ExpiresAt = sent.Add(time.Duration(secs * float64(time.Second)))
+	} else if exp, ok := jwtExpiry(r.AccessToken); ok {
+		t.ExpiresAt = exp
+	} else {
+		return nil, &ServerError{Op: op, Status: http.StatusOK, Message: "the reply says nothing of when the token expires"}
+	}
+	return t, nil
+}
+
+// ServerError is a reply that did not give what was asked for. Its message
+// is the server's own words, cut to one line, never a token.
+type ServerError struct {
+	Op         string // "refresh", "login", "code"
+	Status     int
+	Code       string // the OAuth error, such as invalid_grant
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *ServerError) Error() string {
+	msg := fmt.Sprintf("Akiflow %s failed", e.Op)
+	if e.Status != http.StatusOK {
+		msg += fmt.Sprintf(": HTTP %d", e.Status)
+	}
+	if e.Code != "" {
+		msg += " " + e.Code
+	}
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// Transient says the server may answer differently later.
+func (e *ServerError) Transient() bool {
+	return e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.Status == http.StatusRequestTimeout || e.Status == http.StatusOK
+}
+
+// ExitCode makes a transient failure exit 4.
+func (e *ServerError) ExitCode() int {
+	if e.Transient() {
+		return ExitUnavailable
+	}
+	return ExitFailure
+}
+
+// Rejected says the server refused the refresh token itself: only then is a
+// new login needed.
+func (e *ServerError) Rejected() bool {
+	return e.Op == "refresh" && (e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized)
+}
+
+func staleXSRF(err error) bool {
+	var se *ServerError
+	return errors.As(err, &se) && se.Status == 419
+}
+
+func newServerError(op string, resp *http.Response, data []byte) *ServerError {
+	e := &ServerError{Op: op, Status: resp.StatusCode}
+	var body struct {
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+		Message          string `json:"message"`
+	}
+	if DecodeReply(data, &body) == nil {
+		e.Code = oneLine(body.Error)
+		e.Message = oneLine(orDefault(body.Message, body.ErrorDescription))
+	} else if resp.StatusCode >= 500 {
+		e.Message = "the server is failing"
+	}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
+		e.RetryAfter = time.Duration(secs) * time.Second
+	}
+	return e
+}
+
+// oneLine keeps server text to one short printable line.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// loggingTransport writes one line per exchange for --verbose: method,
+// path, status and duration. Never the query (a signed URL), headers or
+// bodies (tokens).
+type loggingTransport struct {
+	next http.RoundTripper
+	logf func(format string, args ...any)
+}
+
+func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	took := time.Since(start).Round(time.Millisecond)
+	path := req.URL.EscapedPath()
+	if strings.HasPrefix(path, "/auth/email/") {
+		path = "/auth/email/…" // the signed code URL names the email
+	}
+	if err != nil {
+		t.logf("%s %s: no reply (%s)", req.Method, path, took)
+	} else {
+		t.logf("%s %s: %d (%s)", req.Method, path, resp.StatusCode, took)
+	}
+	return resp, err
+}

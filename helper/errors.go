@@ -1,0 +1,57 @@
+package helper
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Exit statuses, as documented in the README and in --help.
+const (
+	ExitOK          = 0
+	ExitFailure     = 1
+	ExitLoginNeeded = 3   // a login is needed but nobody can be asked
+	ExitUnavailable = 4   // Akiflow unreachable or failing: try again later
+	ExitUsage       = 80  // bad flags or environment (kong's own status)
+	ExitInterrupted = 130 // Ctrl-C
+)
+
+// Error is an error with the exit status it calls for.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// ExitCode makes Error a kong.ExitCoder.
+func (e *Error) ExitCode() int { return e.Code }
+
+// ExitCode is the exit status for err: its own, or ExitFailure.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var coder interface{ ExitCode() int }
+	if errors.As(err, &coder) {
+		return coder.ExitCode()
+	}
+	return ExitFailure
+}
+
+func withCode(code int, format string, args ...any) error {
+	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
+}
+
+// ErrInterrupted is returned when the person pressed Ctrl-C.
+var ErrInterrupted = &Error{Code: ExitInterrupted, Err: errors.New("interrupted")}
+
+// loginNeeded says a login is needed and cannot happen here.
+func loginNeeded(why string) error {
+	return withCode(ExitLoginNeeded, "%s; run \"akiflow-token login\" in a terminal", why)
+}
+
+// UsageError is a bad flag or environment value.
+func UsageError(format string, args ...any) error {
+	return withCode(ExitUsage, format, args...)
+}

@@ -1,0 +1,705 @@
+// End-to-end tests: the real akiflow-token binary, run as a person, a shell,
+// git or kubectl runs it, against the fake Akiflow server of
+// helper/akiflowtest, with a hermetic HOME and XDG folders per test.
+package main_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"akiflow-token/helper/akiflowtest"
+)
+
+// binary is the akiflow-token built for these tests (with -race when the
+// tests are).
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "akiflow-token-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "akiflow-token")
+	args := []string{"build", "-o", binary}
+	if raceEnabled() {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building akiflow-token: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func raceEnabled() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-race" && s.Value == "true" {
+			return true
+		}
+	}
+	return false
+}
+
+// world is one test's machine: a fake Akiflow server and a home folder.
+type world struct {
+	t    *testing.T
+	srv  *akiflowtest.Server
+	home string
+	env  []string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	srv := akiflowtest.NewServer()
+	t.Cleanup(srv.Close)
+	home := t.TempDir()
+	w := &world{t: t, srv: srv, home: home}
+	w.env = []string{
+		"HOME=" + home,
+		"XDG_CACHE_HOME=" + filepath.Join(home, ".cache"),
+		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
+		"PATH=" + os.Getenv("PATH"),
+		"AKIFLOW_BASE_URL=" + srv.URL,
+	}
+	return w
+}
+
+// result is what a run of the binary left.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// run runs akiflow-token with no terminal (in a new session, as cron, CI or
+// a kubectl plugin would) and stdin an open pipe with a code waiting in it,
+// which the run must leave unread.
+func (w *world) run(args ...string) result {
+	w.t.Helper()
+	return w.runEnv(nil, args...)
+}
+
+// runEnv is run with more environment variables.
+func (w *world) runEnv(env []string, args ...string) result {
+	w.t.Helper()
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer stdinR.Close()
+	defer stdinW.Close()
+	const waiting = "123456\n"
+	stdinW.WriteString(waiting)
+	r := w.runStdin(stdinR, env, args...)
+	stdinW.Close()
+	if left, _ := io.ReadAll(stdinR); string(left) != waiting {
+		w.t.Errorf("akiflow-token %s read its stdin: %d of %d bytes left", strings.Join(args, " "), len(left), len(waiting))
+	}
+	return r
+}
+
+// runStdin runs akiflow-token with no terminal and the given stdin.
+func (w *world) runStdin(stdin io.Reader, env []string, args ...string) result {
+	w.t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(append([]string(nil), w.env...), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Stdin = stdin
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String(), code: exitCode(w.t, err)}
+	w.checkNoSecrets("stderr", r.stderr)
+	return r
+}
+
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	t.Fatalf("running akiflow-token: %v", err)
+	return -1
+}
+
+// checkNoSecrets fails if text holds any token the fake ever issued. It
+// never prints the token itself.
+func (w *world) checkNoSecrets(where, text string) {
+	w.t.Helper()
+	for _, s := range w.srv.Secrets() {
+		if strings.Contains(text, s) {
+			kind := "an access token"
+			if strings.HasPrefix(s, "def50200") {
+				kind = "a refresh token"
+			}
+			w.t.Errorf("%s holds %s (%d characters, not shown)", where, kind, len(s))
+		}
+	}
+}
+
+// terminalRun is akiflow-token running in a pseudo-terminal, as a person's
+// shell runs it in $(...): stdin and stderr are the terminal, stdout a pipe.
+type terminalRun struct {
+	w      *world
+	cmd    *exec.Cmd
+	tty    *os.File // the terminal's master side: what the person sees and types
+	stdout bytes.Buffer
+	mu     sync.Mutex
+	screen bytes.Buffer
+	done   chan struct{}
+}
+
+func (w *world) start(args ...string) *terminalRun {
+	w.t.Helper()
+	master, tty, err := pty.Open()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer tty.Close()
+	r := &terminalRun{w: w, tty: master, done: make(chan struct{})}
+	r.cmd = exec.Command(binary, args...)
+	r.cmd.Env = w.env
+	r.cmd.Stdin, r.cmd.Stderr = tty, tty
+	r.cmd.Stdout = &r.stdout
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := r.cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	go func() {
+		defer close(r.done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			r.mu.Lock()
+			r.screen.Write(buf[:n])
+			r.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	w.t.Cleanup(func() {
+		r.cmd.Process.Kill()
+		master.Close()
+	})
+	return r
+}
+
+// expect waits until the terminal shows text.
+func (r *terminalRun) expect(text string) {
+	r.w.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(r.text(), text) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.w.t.Fatalf("the terminal never showed %q; it shows:\n%s", text, r.text())
+}
+
+func (r *terminalRun) text() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.screen.String()
+}
+
+// typeLine types text and Enter.
+func (r *terminalRun) typeLine(text string) {
+	r.w.t.Helper()
+	if _, err := r.tty.Write([]byte(text + "\r")); err != nil {
+		r.w.t.Fatal(err)
+	}
+}
+
+// wait waits for the run to end; the terminal's text stands for stderr.
+func (r *terminalRun) wait() result {
+	r.w.t.Helper()
+	err := r.cmd.Wait()
+	<-r.done
+	res := result{stdout: r.stdout.String(), stderr: r.text(), code: exitCode(r.w.t, err)}
+	r.w.checkNoSecrets("the terminal", res.stderr)
+	return res
+}
+
+// login logs email in through the terminal, typing the mailed code, and
+// returns the printed token.
+func (w *world) login(email string, args ...string) string {
+	w.t.Helper()
+	r := w.start(append([]string{"-e", email}, args...)...)
+	r.expect("Code: ")
+	r.typeLine(w.srv.Code(email))
+	res := r.wait()
+	if res.code != 0 {
+		w.t.Fatalf("login of %s: exit %d\n%s", email, res.code, res.stderr)
+	}
+	return w.tokenOf(res)
+}
+
+// tokenOf checks that a run printed exactly one token line, and that the
+// fake's API accepts it; it returns the token.
+func (w *world) tokenOf(r result) string {
+	w.t.Helper()
+	token, ok := strings.CutSuffix(r.stdout, "\n")
+	if r.code != 0 || !ok || token == "" || strings.ContainsAny(token, " \n") {
+		w.t.Fatalf("want one token line and exit 0; got exit %d, %d bytes of stdout; stderr:\n%s", r.code, len(r.stdout), r.stderr)
+	}
+	w.checkAccepted(token)
+	return token
+}
+
+// checkAccepted calls the fake's protected endpoint with token.
+func (w *world) checkAccepted(token string) {
+	w.t.Helper()
+	req, _ := http.NewRequest("GET", w.srv.URL+akiflowtest.ProtectedPath, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		w.t.Errorf("the API answered %d to the printed token", resp.StatusCode)
+	}
+}
+
+// cacheFile is the path of email's session file.
+func (w *world) cacheFile(email string) string {
+	w.t.Helper()
+	matches, _ := filepath.Glob(filepath.Join(w.home, ".cache", "akiflow-token", "*", email+".json"))
+	if len(matches) != 1 {
+		w.t.Fatalf("want one cache file for %s, found %v", email, matches)
+	}
+	return matches[0]
+}
+
+// editSession rewrites email's cache file through edit, as time passing or
+// a damaged disk would.
+func (w *world) editSession(email string, edit func(map[string]any)) {
+	w.t.Helper()
+	path := w.cacheFile(email)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(data, &s); err != nil {
+		w.t.Fatal(err)
+	}
+	edit(s)
+	data, _ = json.Marshal(s)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// expire makes email's cached access token expired.
+func (w *world) expire(email string) {
+	w.editSession(email, func(s map[string]any) {
+		s["expires_at"] = time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	})
+}
+
+// counts is the fake's request counts, to compare before and after a run.
+func (w *world) counts() map[string]int { return w.srv.Counts() }
+
+// checkRequests fails unless the fake saw exactly want more auth requests,
+// by route, since before. The API calls of checkAccepted do not count.
+func (w *world) checkRequests(before map[string]int, want map[string]int) {
+	w.t.Helper()
+	now := w.srv.Counts()
+	got := map[string]int{}
+	for k, v := range now {
+		if d := v - before[k]; d != 0 && k != akiflowtest.RouteAPI {
+			got[k] = d
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		w.t.Errorf("requests: got %v, want %v", got, want)
+	}
+}
+
+func check(t *testing.T, what string, got, want any) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s: got %v, want %v", what, got, want)
+	}
+}
+
+const alice = "alice@example.com"
+
+func TestFirstLoginThenCacheHit(t *testing.T) {
+	w := newWorld(t)
+	before := w.counts()
+	r := w.start("-e", alice)
+	r.expect("A 6-digit code was sent to " + alice)
+	r.expect("Code: ")
+	r.typeLine(w.srv.Code(alice))
+	res := r.wait()
+	token := w.tokenOf(res)
+	if !strings.Contains(res.stderr, "logged in as "+alice) {
+		t.Errorf("the terminal does not say who logged in:\n%s", res.stderr)
+	}
+	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "login": 1, "code": 1, "user/me": 1})
+
+	// The cache folder is private.
+	info, err := os.Stat(filepath.Dir(w.cacheFile(alice)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "cache folder mode", info.Mode().Perm(), os.FileMode(0o700))
+	info, _ = os.Stat(w.cacheFile(alice))
+	check(t, "cache file mode", info.Mode().Perm(), os.FileMode(0o600))
+
+	// Later runs, without a terminal and without --email, print the cached
+	// token and make no request at all.
+	before = w.counts()
+	for range 3 {
+		again := w.run()
+		check(t, "cached token is the same", w.tokenOf(again) == token, true)
+		check(t, "stderr of a cache hit", again.stderr, "")
+	}
+	w.checkRequests(before, map[string]int{})
+}
+
+func TestLoginAsksForTheEmail(t *testing.T) {
+	w := newWorld(t)
+	r := w.start()
+	r.expect("Akiflow email: ")
+	r.typeLine("alice.example.com")
+	r.expect("is not an email address")
+	check(t, "login requests before a valid email", w.srv.Count(akiflowtest.RouteLogin), 0)
+	r.typeLine(alice)
+	r.expect("Code: ")
+	r.typeLine(w.srv.Code(alice))
+	w.tokenOf(r.wait())
+	w.tokenOf(w.run("-e", alice))
+}
+
+func TestCodeIsAskedAgain(t *testing.T) {
+	w := newWorld(t)
+	r := w.start("-e", alice)
+	r.expect("Code: ")
+	before := w.counts()
+	r.typeLine("12345") // too short: asked again, nothing sent
+	r.expect("The code is 6 digits")
+	w.checkRequests(before, map[string]int{})
+	code := w.srv.Code(alice)
+	wrong := fmt.Sprintf("%06d", (atoi(code)+1)%1000000)
+	r.typeLine(wrong[:3] + " " + wrong[3:])
+	r.expect("Invalid authentication code. Try again.")
+	r.typeLine(code[:3] + "-" + code[3:])
+	w.tokenOf(r.wait())
+	w.checkRequests(before, map[string]int{"code": 2, "user/me": 1})
+}
+
+func TestThreeWrongCodesFail(t *testing.T) {
+	w := newWorld(t)
+	r := w.start("-e", alice)
+	wrong := fmt.Sprintf("%06d", (atoi(w.waitCode(r, alice))+1)%1000000)
+	for range 3 {
+		r.expect("Code: ")
+		r.typeLine(wrong)
+	}
+	res := r.wait()
+	check(t, "exit status", res.code, 1)
+	check(t, "stdout", res.stdout, "")
+	check(t, "code requests", w.srv.Count(akiflowtest.RouteCode), 3)
+	if _, err := filepath.Glob(filepath.Join(w.home, ".cache", "akiflow-token", "*", alice+".json")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitCode waits for the prompt and returns the code that was mailed.
+func (w *world) waitCode(r *terminalRun, email string) string {
+	w.t.Helper()
+	r.expect("Code: ")
+	return w.srv.Code(email)
+}
+
+func atoi(s string) int {
+	n := 0
+	fmt.Sscan(s, &n)
+	return n
+}
+
+func TestExpiredCodeURLSendsANewCode(t *testing.T) {
+	w := newWorld(t)
+	w.srv.SetCodeTTL(-time.Minute) // every signed URL is already expired
+	r := w.start("-e", alice)
+	r.typeLine(w.waitCode(r, alice))
+	r.expect("The code has expired. Send a new one? [Y/n] ")
+	w.srv.SetCodeTTL(15 * time.Minute)
+	r.typeLine("")
+	r.expect("A new code was sent")
+	r.typeLine(w.waitCode(r, alice))
+	w.tokenOf(r.wait())
+	check(t, "codes mailed", w.srv.Count(akiflowtest.RouteLogin), 2)
+}
+
+func TestCtrlCAtThePromptLeavesTheCacheAlone(t *testing.T) {
+	w := newWorld(t)
+	w.login(alice)
+	w.srv.Revoke(alice)
+	w.expire(alice)
+	before, _ := os.ReadFile(w.cacheFile(alice))
+	r := w.start("-e", alice)
+	r.expect("Code: ")
+	r.tty.Write([]byte{3}) // Ctrl-C
+	res := r.wait()
+	check(t, "exit status", res.code, 130)
+	check(t, "stdout", res.stdout, "")
+	after, _ := os.ReadFile(w.cacheFile(alice))
+	check(t, "cache file unchanged", bytes.Equal(before, after), true)
+}
+
+func TestRefreshNearExpiry(t *testing.T) {
+	w := newWorld(t)
+	first := w.login(alice)
+	// A token with 30 minutes left is "near expiry" for --min-ttl 31m.
+	before := w.counts()
+	res := w.run("--min-ttl", "31m", "-v")
+	second := w.tokenOf(res)
+	check(t, "a new token", second != first, true)
+	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
+	if !strings.Contains(res.stderr, "POST /oauth/refreshToken: 200") {
+		t.Errorf("--verbose does not show the refresh exchange:\n%s", res.stderr)
+	}
+	check(t, "client ids used", len(w.srv.ClientIDs()), 1)
+
+	// The rotated pair was saved: the next run is a cache hit, and the
+	// refresh after that works (the new refresh token was kept).
+	before = w.counts()
+	check(t, "cache hit after refresh", w.tokenOf(w.run()), second)
+	w.checkRequests(before, map[string]int{})
+	w.expire(alice)
+	third := w.tokenOf(w.run())
+	check(t, "refreshed after expiry", third != second, true)
+	check(t, "the same client id on every refresh", len(w.srv.ClientIDs()), 1)
+}
+
+func TestShortLivedTokensArePrintedAnyway(t *testing.T) {
+	w := newWorld(t)
+	w.srv.SetExpiresIn(60) // the server gives less than --min-ttl
+	w.login(alice)
+	before := w.counts()
+	w.tokenOf(w.run()) // refreshes once, prints the fresh token: no loop
+	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
+}
+
+func TestForceRefresh(t *testing.T) {
+	w := newWorld(t)
+	first := w.login(alice)
+	second := w.tokenOf(w.run("--force-refresh"))
+	check(t, "a new token", second != first, true)
+	check(t, "refreshes", w.srv.Count(akiflowtest.RouteRefresh), 1)
+}
+
+func TestRejectedRefreshWithoutTerminal(t *testing.T) {
+	w := newWorld(t)
+	w.login(alice)
+	w.srv.Revoke(alice)
+	w.expire(alice)
+	before := w.counts()
+	res := w.run()
+	check(t, "exit status", res.code, 3)
+	check(t, "stdout", res.stdout, "")
+	if !strings.Contains(res.stderr, `run "akiflow-token login"`) {
+		t.Errorf("stderr does not say what to do:\n%s", res.stderr)
+	}
+	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
+}
+
+func TestRejectedRefreshWithTerminalLogsInAgain(t *testing.T) {
+	w := newWorld(t)
+	w.login(alice)
+	w.srv.Revoke(alice)
+	w.expire(alice)
+	r := w.start()
+	r.expect("a new login is needed")
+	r.typeLine(w.waitCode(r, alice))
+	w.tokenOf(r.wait())
+}
+
+func TestNoSessionNoTerminal(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+	}{
+		{"no terminal", nil, nil},
+		{"no terminal, --email", []string{"-e", alice}, nil},
+		{"--non-interactive", []string{"--non-interactive"}, nil},
+		{"AKIFLOW_NON_INTERACTIVE", nil, []string{"AKIFLOW_NON_INTERACTIVE=1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			res := w.runEnv(tc.env, tc.args...)
+			check(t, "exit status", res.code, 3)
+			check(t, "stdout", res.stdout, "")
+			w.checkRequests(map[string]int{}, map[string]int{})
+		})
+	}
+}
+
+func TestNonInteractiveWithTerminalDoesNotPrompt(t *testing.T) {
+	w := newWorld(t)
+	r := w.start("--non-interactive", "-e", alice)
+	res := r.wait()
+	check(t, "exit status", res.code, 3)
+	check(t, "requests", len(w.counts()), 0)
+}
+
+func TestTwoAccounts(t *testing.T) {
+	w := newWorld(t)
+	const bob = "bob+work@example.org"
+	a := w.login(alice)
+	b := w.login(bob)
+	check(t, "tokens differ", a != b, true)
+	check(t, "default is the last login", w.tokenOf(w.run()), b)
+	check(t, "--email selects", w.tokenOf(w.run("-e", alice)), a)
+	check(t, "AKIFLOW_EMAIL selects", w.tokenOf(w.runEnv([]string{"AKIFLOW_EMAIL=" + alice})), a)
+
+	st := w.run("status")
+	check(t, "status exit", st.code, 0)
+	w.checkNoSecrets("status", st.stdout)
+	for _, want := range []string{"account: " + bob, "refresh: held", "other:   " + alice, w.cacheFile(bob)} {
+		if !strings.Contains(st.stdout, want) {
+			t.Errorf("status lacks %q:\n%s", want, st.stdout)
+		}
+	}
+
+	// Logging bob out leaves alice alone; logging out twice is fine.
+	for range 2 {
+		res := w.run("logout")
+		check(t, "logout exit", res.code, 0)
+	}
+	st = w.run("status")
+	check(t, "status exit after logout", st.code, 3)
+	if !strings.Contains(st.stdout, "refresh: none") {
+		t.Errorf("status after logout:\n%s", st.stdout)
+	}
+	check(t, "alice still logged in", w.tokenOf(w.run("-e", alice)), a)
+	check(t, "bob's token is gone", w.run().code, 3)
+
+	res := w.run("logout", "--all")
+	check(t, "logout --all exit", res.code, 0)
+	check(t, "alice is logged out too", w.run("-e", alice).code, 3)
+	check(t, "status exit after logout --all", w.run("status", "-e", alice).code, 3)
+}
+
+func TestClientIDIsKeptAcrossLogins(t *testing.T) {
+	w := newWorld(t)
+	w.login(alice)
+	id := func() string {
+		var s struct {
+			ClientID string `json:"client_id"`
+		}
+		data, _ := os.ReadFile(w.cacheFile(alice))
+		json.Unmarshal(data, &s)
+		return s.ClientID
+	}
+	first := id()
+	check(t, "client id is a UUID", len(first), 36)
+	w.run("logout")
+	w.login(alice)
+	check(t, "client id after logout and login", id(), first)
+}
+
+func TestOutputFormats(t *testing.T) {
+	w := newWorld(t)
+	token := w.login(alice)
+
+	res := w.run("-o", "header")
+	check(t, "header", res.stdout, "Authorization: Bearer "+token+"\n")
+
+	res = w.runEnv([]string{"AKIFLOW_OUTPUT=json"})
+	var j struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresAt   string `json:"expires_at"`
+		ExpiresIn   int    `json:"expires_in"`
+		Email       string `json:"email"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &j); err != nil {
+		t.Fatalf("-o json is not JSON: %v", err)
+	}
+	check(t, "json access_token", j.AccessToken == token, true)
+	check(t, "json token_type", j.TokenType, "Bearer")
+	check(t, "json email", j.Email, alice)
+	exp, err := time.Parse(time.RFC3339, j.ExpiresAt)
+	if err != nil || time.Until(exp) < 29*time.Minute || time.Until(exp) > 31*time.Minute {
+		t.Errorf("json expires_at %q is not about 30 minutes ahead", j.ExpiresAt)
+	}
+	if j.ExpiresIn < 29*60 || j.ExpiresIn > 1800 {
+		t.Errorf("json expires_in = %d", j.ExpiresIn)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	w := newWorld(t)
+	for _, tc := range []struct {
+		args []string
+		env  []string
+	}{
+		{[]string{"-o", "yaml"}, nil},
+		{nil, []string{"AKIFLOW_OUTPUT=xml"}},
+		{[]string{"--min-ttl=-1s"}, nil},
+		{nil, []string{"AKIFLOW_MIN_TTL=abc"}},
+		{[]string{"--timeout", "0s"}, nil},
+		{nil, []string{"AKIFLOW_TIMEOUT=soon"}},
+		{[]string{"--no-such-flag"}, nil},
+		{[]string{"-e", "no-at-sign"}, nil},
+		{[]string{"-e", "a b@example.com"}, nil},
+		{[]string{"--base-url", "http://example.com"}, nil},
+		{[]string{"--base-url", "ftp://example.com"}, nil},
+		{[]string{"--base-url", "::"}, nil},
+	} {
+		res := w.runEnv(tc.env, tc.args...)
+		check(t, fmt.Sprint(tc.args, tc.env, " exit status"), res.code, 80)
+		check(t, fmt.Sprint(tc.args, tc.env, " stdout"), res.stdout, "")
+		if n := strings.Count(strings.TrimSpace(res.stderr), "\n"); n != 0 || res.stderr == "" {
+			t.Errorf("%v %v: want a one-line error, got:\n%s", tc.args, tc.env, res.stderr)
+		}
+	}
+	w.checkRequests(map[string]int{}, map[string]int{})
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	w := newWorld(t)
+	res := w.run("--version")
+	check(t, "--version exit", res.code, 0)
+	if !strings.HasPrefix(res.stdout, "akiflow-token ") {
+		t.Errorf("--version: %q", res.stdout)
+	}
+	res = w.run("--help")
+	check(t, "--help exit", res.code, 0)
+	for _, want := range []string{"AKIFLOW_MIN_TTL", "Exit status", "130 interrupted"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}

@@ -1,0 +1,132 @@
+// Command akiflow-token prints a valid Akiflow access token, for shells,
+// scripts, curl, git and kubectl. See README.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"akiflow-token/helper"
+)
+
+// cli is the command line: global flags, then one command.
+type cli struct {
+	Email          string        `short:"e" env:"AKIFLOW_EMAIL" placeholder:"EMAIL" help:"Akiflow account. Default: the only cached account, else the one logged in last."`
+	Output         string        `short:"o" env:"AKIFLOW_OUTPUT" default:"token" enum:"token,header,json" help:"Output format: token, header (Authorization: Bearer …) or json."`
+	MinTTL         time.Duration `name:"min-ttl" env:"AKIFLOW_MIN_TTL" default:"5m" help:"Refresh first unless the token has at least this long left."`
+	ForceRefresh   bool          `help:"Refresh even if the cached token is good."`
+	Timeout        time.Duration `env:"AKIFLOW_TIMEOUT" default:"15s" help:"Bound on each network request."`
+	NonInteractive bool          `env:"AKIFLOW_NON_INTERACTIVE" help:"Never prompt: exit 3 when a login is needed."`
+	BaseURL        string        `name:"base-url" env:"AKIFLOW_BASE_URL" default:"${default_base_url}" help:"Akiflow auth host."`
+	Insecure       bool          `help:"DANGEROUS: do not verify the auth host's TLS certificate."`
+	Verbose        bool          `short:"v" help:"Explain each decision and HTTP exchange on stderr (never a token)."`
+	Version        versionFlag   `help:"Print the version and exit."`
+
+	Token  tokenCmd  `cmd:"" default:"1" help:"Print a valid access token on stdout (the default)."`
+	Login  loginCmd  `cmd:"" help:"Log in now with an emailed code, even if a session exists."`
+	Status statusCmd `cmd:"" help:"Show the session (never a token). Exit 3 if a login is needed."`
+	Logout logoutCmd `cmd:"" help:"Forget the session on this machine (it is not revoked on the server)."`
+}
+
+const description = `Print a valid Akiflow access token: curl -H "Authorization: Bearer $(akiflow-token)" …
+
+Exit status: 0 success; 1 failure; 3 login needed but no way to ask (no
+terminal, or --non-interactive); 4 Akiflow unreachable or failing, try again
+later; 80 usage error; 130 interrupted.`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run parses args, runs the command and returns the exit status. Usage
+// errors go to stderr: stdout is for the token alone.
+func run(args []string) int {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("akiflow-token"),
+		kong.Description(description),
+		kong.Vars{"default_base_url": helper.DefaultBaseURL},
+	)
+	if err != nil {
+		panic(err) // a bug in the struct above, not user input
+	}
+	ctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "akiflow-token: %v (see akiflow-token --help)\n", err)
+		return helper.ExitUsage
+	}
+	h, err := helper.New(c.config())
+	if err == nil {
+		err = ctx.Run(h, &c)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "akiflow-token: %v\n", err)
+		return helper.ExitCode(err)
+	}
+	return helper.ExitOK
+}
+
+func (c *cli) config() helper.Config {
+	return helper.Config{
+		BaseURL:        c.BaseURL,
+		Email:          c.Email,
+		MinTTL:         c.MinTTL,
+		ForceRefresh:   c.ForceRefresh,
+		Timeout:        c.Timeout,
+		NonInteractive: c.NonInteractive,
+		Insecure:       c.Insecure,
+		Verbose:        c.Verbose,
+		Version:        version(),
+		Stderr:         os.Stderr,
+	}
+}
+
+type tokenCmd struct{}
+
+func (tokenCmd) Run(h *helper.Helper, c *cli) error {
+	s, err := h.Token(context.Background())
+	if err != nil {
+		return err
+	}
+	return helper.Write(os.Stdout, c.Output, s, time.Now())
+}
+
+type loginCmd struct{}
+
+func (loginCmd) Run(h *helper.Helper) error {
+	_, err := h.Login(context.Background())
+	return err
+}
+
+type statusCmd struct{}
+
+func (statusCmd) Run(h *helper.Helper) error { return h.Status(os.Stdout) }
+
+type logoutCmd struct {
+	All bool `help:"Forget every account of this auth host."`
+}
+
+func (l logoutCmd) Run(h *helper.Helper) error { return h.Logout(l.All) }
+
+// versionFlag prints the version when set. It reads the build info only
+// then, not on every run.
+type versionFlag bool
+
+func (versionFlag) BeforeReset(app *kong.Kong) error {
+	fmt.Fprintln(app.Stdout, "akiflow-token", version())
+	app.Exit(0)
+	return nil
+}
+
+func version() string {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return strings.TrimPrefix(info.Main.Version, "v")
+	}
+	return "dev"
+}

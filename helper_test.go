@@ -703,3 +703,126 @@ func TestVersionAndHelp(t *testing.T) {
 		}
 	}
 }
+
+func TestStaleXSRFIsRetriedOnce(t *testing.T) {
+	w := newWorld(t)
+	first := w.login(alice)
+	w.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Reply(419, "application/json", `{"message":"CSRF token mismatch."}`))
+	w.expire(alice)
+	before := w.counts()
+	check(t, "refreshed after a 419", w.tokenOf(w.run()) != first, true)
+	w.checkRequests(before, map[string]int{"csrf-cookie": 2, "refresh": 2})
+}
+
+func TestTransientFailureKeepsTheSession(t *testing.T) {
+	w := newWorld(t)
+	first := w.login(alice)
+
+	// The token is still good but under --min-ttl: print it, with a warning.
+	w.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.RetryAfter(503, 1))
+	res := w.run("--min-ttl", "31m")
+	check(t, "the cached token", w.tokenOf(res), first)
+	if !strings.Contains(res.stderr, "warning") || !strings.Contains(res.stderr, "503") {
+		t.Errorf("no warning naming the failure:\n%s", res.stderr)
+	}
+
+	// The token has expired: exit 4, nothing on stdout.
+	w.expire(alice)
+	w.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Reply(502, "text/html", "<html><body>Bad Gateway</body></html>"))
+	res = w.run()
+	check(t, "exit status", res.code, 4)
+	check(t, "stdout", res.stdout, "")
+	check(t, "one-line error", strings.Count(res.stderr, "\n"), 1)
+
+	// The session survived: the next run refreshes with the same refresh token.
+	w.tokenOf(w.run())
+}
+
+func TestCodeIsNeverSentToAnotherHost(t *testing.T) {
+	w := newWorld(t)
+	w.srv.RedirectLoginTo("http://127.0.0.2:9")
+	r := w.start("-e", alice)
+	res := r.wait()
+	check(t, "exit status", res.code, 1)
+	if !strings.Contains(res.stderr, "refusing to send the code") {
+		t.Errorf("stderr:\n%s", res.stderr)
+	}
+	check(t, "codes posted", w.srv.Count(akiflowtest.RouteCode), 0)
+}
+
+func TestRedirectsToAnotherHostAreNotFollowed(t *testing.T) {
+	w := newWorld(t)
+	w.login(alice)
+	w.expire(alice)
+	w.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Redirect(307, "http://127.0.0.2:9/steal"))
+	res := w.run()
+	if res.code == 0 || !strings.Contains(res.stderr, "refusing to follow a redirect") {
+		t.Errorf("exit %d, stderr:\n%s", res.code, res.stderr)
+	}
+}
+
+// sessionPath is where email's session file lives, before it exists.
+func (w *world) sessionPath(email string) string {
+	host := strings.ReplaceAll(strings.TrimPrefix(w.srv.URL, "http://"), ":", "%3A")
+	return filepath.Join(w.home, ".cache", "akiflow-token", host, email+".json")
+}
+
+func TestBadCacheFiles(t *testing.T) {
+	good := `{"format":1,"email":"alice@example.com","client_id":"x","access_token":"a.b.c","refresh_token":"def50200aa","expires_at":"2099-01-01T00:00:00Z"}`
+	for _, tc := range []struct {
+		name    string
+		make    func(path string) error
+		code    int
+		message string
+	}{
+		{"empty", writeFile(""), 3, "not a valid session file"},
+		{"truncated", writeFile(good[:40]), 3, "not a valid session file"},
+		{"not JSON", writeFile("hello"), 3, "not a valid session file"},
+		{"wrong shape", writeFile(`{"format":"one","email":[1]}`), 3, "not a valid session file"},
+		{"no expiry", writeFile(`{"format":1,"email":"alice@example.com","access_token":"x"}`), 3, "without expiry"},
+		{"a directory", func(p string) error { return os.Mkdir(p, 0o700) }, 3, "not a regular file"},
+		{"dangling symlink", func(p string) error { return os.Symlink(p+".gone", p) }, 3, ""},
+		{"newer format", writeFile(`{"format":2,"email":"alice@example.com"}`), 1, "newer akiflow-token"},
+		{"readable by others", func(p string) error {
+			if err := writeFile(good)(p); err != nil {
+				return err
+			}
+			return os.Chmod(p, 0o644)
+		}, 1, "chmod 600 "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			path := w.sessionPath(alice)
+			os.MkdirAll(filepath.Dir(path), 0o700)
+			if err := tc.make(path); err != nil {
+				t.Fatal(err)
+			}
+			res := w.run("-e", alice)
+			check(t, "exit status", res.code, tc.code)
+			check(t, "stdout", res.stdout, "")
+			if !strings.Contains(res.stderr, tc.message) {
+				t.Errorf("stderr lacks %q:\n%s", tc.message, res.stderr)
+			}
+			w.checkRequests(map[string]int{}, map[string]int{})
+		})
+	}
+}
+
+func writeFile(content string) func(string) error {
+	return func(path string) error { return os.WriteFile(path, []byte(content), 0o600) }
+}
+
+func TestNewerFormatIsNotOverwritten(t *testing.T) {
+	w := newWorld(t)
+	path := w.sessionPath(alice)
+	os.MkdirAll(filepath.Dir(path), 0o700)
+	newer := `{"format":2,"email":"alice@example.com"}`
+	writeFile(newer)(path)
+	r := w.start("-e", alice)
+	res := r.wait()
+	check(t, "exit status", res.code, 1)
+	check(t, "codes mailed", w.srv.Count(akiflowtest.RouteLogin), 0)
+	w.run("logout", "-e", alice)
+	data, _ := os.ReadFile(path)
+	check(t, "file untouched", string(data), newer)
+}

@@ -1,0 +1,134 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/adrg/xdg"
+)
+
+// useTempCache points the XDG cache home at a fresh folder.
+func useTempCache(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", dir)
+	xdg.Reload()
+	t.Cleanup(xdg.Reload)
+	return dir
+}
+
+func TestWriteReadModes(t *testing.T) {
+	root := useTempCache(t)
+	s := Open("127.0.0.1:8080")
+	if _, err := s.Read("a@b.c"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Read of a missing record: %v", err)
+	}
+	if err := s.Write("a@b.c", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Read("a@b.c"); err != nil || string(got) != "one" {
+		t.Fatalf("Read = %q, %v", got, err)
+	}
+	want := filepath.Join(root, "akiflow-token", "127.0.0.1%3A8080", "a@b.c.json")
+	if s.Path("a@b.c") != want {
+		t.Errorf("Path = %s, want %s", s.Path("a@b.c"), want)
+	}
+	for path, mode := range map[string]os.FileMode{want: 0o600, filepath.Dir(want): 0o700, filepath.Dir(filepath.Dir(want)): 0o700} {
+		info, err := os.Stat(path)
+		if err != nil || info.Mode().Perm() != mode {
+			t.Errorf("%s: mode %v, want %v (%v)", path, info.Mode().Perm(), mode, err)
+		}
+	}
+	names, err := s.Names()
+	if err != nil || len(names) != 1 || names[0] != "a@b.c" {
+		t.Errorf("Names = %v, %v", names, err)
+	}
+}
+
+func TestReadRefusesFilesOthersCanRead(t *testing.T) {
+	useTempCache(t)
+	s := Open("h")
+	s.Write("a@b.c", []byte("x"))
+	os.Chmod(s.Path("a@b.c"), 0o640)
+	_, err := s.Read("a@b.c")
+	var ie *InsecureError
+	if !errors.As(err, &ie) || ie.Fix != "chmod 600 "+s.Path("a@b.c") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestPendingDiscardLeavesTheRecord(t *testing.T) {
+	useTempCache(t)
+	s := Open("h")
+	s.Write("a@b.c", []byte("old"))
+	p, err := s.Prepare("a@b.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Discard()
+	if got, _ := s.Read("a@b.c"); string(got) != "old" {
+		t.Errorf("got %q", got)
+	}
+	entries, _ := os.ReadDir(s.Dir())
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+}
+
+func TestPrepareFailsInAReadOnlyFolder(t *testing.T) {
+	if os.Getuid() == 0 {
+		// root writes anywhere; the end-to-end tests cover this with a
+		// folder that is a file instead.
+		t.Log("running as root: using a folder that cannot exist")
+		root := useTempCache(t)
+		os.WriteFile(filepath.Join(root, "akiflow-token"), nil, 0o600)
+	} else {
+		root := useTempCache(t)
+		os.MkdirAll(filepath.Join(root, "akiflow-token", "h"), 0o500)
+	}
+	if _, err := Open("h").Prepare("a@b.c"); err == nil {
+		t.Error("Prepare succeeded")
+	}
+}
+
+func TestLockIsExclusiveAndBounded(t *testing.T) {
+	useTempCache(t)
+	s := Open("h")
+	unlock, err := s.Lock(context.Background(), "a@b.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := Open("h").Lock(ctx, "a@b.c"); !errors.Is(err, ErrLockTimeout) {
+		t.Errorf("second Lock: %v, want ErrLockTimeout", err)
+	}
+	unlock()
+	unlock2, err := s.Lock(context.Background(), "a@b.c")
+	if err != nil {
+		t.Fatalf("Lock after unlock: %v", err)
+	}
+	unlock2()
+}
+
+func FuzzEscape(f *testing.F) {
+	for _, s := range []string{"a@b.c", "127.0.0.1:80", "..", ".hidden", "a/b", "%41", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		e := escape(name)
+		if strings.ContainsAny(e, "/\\:") || strings.HasPrefix(e, ".") {
+			t.Errorf("escape(%q) = %q is not a safe file name", name, e)
+		}
+		if back, err := unescape(e); err != nil || back != name {
+			t.Errorf("unescape(escape(%q)) = %q, %v", name, back, err)
+		}
+	})
+}

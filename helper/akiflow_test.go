@@ -1,0 +1,204 @@
+package helper
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"akiflow-token/helper/akiflowtest"
+)
+
+func newTestClient(t *testing.T, srv *akiflowtest.Server, now func() time.Time) *Client {
+	t.Helper()
+	base, err := ParseBaseURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewClient(ClientConfig{BaseURL: base, Timeout: 5 * time.Second, UserAgent: "akiflow-token/test", Now: now})
+}
+
+// loginForTest runs the whole login against the fake, as login() does.
+func loginForTest(t *testing.T, c *Client, srv *akiflowtest.Server, email string) *Tokens {
+	t.Helper()
+	ctx := context.Background()
+	codeURL, err := c.StartLogin(ctx, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SubmitCode(ctx, codeURL, email, srv.Code(email)); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := c.Me(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tokens
+}
+
+func TestClientExpiryCountsFromTheRequest(t *testing.T) {
+	srv := akiflowtest.NewServer()
+	defer srv.Close()
+	sent := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := newTestClient(t, srv, func() time.Time { return sent })
+	tokens := loginForTest(t, c, srv, "a@example.com")
+	if got, want := tokens.ExpiresAt, sent.Add(1800*time.Second); !got.Equal(want) {
+		t.Errorf("login expiry: got %v, want %v", got, want)
+	}
+	srv.SetExpiresIn(90)
+	fresh, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fresh.ExpiresAt, sent.Add(90*time.Second); !got.Equal(want) {
+		t.Errorf("refresh expiry: got %v, want %v", got, want)
+	}
+	if fresh.RefreshToken == tokens.RefreshToken || fresh.RefreshToken == "" {
+		t.Errorf("the refresh token was not rotated")
+	}
+	// The old refresh token is spent: the server rejects it.
+	_, err = c.Refresh(context.Background(), tokens.RefreshToken, "id")
+	var se *ServerError
+	if !errors.As(err, &se) || !se.Rejected() || se.Code != "invalid_grant" {
+		t.Errorf("reused refresh token: got %v, want a rejection", err)
+	}
+	if strings.Contains(err.Error(), tokens.RefreshToken) {
+		t.Errorf("the error holds the refresh token")
+	}
+}
+
+func TestClientErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		fault    akiflowtest.Fault
+		exitCode int
+		message  string
+	}{
+		{"500 JSON", akiflowtest.Reply(500, "application/json", `{"message":"Server Error"}`), ExitUnavailable, "HTTP 500: Server Error"},
+		{"502 HTML", akiflowtest.Reply(502, "text/html", "<html>Bad Gateway</html>"), ExitUnavailable, "HTTP 502: the server is failing"},
+		{"503 Retry-After", akiflowtest.RetryAfter(503, 2), ExitUnavailable, "HTTP 503"},
+		{"429", akiflowtest.RetryAfter(429, 1), ExitUnavailable, "HTTP 429"},
+		{"truncated JSON", akiflowtest.Reply(200, "application/json", `{"access_token":"ab`), ExitUnavailable, "not valid JSON"},
+		{"200 HTML", akiflowtest.Reply(200, "text/html", "<html>Down for maintenance</html>"), ExitUnavailable, "not JSON"},
+		{"200 empty object", akiflowtest.Reply(200, "application/json", `{}`), ExitUnavailable, "no access token"},
+		{"reset", akiflowtest.Reset(), ExitUnavailable, "could not reach Akiflow"},
+		{"400 invalid_grant", akiflowtest.Reply(400, "application/json", `{"error":"invalid_grant","message":"The refresh token is invalid."}`), ExitFailure, "invalid_grant"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := akiflowtest.NewServer()
+			defer srv.Close()
+			c := newTestClient(t, srv, nil)
+			tokens := loginForTest(t, c, srv, "a@example.com")
+			srv.Fail(akiflowtest.RouteRefresh, tc.fault)
+			_, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := ExitCode(err); got != tc.exitCode {
+				t.Errorf("exit code: got %d, want %d (%v)", got, tc.exitCode, err)
+			}
+			if !strings.Contains(err.Error(), tc.message) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q: want one line with %q", err, tc.message)
+			}
+		})
+	}
+}
+
+func TestClientTimeout(t *testing.T) {
+	srv := akiflowtest.NewServer()
+	defer srv.Close()
+	base, _ := ParseBaseURL(srv.URL)
+	c := NewClient(ClientConfig{BaseURL: base, Timeout: 200 * time.Millisecond})
+	srv.Fail(akiflowtest.RouteCSRF, akiflowtest.Hang())
+	_, err := c.Refresh(context.Background(), "def50200", "id")
+	if ExitCode(err) != ExitUnavailable || !strings.Contains(err.Error(), "no answer within 200ms") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestClientSendsTheAkiflowHeaders(t *testing.T) {
+	var got http.Header
+	srv := akiflowtest.NewServer()
+	defer srv.Close()
+	srv.Fail(akiflowtest.RouteCSRF, func(w http.ResponseWriter, r *http.Request, s *akiflowtest.Server) {
+		got = r.Header.Clone()
+		s.Handle(akiflowtest.RouteCSRF, w, r)
+	})
+	c := newTestClient(t, srv, nil)
+	c.StartLogin(context.Background(), "a@example.com")
+	for k, want := range map[string]string{"Akiflow-Platform": "web", "Akiflow-Version": appVersion, "User-Agent": "akiflow-token/test"} {
+		if got.Get(k) != want {
+			t.Errorf("%s: got %q, want %q", k, got.Get(k), want)
+		}
+	}
+}
+
+func TestParseXSRF(t *testing.T) {
+	for in, want := range map[string]string{
+		"abc%2B%2F%3D":         "abc+/=",
+		"a+b":                  "a+b", // a literal plus stays a plus
+		"eyJpdiI6IjEifQ%3D%3D": "eyJpdiI6IjEifQ==",
+	} {
+		got, ok := ParseXSRF(in)
+		if !ok || got != want {
+			t.Errorf("ParseXSRF(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "%", "%zz", "a%0Ab"} {
+		if _, ok := ParseXSRF(bad); ok {
+			t.Errorf("ParseXSRF(%q) accepted", bad)
+		}
+	}
+}
+
+func TestNormalizeCode(t *testing.T) {
+	for in, want := range map[string]string{"123456": "123456", " 123 456 ": "123456", "123-456": "123456"} {
+		if got, ok := NormalizeCode(in); !ok || got != want {
+			t.Errorf("NormalizeCode(%q) = %q, %v", in, got, ok)
+		}
+	}
+	for _, bad := range []string{"", "12345", "1234567", "12a456", "１２３４５６"} {
+		if _, ok := NormalizeCode(bad); ok {
+			t.Errorf("NormalizeCode(%q) accepted", bad)
+		}
+	}
+}
+
+func TestCheckEmail(t *testing.T) {
+	for _, good := range []string{"a@b.c", "bob+work@example.org"} {
+		if err := CheckEmail(good); err != nil {
+			t.Errorf("CheckEmail(%q): %v", good, err)
+		}
+	}
+	for _, bad := range []string{"", "a", "@b", "a@", "a b@c.d", "a@b.c\n", "a/b@c.d", strings.Repeat("a", 250) + "@b.cd"} {
+		if CheckEmail(bad) == nil {
+			t.Errorf("CheckEmail(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseBaseURL(t *testing.T) {
+	for _, good := range []string{"https://web.akiflow.com", "https://staging.example.com/", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:2"} {
+		if _, err := ParseBaseURL(good); err != nil {
+			t.Errorf("ParseBaseURL(%q): %v", good, err)
+		}
+	}
+	for _, bad := range []string{"", "web.akiflow.com", "http://web.akiflow.com", "ftp://x", "https://u:p@x", "https://x?q=1", "http://127.0.0.1.evil.com"} {
+		if _, err := ParseBaseURL(bad); ExitCode(err) != ExitUsage {
+			t.Errorf("ParseBaseURL(%q): got %v, want a usage error", bad, err)
+		}
+	}
+}
+
+func TestSubmitCodeRefusesOtherHosts(t *testing.T) {
+	base, _ := url.Parse("https://web.akiflow.com")
+	c := NewClient(ClientConfig{BaseURL: base, Timeout: time.Second})
+	for _, u := range []string{"http://web.akiflow.com/auth/email/x", "https://evil.example/auth/email/x", "https://web.akiflow.com.evil.example/x"} {
+		if err := c.SubmitCode(context.Background(), u, "a@b.c", "123456"); err == nil || !strings.Contains(err.Error(), "refusing") {
+			t.Errorf("SubmitCode to %s: %v", u, err)
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package akiflowtest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+)
+
+// Reply answers with status, a body and a content type: a JSON error, an
+// HTML error page, a truncated body.
+func Reply(status int, contentType, body string) Fault {
+	return func(w http.ResponseWriter, r *http.Request, s *Server) {
+		w.Header().Set("Content-Type", contentType)
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+	}
+}
+
+// RetryAfter answers status with a Retry-After header of secs seconds.
+func RetryAfter(status, secs int) Fault {
+	return func(w http.ResponseWriter, r *http.Request, s *Server) {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		reply(w, status, map[string]any{"message": http.StatusText(status)})
+	}
+}
+
+// Hang accepts the request and never answers (until the client gives up).
+func Hang() Fault {
+	return func(w http.ResponseWriter, r *http.Request, s *Server) {
+		<-r.Context().Done()
+	}
+}
+
+// Reset closes the connection without a reply.
+func Reset() Fault {
+	return func(w http.ResponseWriter, r *http.Request, s *Server) {
+		hijackAndClose(w)
+	}
+}
+
+// ProcessedThenLost processes the request (a refresh rotates the token),
+// then closes the connection before the reply.
+func ProcessedThenLost(route string) Fault {
+	return func(w http.ResponseWriter, r *http.Request, s *Server) {
+		s.Handle(route, httptest.NewRecorder(), r)
+		hijackAndClose(w)
+	}
+}
+
+// Redirect answers with a redirect to location.
+func Redirect(status int, location string) Fault {
+	return func(w http.ResponseWriter, r *http.Request, s *Server) {
+		http.Redirect(w, r, location, status)
+	}
+}
+
+func hijackAndClose(w http.ResponseWriter) {
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		conn.Close()
+	}
+}

@@ -80,12 +80,12 @@ type grant struct {
 type Fault func(w http.ResponseWriter, r *http.Request, s *Server)
 
 // NewServer starts a fake on loopback over plain HTTP.
-func NewServer() *Server { return start(httptest.NewServer) }
+func NewServer() *Server { return start((*httptest.Server).Start) }
 
 // NewTLSServer starts a fake on loopback over HTTPS with a test certificate.
-func NewTLSServer() *Server { return start(httptest.NewTLSServer) }
+func NewTLSServer() *Server { return start((*httptest.Server).StartTLS) }
 
-func start(listen func(http.Handler) *httptest.Server) *Server {
+func start(listen func(*httptest.Server)) *Server {
 	s := &Server{
 		expiresIn: 1800,
 		codeTTL:   15 * time.Minute,
@@ -98,7 +98,8 @@ func start(listen func(http.Handler) *httptest.Server) *Server {
 		faults:    map[string][]Fault{},
 		key:       []byte(random(32)),
 	}
-	s.Server = listen(http.HandlerFunc(s.serve))
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	listen(s.Server) // only now may handlers run and read s.URL
 	return s
 }
 

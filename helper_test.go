@@ -43,6 +43,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building akiflow-token: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// git runs a helper named "akiflow" as git-credential-akiflow.
+	if err := os.Symlink(binary, filepath.Join(dir, "git-credential-akiflow")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -71,7 +76,18 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	srv := akiflowtest.NewServer()
+	return newWorldWith(t, akiflowtest.NewServer())
+}
+
+// newTLSWorld serves the fake over HTTPS with a test certificate, as kubectl
+// wants; akiflow-token then needs --insecure.
+func newTLSWorld(t *testing.T) *world {
+	t.Helper()
+	return newWorldWith(t, akiflowtest.NewTLSServer())
+}
+
+func newWorldWith(t *testing.T, srv *akiflowtest.Server) *world {
+	t.Helper()
 	t.Cleanup(srv.Close)
 	home := t.TempDir()
 	w := &world{t: t, srv: srv, home: home}
@@ -79,7 +95,7 @@ func newWorld(t *testing.T) *world {
 		"HOME=" + home,
 		"XDG_CACHE_HOME=" + filepath.Join(home, ".cache"),
 		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
-		"PATH=" + os.Getenv("PATH"),
+		"PATH=" + filepath.Dir(binary) + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"AKIFLOW_BASE_URL=" + srv.URL,
 		// A -race binary otherwise sleeps a second at exit; a race still fails it.
 		"GORACE=atexit_sleep_ms=0 exitcode=66",
@@ -123,7 +139,14 @@ func (w *world) runEnv(env []string, args ...string) result {
 // runStdin runs akiflow-token with no terminal and the given stdin.
 func (w *world) runStdin(stdin io.Reader, env []string, args ...string) result {
 	w.t.Helper()
-	cmd := exec.Command(binary, args...)
+	return w.runProgram(stdin, env, binary, args...)
+}
+
+// runProgram runs any program (git, kubectl, curl, a shell) the way
+// runStdin runs akiflow-token: no terminal, the world's environment.
+func (w *world) runProgram(stdin io.Reader, env []string, name string, args ...string) result {
+	w.t.Helper()
+	cmd := exec.Command(name, args...)
 	cmd.Env = append(append([]string(nil), w.env...), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Stdin = stdin
@@ -176,6 +199,12 @@ type terminalRun struct {
 
 func (w *world) start(args ...string) *terminalRun {
 	w.t.Helper()
+	return w.startEnv(nil, args...)
+}
+
+// startEnv is start with more environment variables.
+func (w *world) startEnv(env []string, args ...string) *terminalRun {
+	w.t.Helper()
 	master, tty, err := pty.Open()
 	if err != nil {
 		w.t.Fatal(err)
@@ -183,7 +212,7 @@ func (w *world) start(args ...string) *terminalRun {
 	defer tty.Close()
 	r := &terminalRun{w: w, tty: master, done: make(chan struct{})}
 	r.cmd = exec.Command(binary, args...)
-	r.cmd.Env = w.env
+	r.cmd.Env = append(append([]string(nil), w.env...), env...)
 	r.cmd.Stdin, r.cmd.Stderr = tty, tty
 	r.cmd.Stdout = &r.stdout
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -278,7 +307,7 @@ func (w *world) checkAccepted(token string) {
 	w.t.Helper()
 	req, _ := http.NewRequest("GET", w.srv.URL+akiflowtest.ProtectedPath, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := w.srv.Client().Do(req)
 	if err != nil {
 		w.t.Fatal(err)
 	}

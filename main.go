@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"golang.org/x/term"
 
 	"akiflow-token/helper"
 )
@@ -18,7 +19,7 @@ import (
 // cli is the command line: global flags, then one command.
 type cli struct {
 	Email          string        `short:"e" env:"AKIFLOW_EMAIL" placeholder:"EMAIL" help:"Akiflow account. Default: the only cached account, else the one logged in last."`
-	Output         string        `short:"o" env:"AKIFLOW_OUTPUT" default:"token" enum:"token,header,json" help:"Output format: token, header (Authorization: Bearer …) or json."`
+	Output         string        `short:"o" env:"AKIFLOW_OUTPUT" default:"token" enum:"token,header,json,curl,exec-credential" help:"Output format: token, header (Authorization: Bearer …), json, curl (a config for curl -K -) or exec-credential (kubectl)."`
 	MinTTL         time.Duration `name:"min-ttl" env:"AKIFLOW_MIN_TTL" default:"5m" help:"Refresh first unless the token has at least this long left."`
 	ForceRefresh   bool          `help:"Refresh even if the cached token is good."`
 	Timeout        time.Duration `env:"AKIFLOW_TIMEOUT" default:"15s" help:"Bound on each network request."`
@@ -28,10 +29,17 @@ type cli struct {
 	Verbose        bool          `short:"v" help:"Explain each decision and HTTP exchange on stderr (never a token)."`
 	Version        versionFlag   `help:"Print the version and exit."`
 
-	Token  tokenCmd  `cmd:"" default:"1" help:"Print a valid access token on stdout (the default)."`
+	Token  tokenCmd  `cmd:"" default:"withargs" help:"Print a valid access token on stdout (the default)."`
 	Login  loginCmd  `cmd:"" help:"Log in now with an emailed code, even if a session exists."`
-	Status statusCmd `cmd:"" help:"Show the session (never a token). Exit 3 if a login is needed."`
+	Status statusCmd `cmd:"" help:"Show the session (never a token); -o json for JSON. Exit 3 if a login is needed."`
 	Logout logoutCmd `cmd:"" help:"Forget the session on this machine (it is not revoked on the server)."`
+	Exec   execCmd   `cmd:"" help:"Run a command with the token in its environment: exec [--env NAME] -- CMD [ARGS…]."`
+
+	// The git credential helper protocol: git runs "akiflow-token get".
+	Get        gitCmd `cmd:"" hidden:""`
+	Store      gitCmd `cmd:"" hidden:""`
+	Erase      gitCmd `cmd:"" hidden:""`
+	Capability gitCmd `cmd:"" hidden:""`
 }
 
 const description = `Print a valid Akiflow access token: curl -H "Authorization: Bearer $(akiflow-token)" …
@@ -79,7 +87,9 @@ func (c *cli) config() helper.Config {
 		MinTTL:         c.MinTTL,
 		ForceRefresh:   c.ForceRefresh,
 		Timeout:        c.Timeout,
-		NonInteractive: c.NonInteractive,
+		Output:         c.Output,
+		ExecInfo:       execInfo(c.Output),
+		NonInteractive: c.NonInteractive || os.Getenv("GIT_TERMINAL_PROMPT") == "0",
 		Insecure:       c.Insecure,
 		Verbose:        c.Verbose,
 		Version:        version(),
@@ -87,14 +97,58 @@ func (c *cli) config() helper.Config {
 	}
 }
 
-type tokenCmd struct{}
+// execInfo is kubectl's KUBERNETES_EXEC_INFO, read only when it matters.
+func execInfo(output string) string {
+	if output != helper.FormatExecCredential {
+		return ""
+	}
+	return os.Getenv("KUBERNETES_EXEC_INFO")
+}
 
-func (tokenCmd) Run(h *helper.Helper, c *cli) error {
+type tokenCmd struct {
+	// Operation catches a git credential operation that git may add in the
+	// future: git wants those ignored.
+	Operation string `arg:"" optional:"" hidden:""`
+}
+
+func (t tokenCmd) Run(h *helper.Helper) error {
+	if t.Operation != "" {
+		if term.IsTerminal(int(os.Stdin.Fd())) {
+			return helper.UsageError("unknown command %q", t.Operation)
+		}
+		return nil // git, with its pipe on stdin
+	}
 	s, err := h.Token(context.Background())
 	if err != nil {
 		return err
 	}
-	return helper.Write(os.Stdout, c.Output, s, time.Now())
+	return h.Write(os.Stdout, s)
+}
+
+type gitCmd struct{}
+
+func (gitCmd) Run(k *kong.Context, h *helper.Helper) error {
+	return h.GitCredential(context.Background(), k.Command(), os.Stdin, os.Stdout)
+}
+
+type execCmd struct {
+	Env     string   `default:"AKIFLOW_TOKEN" placeholder:"NAME" help:"The environment variable that holds the token."`
+	Command []string `arg:"" passthrough:"" help:"The command and its arguments."`
+}
+
+func (e execCmd) Run(h *helper.Helper) error {
+	if err := helper.CheckEnvName(e.Env); err != nil {
+		return err
+	}
+	s, err := h.Token(context.Background())
+	if err != nil {
+		return err
+	}
+	command := e.Command
+	if len(command) > 0 && command[0] == "--" {
+		command = command[1:] // kong passes the separator through
+	}
+	return helper.Exec(s, e.Env, command)
 }
 
 type loginCmd struct{}

@@ -11,10 +11,26 @@ import (
 	"akiflow-token/cache"
 )
 
-// Status reports the selected account (and lists the others) on w, never a
-// token. It returns an exit-3 error when a login is needed.
+// AccountStatus is what status reports: never a token.
+type AccountStatus struct {
+	Email        string   `json:"email"` // "" when no account is selected
+	AuthHost     string   `json:"auth_host"`
+	ExpiresAt    string   `json:"expires_at,omitempty"`
+	ExpiresIn    int64    `json:"expires_in"` // seconds the access token has left
+	RefreshToken bool     `json:"refresh_token"`
+	LoggedIn     bool     `json:"logged_in"` // a token can be had without asking
+	CacheFile    string   `json:"cache_file"`
+	Others       []string `json:"other_accounts"`
+}
+
+// Status reports the selected account, and lists the others, on w: text,
+// or JSON with -o json. It returns an exit-3 error when a login is needed.
 func (h *Helper) Status(w io.Writer) error {
 	email, err := h.account()
+	if err != nil {
+		return err
+	}
+	s, err := h.load(email)
 	if err != nil {
 		return err
 	}
@@ -22,40 +38,50 @@ func (h *Helper) Status(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if email == "" {
-		fmt.Fprintf(w, "not logged in to %s\n", h.base.Host)
-		fmt.Fprintf(w, "cache:   %s\n", h.store.Dir())
-		return loginNeeded("not logged in")
-	}
-	s, err := h.load(email)
-	if err != nil {
-		return err
-	}
 	now := h.now()
-	fmt.Fprintf(w, "account: %s on %s\n", email, h.base.Host)
+	st := AccountStatus{Email: email, AuthHost: h.base.Host, CacheFile: h.store.Dir(), Others: []string{},
+		RefreshToken: s.canRefresh(), LoggedIn: s.canRefresh() || s.validFor(now, 0), ExpiresIn: int64(h.left(s) / time.Second)}
+	if email != "" {
+		st.CacheFile = h.store.Path(email)
+	}
+	if s != nil && s.AccessToken != "" {
+		st.ExpiresAt = rfc3339(s.ExpiresAt)
+	}
+	for _, other := range accounts {
+		if other != email {
+			st.Others = append(st.Others, other)
+		}
+	}
+	if h.cfg.Output == FormatJSON {
+		w.Write(marshalLine(st))
+	} else {
+		writeStatus(w, &st, s, now)
+	}
+	if !st.LoggedIn {
+		return loginNeeded(fmt.Sprintf("not logged in to %s", h.base.Host))
+	}
+	return nil
+}
+
+func writeStatus(w io.Writer, st *AccountStatus, s *Session, now time.Time) {
+	if st.Email == "" {
+		fmt.Fprintf(w, "account: none on %s\n", st.AuthHost)
+	} else {
+		fmt.Fprintf(w, "account: %s on %s\n", st.Email, st.AuthHost)
+	}
 	switch {
-	case s == nil || s.AccessToken == "":
+	case st.ExpiresAt == "":
 		fmt.Fprintf(w, "access:  none\n")
 	case now.Before(s.ExpiresAt):
-		fmt.Fprintf(w, "access:  expires %s (in %s)\n", s.ExpiresAt.Local().Format(time.RFC3339), h.left(s))
+		fmt.Fprintf(w, "access:  expires %s (in %s)\n", s.ExpiresAt.Local().Format(time.RFC3339), time.Duration(st.ExpiresIn)*time.Second)
 	default:
 		fmt.Fprintf(w, "access:  expired %s\n", s.ExpiresAt.Local().Format(time.RFC3339))
 	}
-	if s.canRefresh() {
-		fmt.Fprintf(w, "refresh: held\n")
-	} else {
-		fmt.Fprintf(w, "refresh: none\n")
+	fmt.Fprintf(w, "refresh: %s\n", map[bool]string{true: "held", false: "none"}[st.RefreshToken])
+	fmt.Fprintf(w, "cache:   %s\n", st.CacheFile)
+	for _, other := range st.Others {
+		fmt.Fprintf(w, "other:   %s\n", other)
 	}
-	fmt.Fprintf(w, "cache:   %s\n", h.store.Path(email))
-	for _, other := range accounts {
-		if other != email {
-			fmt.Fprintf(w, "other:   %s\n", other)
-		}
-	}
-	if !s.validFor(now, 0) && !s.canRefresh() {
-		return loginNeeded(fmt.Sprintf("%s is not logged in", email))
-	}
-	return nil
 }
 
 // Logout forgets the selected account's session, or every account's of this

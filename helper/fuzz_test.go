@@ -82,3 +82,66 @@ func FuzzNormalizeCode(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseGitRequest(f *testing.F) {
+	f.Add("protocol=https\nhost=api.akiflow.com\nusername=a@b.c\n\n")
+	f.Add("capability[]=authtype\ncapability[]=state\nwwwauth[]=Bearer realm=x\nprotocol=https\nhost=x\n")
+	f.Add("no equals sign\n")
+	f.Add("=value\n")
+	f.Add("password=a\x00b\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		req, err := ParseGitRequest(strings.NewReader(in))
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("multi-line error %q", err)
+			}
+			return
+		}
+		for _, v := range []string{req.Protocol, req.Host, req.Username, req.Password} {
+			if strings.ContainsAny(v, "\n\x00") {
+				t.Errorf("a value with a newline or NUL: %q", v)
+			}
+		}
+	})
+}
+
+func FuzzParseExecInfo(f *testing.F) {
+	f.Add(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":true}}`)
+	f.Add(`{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","spec":{"cluster":{"server":"x"}}}`)
+	f.Add(``)
+	f.Add(`{`)
+	f.Add(`{"apiVersion":"v2\n","kind":"ExecCredential"}`)
+	f.Fuzz(func(t *testing.T, env string) {
+		info, err := ParseExecInfo(env)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("multi-line error %q", err)
+			}
+			return
+		}
+		if info.APIVersion != execV1 && info.APIVersion != execV1beta1 {
+			t.Errorf("accepted apiVersion %q", info.APIVersion)
+		}
+	})
+}
+
+func FuzzCurlQuote(f *testing.F) {
+	for _, s := range []string{"Authorization: Bearer a.b.c", `a"b\c`, "new\nline"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		q := CurlQuote(s)
+		inner := q[1 : len(q)-1]
+		// No raw newline, and every quote inside is escaped.
+		if strings.ContainsAny(inner, "\n\r") {
+			t.Errorf("CurlQuote(%q) = %q has a raw line break", s, q)
+		}
+		for i := 0; i < len(inner); i++ {
+			if inner[i] == '\\' {
+				i++
+			} else if inner[i] == '"' {
+				t.Errorf("CurlQuote(%q) = %q has an unescaped quote", s, q)
+			}
+		}
+	})
+}

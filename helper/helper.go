@@ -28,6 +28,8 @@ type Config struct {
 	MinTTL         time.Duration // the printed token has at least this long left
 	ForceRefresh   bool
 	Timeout        time.Duration // bound on each exchange
+	Output         string        // one of the Format constants
+	ExecInfo       string        // KUBERNETES_EXEC_INFO, read for FormatExecCredential
 	NonInteractive bool          // never prompt
 	Insecure       bool          // skip TLS verification
 	Verbose        bool
@@ -40,10 +42,11 @@ type Config struct {
 // cache.Store, one record per account (named by email), plus a record
 // naming the account that logged in last.
 type Helper struct {
-	cfg    Config
-	base   *url.URL
-	store  *cache.Store
-	client *Client // made on first use: a cache hit needs no HTTP
+	cfg      Config
+	base     *url.URL
+	execInfo *ExecInfo
+	store    *cache.Store
+	client   *Client // made on first use: a cache hit needs no HTTP
 }
 
 // currentRecord names the account that logged in last. It has no "@", so it
@@ -76,7 +79,14 @@ func New(cfg Config) (*Helper, error) {
 	if cfg.Timeout <= 0 {
 		return nil, UsageError("--timeout must be positive")
 	}
-	return &Helper{cfg: cfg, base: base, store: cache.Open(base.Host)}, nil
+	h := &Helper{cfg: cfg, base: base, store: cache.Open(base.Host)}
+	if cfg.Output == FormatExecCredential {
+		if h.execInfo, err = ParseExecInfo(cfg.ExecInfo); err != nil {
+			return nil, UsageError("%v", err)
+		}
+		h.cfg.NonInteractive = h.cfg.NonInteractive || !h.execInfo.Interactive
+	}
+	return h, nil
 }
 
 // ParseBaseURL accepts https URLs, and plain http only to this machine.
@@ -146,6 +156,15 @@ func (h *Helper) Token(ctx context.Context) (*Session, error) {
 
 	ctx, stop := interruptible(ctx)
 	defer stop()
+	if !cached.canRefresh() {
+		// Only a login can help: without anyone to ask, say so at once
+		// rather than wait for the lock.
+		tty, err := h.terminal()
+		if err != nil {
+			return nil, err
+		}
+		tty.Close()
+	}
 	if email == "" {
 		if email, err = h.askEmail(ctx); err != nil {
 			return nil, err

@@ -40,6 +40,9 @@ type cli struct {
 	Store      gitCmd `cmd:"" hidden:""`
 	Erase      gitCmd `cmd:"" hidden:""`
 	Capability gitCmd `cmd:"" hidden:""`
+
+	// The detached refresh process (see helper/refresher.go).
+	Refresh refreshCmd `cmd:"" name:"__refresh" hidden:""`
 }
 
 const description = `Print a valid Akiflow access token: curl -H "Authorization: Bearer $(akiflow-token)" …
@@ -130,6 +133,10 @@ type gitCmd struct{}
 func (gitCmd) Run(k *kong.Context, h *helper.Helper) error {
 	return h.GitCredential(context.Background(), k.Command(), os.Stdin, os.Stdout)
 }
+
+type refreshCmd struct{}
+
+func (refreshCmd) Run(h *helper.Helper) error { return h.ServeRefresh() }
 
 type execCmd struct {
 	Env     string   `default:"AKIFLOW_TOKEN" placeholder:"NAME" help:"The environment variable that holds the token."`

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/adrg/xdg"
-	"github.com/gofrs/flock"
 	"github.com/google/renameio/v2"
 )
 
@@ -192,25 +191,60 @@ const lockPoll = 10 * time.Millisecond
 // longer than the caller would wait.
 var ErrLockTimeout = errors.New("timed out waiting for another akiflow-token process")
 
+// Lock is a held lock on one record.
+type Lock struct{ f *os.File }
+
 // Lock takes the exclusive lock of the record name, waiting until ctx is
-// done. The lock lives in a file of its own beside the record, so replacing
-// the record never drops it, and the kernel releases it when a process dies.
-func (s *Store) Lock(ctx context.Context, name string) (unlock func(), err error) {
+// done. The lock is a flock(2) on a file of its own beside the record, so
+// replacing the record never drops it, and the kernel releases it when the
+// last process holding it exits, however it exits.
+func (s *Store) Lock(ctx context.Context, name string) (*Lock, error) {
 	path, err := s.file(escape(name) + ".lock")
 	if err != nil {
 		return nil, err
 	}
-	l := flock.New(path, flock.SetPermissions(fileMode))
-	ok, err := l.TryLockContext(ctx, lockPoll)
-	if !ok {
-		if err == nil || errors.Is(err, context.DeadlineExceeded) {
-			err = ErrLockTimeout
-		} else if !errors.Is(err, context.Canceled) {
-			err = fmt.Errorf("could not lock %s: %w", path, unwrapPathError(err))
-		}
-		return nil, err
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
+	if err != nil {
+		return nil, fmt.Errorf("could not open the lock %s: %w", path, unwrapPathError(err))
 	}
-	return func() { l.Unlock() }, nil
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return &Lock{f: f}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("could not lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, ErrLockTimeout
+			}
+			return nil, ctx.Err()
+		case <-time.After(lockPoll):
+		}
+	}
+}
+
+// File is the lock's open file. A child process that inherits it holds the
+// lock too, until it exits: the lock outlives this process if it dies first.
+func (l *Lock) File() *os.File { return l.f }
+
+// Unlock lets go of the lock. A child process that inherited the lock's
+// file keeps holding it until it exits.
+func (l *Lock) Unlock() { l.f.Close() }
+
+// AdoptLock takes over a lock held by a parent process and handed down as
+// f. It fails if f is not a held lock of this process tree.
+func AdoptLock(f *os.File) (*Lock, error) {
+	// On the same open file, flock succeeds at once; on any other, while
+	// the lock is held elsewhere, it would block.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return nil, fmt.Errorf("the handed-down lock is not held: %w", err)
+	}
+	return &Lock{f: f}, nil
 }
 
 // file returns the path of a file in the store, creating the store's

@@ -101,7 +101,7 @@ func TestPrepareFailsInAReadOnlyFolder(t *testing.T) {
 func TestLockIsExclusiveAndBounded(t *testing.T) {
 	useTempCache(t)
 	s := Open("h")
-	unlock, err := s.Lock(context.Background(), "a@b.c")
+	lock, err := s.Lock(context.Background(), "a@b.c")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,12 +110,15 @@ func TestLockIsExclusiveAndBounded(t *testing.T) {
 	if _, err := Open("h").Lock(ctx, "a@b.c"); !errors.Is(err, ErrLockTimeout) {
 		t.Errorf("second Lock: %v, want ErrLockTimeout", err)
 	}
-	unlock()
-	unlock2, err := s.Lock(context.Background(), "a@b.c")
+	if _, err := AdoptLock(lock.File()); err != nil {
+		t.Errorf("AdoptLock of a held lock: %v", err)
+	}
+	lock.Unlock()
+	lock2, err := s.Lock(context.Background(), "a@b.c")
 	if err != nil {
 		t.Fatalf("Lock after unlock: %v", err)
 	}
-	unlock2()
+	lock2.Unlock()
 }
 
 func FuzzEscape(f *testing.F) {

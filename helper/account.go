@@ -106,11 +106,11 @@ func (h *Helper) Logout(all bool) error {
 }
 
 func (h *Helper) forget(email string) error {
-	unlock, err := h.lock(context.Background(), email) // not in the middle of a refresh
+	lock, err := h.lock(context.Background(), email) // not in the middle of a refresh
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer lock.Unlock()
 	data, err := h.store.Read(email)
 	if err != nil {
 		if errors.Is(err, cache.ErrNotFound) {

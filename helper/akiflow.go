@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -49,6 +50,7 @@ type Tokens struct {
 // Client speaks Akiflow's auth protocol to one auth host. It keeps the
 // session and XSRF cookies between calls, as a browser would.
 type Client struct {
+	logf      func(format string, args ...any)
 	base      *url.URL
 	http      *http.Client
 	timeout   time.Duration
@@ -77,7 +79,7 @@ func NewClient(cfg ClientConfig) *Client {
 		rt = &loggingTransport{next: transport, logf: cfg.Logf}
 	}
 	jar, _ := cookiejar.New(nil) // never fails without options
-	c := &Client{base: cfg.BaseURL, timeout: cfg.Timeout, userAgent: cfg.UserAgent, now: cfg.Now}
+	c := &Client{base: cfg.BaseURL, timeout: cfg.Timeout, userAgent: cfg.UserAgent, now: cfg.Now, logf: cfg.Logf}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -102,25 +104,73 @@ func (c *Client) sameHost(u *url.URL) bool {
 }
 
 // Refresh trades a refresh token for new tokens. clientID is the account's
-// Akiflow-Client-Id. The server rotates the refresh token: once this call has
-// reached it, the old one is spent.
+// Akiflow-Client-Id. The server rotates the refresh token: once a refresh
+// has reached it, the old one is spent. So a refresh is tried again only
+// when the server cannot have used it: a failure before the refresh was
+// sent, a refused connection, or a 429 or 503 (which say "not now"), with
+// backoff and Retry-After honoured, all within the --timeout budget.
 func (c *Client) Refresh(ctx context.Context, refreshToken, clientID string) (*Tokens, error) {
+	deadline := c.now().Add(c.timeout)
+	for attempt := 1; ; attempt++ {
+		tokens, sent, err := c.refreshOnce(ctx, refreshToken, clientID)
+		wait, again := retryWait(err, sent, attempt)
+		if !again {
+			return tokens, err
+		}
+		if c.now().Add(wait).After(deadline) {
+			return nil, fmt.Errorf("%w (Akiflow asks to wait %s, over the --timeout budget)", err, wait)
+		}
+		if c.logf != nil {
+			c.logf("retrying the refresh in %s", wait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ErrInterrupted
+		case <-time.After(wait):
+		}
+	}
+}
+
+// maxAttempts bounds the tries of a refresh.
+const maxAttempts = 3
+
+// retryWait says whether, and after how long, a failed refresh may be
+// tried again. sent says the refresh request itself went out.
+func retryWait(err error, sent bool, attempt int) (time.Duration, bool) {
+	if err == nil || attempt >= maxAttempts || ExitCode(err) != ExitUnavailable {
+		return 0, false
+	}
+	backoff := time.Duration(100<<attempt) * time.Millisecond // 200ms, 400ms
+	var se *ServerError
+	switch {
+	case errors.As(err, &se) && (se.Status == http.StatusTooManyRequests || se.Status == http.StatusServiceUnavailable):
+		return max(backoff, se.RetryAfter), true
+	case !sent, errors.Is(err, syscall.ECONNREFUSED):
+		return backoff, true
+	}
+	return 0, false
+}
+
+// refreshOnce is one refresh: a fresh csrf-cookie, then the refresh, once
+// more after a 419 (a stale XSRF value, which the server rejected unused).
+func (c *Client) refreshOnce(ctx context.Context, refreshToken, clientID string) (tokens *Tokens, sent bool, err error) {
 	body := map[string]string{"client_id": oauthClientID, "refresh_token": refreshToken}
 	header := http.Header{"Akiflow-Client-Id": {clientID}}
-	for attempt := 1; ; attempt++ {
+	for try := 1; ; try++ {
 		if err := c.csrf(ctx, "refresh"); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		sent := c.now()
 		var reply tokenReply
 		err := c.do(ctx, "refresh", http.MethodPost, c.resolve(pathRefresh), body, header, &reply)
-		if staleXSRF(err) && attempt == 1 {
-			continue // the XSRF value was stale: a fresh csrf-cookie, once
+		if staleXSRF(err) && try == 1 {
+			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, true, err
 		}
-		return reply.tokens("refresh", sent)
+		tokens, err := reply.tokens("refresh", sent)
+		return tokens, true, err
 	}
 }
 
@@ -316,7 +366,7 @@ func (c *Client) networkError(ctx context.Context, op string, err error) error {
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		err = fmt.Errorf("no answer within %s", c.timeout)
 	}
-	return withCode(ExitUnavailable, "could not reach Akiflow at %s (%s): %v", c.base.Host, op, err)
+	return withCode(ExitUnavailable, "could not reach Akiflow at %s (%s): %w", c.base.Host, op, err)
 }
 
 // tokenReply is the token part of the refresh and /user/me replies.

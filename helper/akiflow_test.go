@@ -79,8 +79,9 @@ func TestClientErrors(t *testing.T) {
 	}{
 		{"500 JSON", akiflowtest.Reply(500, "application/json", `{"message":"Server Error"}`), ExitUnavailable, "HTTP 500: Server Error"},
 		{"502 HTML", akiflowtest.Reply(502, "text/html", "<html>Bad Gateway</html>"), ExitUnavailable, "HTTP 502: the server is failing"},
-		{"503 Retry-After", akiflowtest.RetryAfter(503, 2), ExitUnavailable, "HTTP 503"},
-		{"429", akiflowtest.RetryAfter(429, 1), ExitUnavailable, "HTTP 429"},
+		{"503 Retry-After", akiflowtest.RetryAfter(503, 0), ExitUnavailable, "HTTP 503"},
+		{"429", akiflowtest.RetryAfter(429, 0), ExitUnavailable, "HTTP 429"},
+		{"Retry-After over the budget", akiflowtest.RetryAfter(503, 60), ExitUnavailable, "asks to wait 1m0s"},
 		{"truncated JSON", akiflowtest.Reply(200, "application/json", `{"access_token":"ab`), ExitUnavailable, "not valid JSON"},
 		{"200 HTML", akiflowtest.Reply(200, "text/html", "<html>Down for maintenance</html>"), ExitUnavailable, "not JSON"},
 		{"200 empty object", akiflowtest.Reply(200, "application/json", `{}`), ExitUnavailable, "no access token"},
@@ -92,7 +93,7 @@ func TestClientErrors(t *testing.T) {
 			defer srv.Close()
 			c := newTestClient(t, srv, nil)
 			tokens := loginForTest(t, c, srv, "a@example.com")
-			srv.Fail(akiflowtest.RouteRefresh, tc.fault)
+			srv.Fail(akiflowtest.RouteRefresh, tc.fault, tc.fault, tc.fault) // every try fails
 			_, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
 			if err == nil {
 				t.Fatal("no error")
@@ -102,6 +103,39 @@ func TestClientErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.message) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %q: want one line with %q", err, tc.message)
+			}
+		})
+	}
+}
+
+func TestClientRetriesOnlyWhatTheServerCannotHaveUsed(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fault   akiflowtest.Fault
+		route   string
+		retried bool
+	}{
+		{"503 then success", akiflowtest.RetryAfter(503, 0), akiflowtest.RouteRefresh, true},
+		{"429 then success", akiflowtest.RetryAfter(429, 0), akiflowtest.RouteRefresh, true},
+		{"csrf-cookie 500 then success", akiflowtest.Reply(500, "text/html", "oops"), akiflowtest.RouteCSRF, true},
+		{"csrf-cookie reset then success", akiflowtest.Reset(), akiflowtest.RouteCSRF, true},
+		{"500 after the refresh was sent", akiflowtest.Reply(500, "application/json", "{}"), akiflowtest.RouteRefresh, false},
+		{"reset after the refresh was sent", akiflowtest.Reset(), akiflowtest.RouteRefresh, false},
+		{"reply lost after rotation", akiflowtest.ProcessedThenLost(akiflowtest.RouteRefresh), akiflowtest.RouteRefresh, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := akiflowtest.NewServer()
+			defer srv.Close()
+			c := newTestClient(t, srv, nil)
+			tokens := loginForTest(t, c, srv, "a@example.com")
+			before := srv.Count(akiflowtest.RouteRefresh)
+			srv.Fail(tc.route, tc.fault)
+			_, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
+			if got := err == nil; got != tc.retried {
+				t.Errorf("succeeded after a retry: got %v, want %v (%v)", got, tc.retried, err)
+			}
+			if !tc.retried && srv.Count(akiflowtest.RouteRefresh)-before != 1 {
+				t.Errorf("a refresh the server may have used was sent again")
 			}
 		})
 	}

@@ -153,11 +153,11 @@ func (h *Helper) dropAccessToken(ctx context.Context, rejected string) error {
 	if err != nil || email == "" || rejected == "" {
 		return err
 	}
-	unlock, err := h.lock(ctx, email)
+	lock, err := h.lock(ctx, email)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer lock.Unlock()
 	s, err := h.load(email)
 	if err != nil || s == nil || s.AccessToken != rejected {
 		return err

@@ -170,11 +170,11 @@ func (h *Helper) Token(ctx context.Context) (*Session, error) {
 			return nil, err
 		}
 	}
-	unlock, err := h.lock(ctx, email)
+	lock, err := h.lock(ctx, email)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer lock.Unlock()
 	s, err := h.load(email)
 	if err != nil {
 		return nil, err
@@ -186,7 +186,7 @@ func (h *Helper) Token(ctx context.Context) (*Session, error) {
 
 	if s.canRefresh() {
 		h.logf("refreshing the token of %s (%s left, --min-ttl %s)", email, h.left(s), h.cfg.MinTTL)
-		fresh, err := h.refresh(ctx, s)
+		fresh, err := h.refreshDetached(ctx, lock, s)
 		var se *ServerError
 		switch {
 		case err == nil:
@@ -217,11 +217,11 @@ func (h *Helper) Login(ctx context.Context) (*Session, error) {
 			return nil, err
 		}
 	}
-	unlock, err := h.lock(ctx, email)
+	lock, err := h.lock(ctx, email)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer lock.Unlock()
 	s, err := h.load(email)
 	if err != nil {
 		return nil, err
@@ -229,11 +229,11 @@ func (h *Helper) Login(ctx context.Context) (*Session, error) {
 	return h.login(ctx, email, s)
 }
 
-// refresh trades s's refresh token for new tokens and saves them. The file
-// that will hold them is prepared first, so that a refresh whose result
-// could not be saved (and whose rotated token would be lost) is never sent.
-// Once sent, a refresh is not abandoned on Ctrl-C: the server would spend
-// the old token all the same.
+// refresh trades s's refresh token for new tokens and saves them, under the
+// account's lock. The file that will hold them is prepared first, so that a
+// refresh whose result could not be saved (and whose rotated token would be
+// lost) is never sent. Once sent, a refresh is not abandoned on Ctrl-C: the
+// server would spend the old token all the same.
 func (h *Helper) refresh(ctx context.Context, s *Session) (*Session, error) {
 	pending, err := h.store.Prepare(s.Email)
 	if err != nil {
@@ -426,17 +426,17 @@ func (h *Helper) load(email string) (*Session, error) {
 // lockWait bounds the wait for another process's refresh or login.
 func (h *Helper) lockWait() time.Duration { return max(30*time.Second, 3*h.cfg.Timeout) }
 
-func (h *Helper) lock(ctx context.Context, email string) (func(), error) {
+func (h *Helper) lock(ctx context.Context, email string) (*cache.Lock, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.lockWait())
 	defer cancel()
-	unlock, err := h.store.Lock(ctx, email)
+	lock, err := h.store.Lock(ctx, email)
 	switch {
 	case errors.Is(err, cache.ErrLockTimeout):
 		return nil, fmt.Errorf("another akiflow-token has been refreshing or logging in to %s for over %s; try again", email, h.lockWait())
 	case errors.Is(err, context.Canceled):
 		return nil, ErrInterrupted
 	}
-	return unlock, err
+	return lock, err
 }
 
 func (h *Helper) httpClient() *Client {

@@ -143,7 +143,7 @@ func TestGitProtocolLines(t *testing.T) {
 	res = pipe("get", strings.Repeat("x", 70000)+"=1\n")
 	check(t, "a long line: stdout", res.stdout, "")
 	if res.code != 1 || !strings.Contains(res.stderr, "longer than") {
-		t.Errorf("a long line: exit %d, %s", res.code, res.stderr)
+		t.Errorf("a long line: exit %d, %s", res.code, redact(res.stderr))
 	}
 
 	// No session, GIT_TERMINAL_PROMPT=0: exit 3 at once, nothing on stdout.
@@ -205,7 +205,7 @@ func TestKubectlExecCredential(t *testing.T) {
 				res := w.runProgram(nil, nil, "kubectl", "--kubeconfig", w.kubeconfig(apiVersion, mode), "get", "--raw", akiflowtest.ProtectedPath)
 				check(t, mode+": kubectl exit", res.code, 0)
 				if !strings.Contains(res.stdout, `"success":true`) {
-					t.Errorf("%s: kubectl printed %q; stderr:\n%s", mode, res.stdout, res.stderr)
+					t.Errorf("%s: kubectl printed %q; stderr:\n%s", mode, redact(res.stdout), redact(res.stderr))
 				}
 			}
 
@@ -215,7 +215,7 @@ func TestKubectlExecCredential(t *testing.T) {
 			w.expire(alice)
 			res := w.runProgram(nil, nil, "kubectl", "--kubeconfig", w.kubeconfig(apiVersion, "Never"), "get", "--raw", akiflowtest.ProtectedPath)
 			if res.code == 0 || !strings.Contains(res.stderr, `run "akiflow-token login"`) {
-				t.Errorf("kubectl: exit %d, stderr:\n%s", res.code, res.stderr)
+				t.Errorf("kubectl: exit %d, stderr:\n%s", res.code, redact(res.stderr))
 			}
 			check(t, "codes mailed", w.srv.Count(akiflowtest.RouteLogin), 1)
 		})
@@ -336,7 +336,7 @@ func TestLoginCommand(t *testing.T) {
 	check(t, "login exit", res.code, 0)
 	check(t, "login stdout", res.stdout, "")
 	if !strings.Contains(res.stderr, "logged in as "+alice) {
-		t.Errorf("login said:\n%s", res.stderr)
+		t.Errorf("login said:\n%s", redact(res.stderr))
 	}
 	check(t, "a new session", w.tokenOf(w.run()) != first, true)
 	res = w.run("login")

@@ -88,6 +88,9 @@ func newTLSWorld(t *testing.T) *world {
 
 func newWorldWith(t *testing.T, srv *akiflowtest.Server) *world {
 	t.Helper()
+	servers.Lock()
+	servers.list = append(servers.list, srv)
+	servers.Unlock()
 	t.Cleanup(srv.Close)
 	home := t.TempDir()
 	w := &world{t: t, srv: srv, home: home}
@@ -249,7 +252,7 @@ func (r *terminalRun) expect(text string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	r.w.t.Fatalf("the terminal never showed %q; it shows:\n%s", text, r.text())
+	r.w.t.Fatalf("the terminal never showed %q; it shows:\n%s", text, redact(r.text()))
 }
 
 func (r *terminalRun) text() string {
@@ -285,7 +288,7 @@ func (w *world) login(email string, args ...string) string {
 	r.typeLine(w.srv.Code(email))
 	res := r.wait()
 	if res.code != 0 {
-		w.t.Fatalf("login of %s: exit %d\n%s", email, res.code, res.stderr)
+		w.t.Fatalf("login of %s: exit %d\n%s", email, res.code, redact(res.stderr))
 	}
 	return w.tokenOf(res)
 }
@@ -296,7 +299,7 @@ func (w *world) tokenOf(r result) string {
 	w.t.Helper()
 	token, ok := strings.CutSuffix(r.stdout, "\n")
 	if r.code != 0 || !ok || token == "" || strings.ContainsAny(token, " \n") {
-		w.t.Fatalf("want one token line and exit 0; got exit %d, %d bytes of stdout; stderr:\n%s", r.code, len(r.stdout), r.stderr)
+		w.t.Fatalf("want one token line and exit 0; got exit %d, %d bytes of stdout; stderr:\n%s", r.code, len(r.stdout), redact(r.stderr))
 	}
 	w.checkAccepted(token)
 	return token
@@ -373,11 +376,30 @@ func (w *world) checkRequests(before map[string]int, want map[string]int) {
 	}
 }
 
+// check compares got and want; its failure message never shows a token.
 func check(t *testing.T, what string, got, want any) {
 	t.Helper()
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("%s: got %v, want %v", what, got, want)
+	if g, w := fmt.Sprint(got), fmt.Sprint(want); g != w {
+		t.Errorf("%s: got %s, want %s", what, redact(g), redact(w))
 	}
+}
+
+// servers are every fake started by the tests, whose tokens redact hides.
+var servers struct {
+	sync.Mutex
+	list []*akiflowtest.Server
+}
+
+// redact replaces every token any fake issued with a placeholder.
+func redact(s string) string {
+	servers.Lock()
+	defer servers.Unlock()
+	for _, srv := range servers.list {
+		for _, secret := range srv.Secrets() {
+			s = strings.ReplaceAll(s, secret, fmt.Sprintf("<token: %d characters>", len(secret)))
+		}
+	}
+	return s
 }
 
 const alice = "alice@example.com"
@@ -392,7 +414,7 @@ func TestFirstLoginThenCacheHit(t *testing.T) {
 	res := r.wait()
 	token := w.tokenOf(res)
 	if !strings.Contains(res.stderr, "logged in as "+alice) {
-		t.Errorf("the terminal does not say who logged in:\n%s", res.stderr)
+		t.Errorf("the terminal does not say who logged in:\n%s", redact(res.stderr))
 	}
 	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "login": 1, "code": 1, "user/me": 1})
 
@@ -517,7 +539,7 @@ func TestRefreshNearExpiry(t *testing.T) {
 	check(t, "a new token", second != first, true)
 	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
 	if !strings.Contains(res.stderr, "POST /oauth/refreshToken: 200") {
-		t.Errorf("--verbose does not show the refresh exchange:\n%s", res.stderr)
+		t.Errorf("--verbose does not show the refresh exchange:\n%s", redact(res.stderr))
 	}
 	check(t, "client ids used", len(w.srv.ClientIDs()), 1)
 
@@ -559,7 +581,7 @@ func TestRejectedRefreshWithoutTerminal(t *testing.T) {
 	check(t, "exit status", res.code, 3)
 	check(t, "stdout", res.stdout, "")
 	if !strings.Contains(res.stderr, `run "akiflow-token login"`) {
-		t.Errorf("stderr does not say what to do:\n%s", res.stderr)
+		t.Errorf("stderr does not say what to do:\n%s", redact(res.stderr))
 	}
 	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
 }
@@ -619,7 +641,7 @@ func TestTwoAccounts(t *testing.T) {
 	w.checkNoSecrets("status", st.stdout)
 	for _, want := range []string{"account: " + bob, "refresh: held", "other:   " + alice, w.cacheFile(bob)} {
 		if !strings.Contains(st.stdout, want) {
-			t.Errorf("status lacks %q:\n%s", want, st.stdout)
+			t.Errorf("status lacks %q:\n%s", want, redact(st.stdout))
 		}
 	}
 
@@ -631,7 +653,7 @@ func TestTwoAccounts(t *testing.T) {
 	st = w.run("status")
 	check(t, "status exit after logout", st.code, 3)
 	if !strings.Contains(st.stdout, "refresh: none") {
-		t.Errorf("status after logout:\n%s", st.stdout)
+		t.Errorf("status after logout:\n%s", redact(st.stdout))
 	}
 	check(t, "alice still logged in", w.tokenOf(w.run("-e", alice)), a)
 	check(t, "bob's token is gone", w.run().code, 3)
@@ -713,7 +735,7 @@ func TestUsageErrors(t *testing.T) {
 		check(t, fmt.Sprint(tc.args, tc.env, " exit status"), res.code, 80)
 		check(t, fmt.Sprint(tc.args, tc.env, " stdout"), res.stdout, "")
 		if n := strings.Count(strings.TrimSpace(res.stderr), "\n"); n != 0 || res.stderr == "" {
-			t.Errorf("%v %v: want a one-line error, got:\n%s", tc.args, tc.env, res.stderr)
+			t.Errorf("%v %v: want a one-line error, got:\n%s", tc.args, tc.env, redact(res.stderr))
 		}
 	}
 	w.checkRequests(map[string]int{}, map[string]int{})
@@ -724,7 +746,7 @@ func TestVersionAndHelp(t *testing.T) {
 	res := w.run("--version")
 	check(t, "--version exit", res.code, 0)
 	if !strings.HasPrefix(res.stdout, "akiflow-token ") {
-		t.Errorf("--version: %q", res.stdout)
+		t.Errorf("--version: %q", redact(res.stdout))
 	}
 	res = w.run("--help")
 	check(t, "--help exit", res.code, 0)
@@ -750,11 +772,12 @@ func TestTransientFailureKeepsTheSession(t *testing.T) {
 	first := w.login(alice)
 
 	// The token is still good but under --min-ttl: print it, with a warning.
-	w.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.RetryAfter(503, 1))
+	unavailable := akiflowtest.RetryAfter(503, 0)
+	w.srv.Fail(akiflowtest.RouteRefresh, unavailable, unavailable, unavailable) // every try
 	res := w.run("--min-ttl", "31m")
 	check(t, "the cached token", w.tokenOf(res), first)
 	if !strings.Contains(res.stderr, "warning") || !strings.Contains(res.stderr, "503") {
-		t.Errorf("no warning naming the failure:\n%s", res.stderr)
+		t.Errorf("no warning naming the failure:\n%s", redact(res.stderr))
 	}
 
 	// The token has expired: exit 4, nothing on stdout.
@@ -776,7 +799,7 @@ func TestCodeIsNeverSentToAnotherHost(t *testing.T) {
 	res := r.wait()
 	check(t, "exit status", res.code, 1)
 	if !strings.Contains(res.stderr, "refusing to send the code") {
-		t.Errorf("stderr:\n%s", res.stderr)
+		t.Errorf("stderr:\n%s", redact(res.stderr))
 	}
 	check(t, "codes posted", w.srv.Count(akiflowtest.RouteCode), 0)
 }
@@ -788,7 +811,7 @@ func TestRedirectsToAnotherHostAreNotFollowed(t *testing.T) {
 	w.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Redirect(307, "http://127.0.0.2:9/steal"))
 	res := w.run()
 	if res.code == 0 || !strings.Contains(res.stderr, "refusing to follow a redirect") {
-		t.Errorf("exit %d, stderr:\n%s", res.code, res.stderr)
+		t.Errorf("exit %d, stderr:\n%s", res.code, redact(res.stderr))
 	}
 }
 
@@ -832,7 +855,7 @@ func TestBadCacheFiles(t *testing.T) {
 			check(t, "exit status", res.code, tc.code)
 			check(t, "stdout", res.stdout, "")
 			if !strings.Contains(res.stderr, tc.message) {
-				t.Errorf("stderr lacks %q:\n%s", tc.message, res.stderr)
+				t.Errorf("stderr lacks %q:\n%s", tc.message, redact(res.stderr))
 			}
 			w.checkRequests(map[string]int{}, map[string]int{})
 		})

@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	os.Chmod(dir, 0o755) // tests also run it as another user
 	binary = filepath.Join(dir, "akiflow-token")
 	args := []string{"build", "-o", binary}
 	if raceEnabled() {
@@ -72,6 +73,7 @@ type world struct {
 	srv  *akiflowtest.Server
 	home string
 	env  []string
+	user *syscall.Credential // run programs as this user; nil for ours
 }
 
 func newWorld(t *testing.T) *world {
@@ -104,6 +106,12 @@ func newWorldWith(t *testing.T, srv *akiflowtest.Server) *world {
 		"GORACE=atexit_sleep_ms=0 exitcode=66",
 	}
 	return w
+}
+
+// setHome moves the world's home (and XDG folders) to dir.
+func (w *world) setHome(dir string) {
+	w.home = dir
+	w.env = append(w.env, "HOME="+dir, "XDG_CACHE_HOME="+filepath.Join(dir, ".cache"), "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"))
 }
 
 // result is what a run of the binary left.
@@ -151,11 +159,20 @@ func (w *world) runProgram(stdin io.Reader, env []string, name string, args ...s
 	w.t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(append([]string(nil), w.env...), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Credential: w.user}
 	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	// Nothing may hang: a run that has not ended in a minute fails.
+	timer := time.AfterFunc(time.Minute, func() {
+		w.t.Errorf("%s %s did not end within a minute", filepath.Base(name), strings.Join(args, " "))
+		cmd.Process.Kill()
+	})
+	err := cmd.Wait()
+	timer.Stop()
 	r := result{stdout: stdout.String(), stderr: stderr.String(), code: exitCode(w.t, err)}
 	w.checkNoSecrets("stderr", r.stderr)
 	return r

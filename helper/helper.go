@@ -193,7 +193,7 @@ func (h *Helper) Token(ctx context.Context) (*Session, error) {
 			return fresh, nil
 		case errors.As(err, &se) && se.Rejected():
 			h.warnf("Akiflow rejected the saved session (%s); a new login is needed", orDefault(se.Code, fmt.Sprint(se.Status)))
-		case ExitCode(err) == ExitUnavailable && s.validFor(h.now(), 0):
+		case (ExitCode(err) == ExitUnavailable || errors.Is(err, errCannotSave)) && s.validFor(h.now(), 0):
 			h.warnf("%v; using the cached token, which expires in %s", err, h.left(s))
 			return s, nil
 		default:
@@ -202,6 +202,10 @@ func (h *Helper) Token(ctx context.Context) (*Session, error) {
 	}
 	return h.login(ctx, email, s)
 }
+
+// errCannotSave marks a refresh that was not sent because its result could
+// not have been saved: sending it would have spent the refresh token.
+var errCannotSave = errors.New("not refreshing, since the new session could not be saved")
 
 // Login runs the interactive login even if a session exists.
 func (h *Helper) Login(ctx context.Context) (*Session, error) {
@@ -237,7 +241,7 @@ func (h *Helper) Login(ctx context.Context) (*Session, error) {
 func (h *Helper) refresh(ctx context.Context, s *Session) (*Session, error) {
 	pending, err := h.store.Prepare(s.Email)
 	if err != nil {
-		return nil, fmt.Errorf("%w; not refreshing, since the new session could not be saved", err)
+		return nil, fmt.Errorf("%v; %w", err, errCannotSave)
 	}
 	defer pending.Discard()
 	tokens, err := h.httpClient().Refresh(context.WithoutCancel(ctx), s.RefreshToken, s.ClientID)

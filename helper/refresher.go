@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 
 	"akiflow-token/cache"
@@ -39,7 +40,8 @@ type childMessage struct {
 	Done   bool         `json:"done,omitempty"`
 	Exit   int          `json:"exit,omitempty"`
 	Error  string       `json:"error,omitempty"`
-	Server *ServerError `json:"server,omitempty"`
+	Server *ServerError `json:"server,omitempty"` // a reply that refused the refresh
+	Unsent bool         `json:"unsent,omitempty"` // errCannotSave: nothing was sent
 }
 
 // refreshDetached runs refresh in a child process that inherits lock, and
@@ -98,8 +100,10 @@ func (h *Helper) refreshDetached(ctx context.Context, lock *cache.Lock, s *Sessi
 	case m = <-done:
 	}
 	switch {
-	case m.Server != nil:
-		return nil, m.Server
+	case m.Server != nil && m.Server.Rejected():
+		return nil, m.Server // the caller logs in again
+	case m.Unsent:
+		return nil, &Error{Code: m.Exit, Err: fmt.Errorf("%s: %w", m.Error, errCannotSave)}
 	case m.Exit != ExitOK:
 		return nil, &Error{Code: m.Exit, Err: errors.New(m.Error)}
 	}
@@ -126,6 +130,9 @@ func (h *Helper) ServeRefresh() error {
 		if err != nil {
 			m.Error = err.Error()
 			errors.As(err, &m.Server)
+			if errors.Is(err, errCannotSave) {
+				m.Error, m.Unsent = strings.TrimSuffix(m.Error, "; "+errCannotSave.Error()), true
+			}
 		}
 		enc.Encode(m) // the parent may be gone: nothing to do about it
 		return err

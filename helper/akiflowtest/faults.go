@@ -1,9 +1,11 @@
 package akiflowtest
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"time"
 )
 
 // Reply answers with status, a body and a content type: a JSON error, an
@@ -24,10 +26,15 @@ func RetryAfter(status, secs int) Fault {
 	}
 }
 
-// Hang accepts the request and never answers (until the client gives up).
+// Hang accepts the request and never answers, until the client gives up
+// (or, so that the server can close, ten seconds pass).
 func Hang() Fault {
 	return func(w http.ResponseWriter, r *http.Request, s *Server) {
-		<-r.Context().Done()
+		io.Copy(io.Discard, r.Body) // so that the server notices the client leave
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
 	}
 }
 

@@ -429,6 +429,7 @@ func TestFirstLoginThenCacheHit(t *testing.T) {
 	r.expect("Code: ")
 	r.typeLine(w.srv.Code(alice))
 	res := r.wait()
+	check(t, "connections for the login's 4 exchanges", w.srv.Connections(), 1)
 	token := w.tokenOf(res)
 	if !strings.Contains(res.stderr, "logged in as "+alice) {
 		t.Errorf("the terminal does not say who logged in:\n%s", redact(res.stderr))
@@ -550,8 +551,9 @@ func TestRefreshNearExpiry(t *testing.T) {
 	w := newWorld(t)
 	first := w.login(alice)
 	// A token with 30 minutes left is "near expiry" for --min-ttl 31m.
-	before := w.counts()
+	before, connections := w.counts(), w.srv.Connections()
 	res := w.run("--min-ttl", "31m", "-v")
+	check(t, "connections for the refresh's 2 exchanges", w.srv.Connections()-connections, 1)
 	second := w.tokenOf(res)
 	check(t, "a new token", second != first, true)
 	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -48,20 +49,21 @@ const (
 type Server struct {
 	*httptest.Server
 
-	mu         sync.Mutex
-	expiresIn  int           // seconds, for new access tokens
-	codeTTL    time.Duration // lifetime of signed code URLs
-	latency    time.Duration
-	sessions   map[string]*session // by session cookie
-	codes      map[string]string   // email → the live code
-	refresh    map[string]*grant   // refresh token → its grant
-	access     map[string]time.Time
-	counts     map[string]int
-	secrets    []string
-	clientIDs  map[string]bool
-	faults     map[string][]Fault
-	redirectTo string
-	key        []byte
+	mu          sync.Mutex
+	expiresIn   int           // seconds, for new access tokens
+	codeTTL     time.Duration // lifetime of signed code URLs
+	latency     time.Duration
+	sessions    map[string]*session // by session cookie
+	codes       map[string]string   // email → the live code
+	refresh     map[string]*grant   // refresh token → its grant
+	access      map[string]time.Time
+	counts      map[string]int
+	secrets     []string
+	clientIDs   map[string]bool
+	faults      map[string][]Fault
+	redirectTo  string
+	key         []byte
+	connections int
 }
 
 type session struct {
@@ -99,6 +101,11 @@ func start(listen func(*httptest.Server)) *Server {
 		key:       []byte(random(32)),
 	}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.Server.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			s.locked(func() { s.connections++ })
+		}
+	}
 	listen(s.Server) // only now may handlers run and read s.URL
 	return s
 }
@@ -133,6 +140,13 @@ func (s *Server) Count(route string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.counts[route]
+}
+
+// Connections is the number of TCP connections the server has accepted.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connections
 }
 
 // Counts is a copy of every route's count.

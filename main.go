@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -19,10 +18,10 @@ import (
 // cli is the command line: global flags, then one command.
 type cli struct {
 	Email          string        `short:"e" env:"AKIFLOW_EMAIL" placeholder:"EMAIL" help:"Akiflow account. Default: the only cached account, else the one logged in last."`
-	Output         string        `short:"o" env:"AKIFLOW_OUTPUT" default:"token" enum:"token,header,json,curl,exec-credential" help:"Output format: token, header (Authorization: Bearer …), json, curl (a config for curl -K -) or exec-credential (kubectl)."`
-	MinTTL         time.Duration `name:"min-ttl" env:"AKIFLOW_MIN_TTL" default:"5m" help:"Refresh first unless the token has at least this long left."`
+	Output         string        `short:"o" env:"AKIFLOW_OUTPUT" default:"token" enum:"${formats}" help:"Output format: token, header (Authorization: Bearer …), json, curl (a config for curl -K -) or exec-credential (kubectl)."`
+	MinTTL         time.Duration `name:"min-ttl" env:"AKIFLOW_MIN_TTL" default:"${default_min_ttl}" help:"Refresh first unless the token has at least this long left."`
 	ForceRefresh   bool          `help:"Refresh even if the cached token is good."`
-	Timeout        time.Duration `env:"AKIFLOW_TIMEOUT" default:"15s" help:"Bound on each network request."`
+	Timeout        time.Duration `env:"AKIFLOW_TIMEOUT" default:"${default_timeout}" help:"Bound on each network request."`
 	NonInteractive bool          `env:"AKIFLOW_NON_INTERACTIVE" help:"Never prompt: exit 3 when a login is needed."`
 	BaseURL        string        `name:"base-url" env:"AKIFLOW_BASE_URL" default:"${default_base_url}" help:"Akiflow auth host."`
 	Insecure       bool          `help:"DANGEROUS: do not verify the auth host's TLS certificate."`
@@ -58,15 +57,11 @@ func main() {
 // run parses args, runs the command and returns the exit status. Usage
 // errors go to stderr: stdout is for the token alone.
 func run(args []string) int {
-	var c cli
-	parser, err := kong.New(&c,
-		kong.Name("akiflow-token"),
-		kong.Description(description),
-		kong.Vars{"default_base_url": helper.DefaultBaseURL},
-	)
-	if err != nil {
-		panic(err) // a bug in the struct above, not user input
+	if status, ok := cacheHit(args); ok {
+		return status
 	}
+	var c cli
+	parser := newParser(&c)
 	ctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "akiflow-token: %v (see akiflow-token --help)\n", err)
@@ -83,6 +78,24 @@ func run(args []string) int {
 	return helper.ExitOK
 }
 
+// newParser makes kong's parser for c.
+func newParser(c *cli) *kong.Kong {
+	parser, err := kong.New(c,
+		kong.Name("akiflow-token"),
+		kong.Description(description),
+		kong.Vars{
+			"default_base_url": helper.DefaultBaseURL,
+			"default_min_ttl":  helper.DefaultMinTTL.String(),
+			"default_timeout":  helper.DefaultTimeout.String(),
+			"formats":          strings.Join(helper.Formats, ","),
+		},
+	)
+	if err != nil {
+		panic(err) // a bug in the cli struct, not user input
+	}
+	return parser
+}
+
 func (c *cli) config() helper.Config {
 	return helper.Config{
 		BaseURL:        c.BaseURL,
@@ -95,7 +108,6 @@ func (c *cli) config() helper.Config {
 		NonInteractive: c.NonInteractive || os.Getenv("GIT_TERMINAL_PROMPT") == "0",
 		Insecure:       c.Insecure,
 		Verbose:        c.Verbose,
-		Version:        version(),
 		Stderr:         os.Stderr,
 	}
 }
@@ -180,14 +192,7 @@ func (l logoutCmd) Run(h *helper.Helper) error { return h.Logout(l.All) }
 type versionFlag bool
 
 func (versionFlag) BeforeReset(app *kong.Kong) error {
-	fmt.Fprintln(app.Stdout, "akiflow-token", version())
+	fmt.Fprintln(app.Stdout, "akiflow-token", helper.Version())
 	app.Exit(0)
 	return nil
-}
-
-func version() string {
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
-		return strings.TrimPrefix(info.Main.Version, "v")
-	}
-	return "dev"
 }

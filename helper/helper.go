@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -33,9 +34,23 @@ type Config struct {
 	NonInteractive bool          // never prompt
 	Insecure       bool          // skip TLS verification
 	Verbose        bool
-	Version        string
 	Stderr         io.Writer
 	Now            func() time.Time // nil for time.Now
+}
+
+// Defaults of the Config fields, which the command line shows.
+const (
+	DefaultMinTTL  = 5 * time.Minute
+	DefaultTimeout = 15 * time.Second
+)
+
+// Version is akiflow-token's version: its module version when installed
+// with go install, else "dev".
+func Version() string {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return strings.TrimPrefix(info.Main.Version, "v")
+	}
+	return "dev"
 }
 
 // Helper gets tokens for one auth host. Its sessions live in a
@@ -145,13 +160,13 @@ func (h *Helper) Token(ctx context.Context) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s, ok := h.Cached(); ok && !h.cfg.ForceRefresh {
+		h.logf("using the cached token of %s (%s left)", email, h.left(s))
+		return s, nil
+	}
 	cached, err := h.load(email)
 	if err != nil {
 		return nil, err
-	}
-	if !h.cfg.ForceRefresh && cached.validFor(h.now(), h.cfg.MinTTL) {
-		h.logf("using the cached token of %s (%s left)", email, h.left(cached))
-		return cached, nil
 	}
 
 	ctx, stop := interruptible(ctx)
@@ -206,6 +221,25 @@ func (h *Helper) Token(ctx context.Context) (*Session, error) {
 // errCannotSave marks a refresh that was not sent because its result could
 // not have been saved: sending it would have spent the refresh token.
 var errCannotSave = errors.New("not refreshing, since the new session could not be saved")
+
+// Cached returns the selected account's cached session if its access token
+// has at least MinTTL left: no lock, no network, no warnings. This is the
+// cache hit, the path every call takes most of the time.
+func (h *Helper) Cached() (*Session, bool) {
+	email, err := h.account()
+	if err != nil || email == "" {
+		return nil, false
+	}
+	data, err := h.store.Read(email)
+	if err != nil {
+		return nil, false
+	}
+	s, err := ParseSession(data)
+	if err != nil || !s.validFor(h.now(), h.cfg.MinTTL) {
+		return nil, false
+	}
+	return s, true
+}
 
 // Login runs the interactive login even if a session exists.
 func (h *Helper) Login(ctx context.Context) (*Session, error) {
@@ -446,7 +480,7 @@ func (h *Helper) lock(ctx context.Context, email string) (*cache.Lock, error) {
 func (h *Helper) httpClient() *Client {
 	if h.client == nil {
 		cfg := ClientConfig{BaseURL: h.base, Timeout: h.cfg.Timeout, Insecure: h.cfg.Insecure,
-			UserAgent: "akiflow-token/" + h.cfg.Version, Now: h.cfg.Now}
+			UserAgent: "akiflow-token/" + Version(), Now: h.cfg.Now}
 		if h.cfg.Verbose {
 			cfg.Logf = h.logf
 		}

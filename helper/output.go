@@ -18,6 +18,9 @@ const (
 	FormatExecCredential = "exec-credential" // a Kubernetes ExecCredential
 )
 
+// Formats lists the output formats.
+var Formats = []string{FormatToken, FormatHeader, FormatJSON, FormatCurl, FormatExecCredential}
+
 // Write prints s's access token on w in the format the helper was set up
 // with, in one write.
 func (h *Helper) Write(w io.Writer, s *Session) error {

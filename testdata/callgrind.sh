@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Counts the user-space instructions of one cache hit of akiflow-token and
+# of the two floors (testdata/floor, testdata/floor-http) with callgrind,
+# which counts the same on a busy machine as on an idle one.
+#
+#   testdata/callgrind.sh             # the totals and the ratios
+#   testdata/callgrind.sh --annotate  # and where akiflow-token's go
+#
+# KEEP=DIR keeps the callgrind files in DIR; BUILD_FLAGS="-trimpath ..."
+# builds all three with other flags.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)"; exit 1; }
+
+if [ -n "${KEEP:-}" ]; then
+  out=$KEEP && mkdir -p "$out"
+else
+  out=$(mktemp -d) && trap 'rm -rf "$out"' EXIT
+fi
+flags=(${BUILD_FLAGS:-})
+go build "${flags[@]}" -o "$out/akiflow-token" .
+go build "${flags[@]}" -o "$out/floor" ./testdata/floor
+go build "${flags[@]}" -o "$out/floor-http" ./testdata/floor-http
+
+# A warm cache: one account whose token has an hour left.
+cache="$out/home/.cache/akiflow-token/web.akiflow.com"
+mkdir -p "$cache" && chmod -R 700 "$out/home"
+session="$cache/bench@example.com.json"
+expires=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+token="eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.$(head -c 300 /dev/zero | tr '\0' 'x').sig"
+printf '{"format":1,"email":"bench@example.com","base_url":"https://web.akiflow.com","client_id":"00000000-0000-4000-8000-000000000000","access_token":"%s","refresh_token":"def50200%s","expires_at":"%s"}\n' \
+  "$token" "$(head -c 400 /dev/zero | tr '\0' 'a')" "$expires" > "$session"
+printf 'bench@example.com\n' > "$cache/current.json"
+chmod 600 "$session" "$cache/current.json"
+
+count() { # name, command...: prints the instruction total
+  local name=$1; shift
+  HOME="$out/home" XDG_CACHE_HOME="$out/home/.cache" \
+    valgrind --tool=callgrind --callgrind-out-file="$out/$name.out" "$@" >/dev/null 2>"$out/$name.log" \
+    || { cat "$out/$name.log"; exit 1; }
+  callgrind_annotate "$out/$name.out" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+}
+hit=$(count akiflow-token "$out/akiflow-token")
+floor=$(count floor "$out/floor" "$session")
+floorhttp=$(count floor-http "$out/floor-http" "$session")
+printf '%-14s %12s instructions\n' akiflow-token "$hit" floor "$floor" floor-http "$floorhttp"
+awk -v h="$hit" -v f="$floor" -v fh="$floorhttp" 'BEGIN {
+  printf "akiflow-token / floor-http: %.2f (target 2.3 or less)\n", h / fh
+  printf "akiflow-token / floor:      %.2f\n", h / f
+}'
+if [ "${1:-}" = "--annotate" ]; then
+  callgrind_annotate --inclusive=yes "$out/akiflow-token.out" 2>/dev/null | head -60
+  cp "$out/akiflow-token.out" /tmp/akiflow-token.callgrind 2>/dev/null || true
+fi

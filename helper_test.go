@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(dir, 0o755) // tests also run it as another user
 	binary = filepath.Join(dir, "akiflow-token")
-	args := []string{"build", "-o", binary}
+	args := []string{"build", "-tags", releaseTags, "-o", binary}
 	if raceEnabled() {
 		args = append(args, "-race")
 	}
@@ -69,26 +69,26 @@ func raceEnabled() bool {
 
 // world is one test's machine: a fake Akiflow server and a home folder.
 type world struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *akiflowtest.Server
 	home string
 	env  []string
 	user *syscall.Credential // run programs as this user; nil for ours
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	return newWorldWith(t, akiflowtest.NewServer())
 }
 
 // newTLSWorld serves the fake over HTTPS with a test certificate, as kubectl
 // wants; akiflow-token then needs --insecure.
-func newTLSWorld(t *testing.T) *world {
+func newTLSWorld(t testing.TB) *world {
 	t.Helper()
 	return newWorldWith(t, akiflowtest.NewTLSServer())
 }
 
-func newWorldWith(t *testing.T, srv *akiflowtest.Server) *world {
+func newWorldWith(t testing.TB, srv *akiflowtest.Server) *world {
 	t.Helper()
 	servers.Lock()
 	servers.list = append(servers.list, srv)
@@ -178,7 +178,7 @@ func (w *world) runProgram(stdin io.Reader, env []string, name string, args ...s
 	return r
 }
 
-func exitCode(t *testing.T, err error) int {
+func exitCode(t testing.TB, err error) int {
 	t.Helper()
 	if err == nil {
 		return 0

@@ -6,8 +6,9 @@
 #   testdata/callgrind.sh             # the totals and the ratios
 #   testdata/callgrind.sh --annotate  # and where akiflow-token's go
 #
-# KEEP=DIR keeps the callgrind files in DIR; BUILD_FLAGS="-trimpath ..."
-# builds all three with other flags.
+# All three are built as the README installs akiflow-token (BUILD_FLAGS, by
+# default the release tags; BUILD_FLAGS= builds them plainly). KEEP=DIR
+# keeps the callgrind files in DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)"; exit 1; }
@@ -17,7 +18,7 @@ if [ -n "${KEEP:-}" ]; then
 else
   out=$(mktemp -d) && trap 'rm -rf "$out"' EXIT
 fi
-flags=(${BUILD_FLAGS:-})
+flags=(${BUILD_FLAGS--tags netgo,osusergo,nethttpomithttp2})
 go build "${flags[@]}" -o "$out/akiflow-token" .
 go build "${flags[@]}" -o "$out/floor" ./testdata/floor
 go build "${flags[@]}" -o "$out/floor-http" ./testdata/floor-http

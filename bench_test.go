@@ -26,7 +26,7 @@ import (
 var releaseTags = "netgo,osusergo,nethttpomithttp2"
 
 var benchBinaries struct {
-	once                    sync.Once
+	once                                    sync.Once
 	token, floor, floorHTTP, floorHTTPPlain string
 	err                                     error
 }

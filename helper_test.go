@@ -588,6 +588,10 @@ func TestForceRefresh(t *testing.T) {
 	second := w.tokenOf(w.run("--force-refresh"))
 	check(t, "a new token", second != first, true)
 	check(t, "refreshes", w.srv.Count(akiflowtest.RouteRefresh), 1)
+
+	// With no session at all, --force-refresh is a login.
+	res := w.run("--force-refresh", "-e", "nobody@example.com")
+	check(t, "no session: exit", res.code, 3)
 }
 
 func TestRejectedRefreshWithoutTerminal(t *testing.T) {
@@ -875,6 +879,9 @@ func TestBadCacheFiles(t *testing.T) {
 			check(t, "stdout", res.stdout, "")
 			if !strings.Contains(res.stderr, tc.message) {
 				t.Errorf("stderr lacks %q:\n%s", tc.message, redact(res.stderr))
+			}
+			if lines := strings.Split(strings.TrimSpace(res.stderr), "\n"); len(lines) > 2 || len(lines) == 2 && lines[0] == lines[1] {
+				t.Errorf("want a warning (once) and an error line, got:\n%s", redact(res.stderr))
 			}
 			w.checkRequests(map[string]int{}, map[string]int{})
 		})

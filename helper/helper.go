@@ -62,6 +62,7 @@ type Helper struct {
 	execInfo *ExecInfo
 	store    *cache.Store
 	client   *Client // made on first use: a cache hit needs no HTTP
+	warned   map[string]bool
 }
 
 // currentRecord names the account that logged in last. It has no "@", so it
@@ -194,7 +195,7 @@ func (h *Helper) Token(ctx context.Context) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.validFor(h.now(), h.cfg.MinTTL) && (!h.cfg.ForceRefresh || s.AccessToken != cached.AccessToken) {
+	if s.validFor(h.now(), h.cfg.MinTTL) && (!h.cfg.ForceRefresh || cached == nil || s.AccessToken != cached.AccessToken) {
 		h.logf("another akiflow-token refreshed the token meanwhile")
 		return s, nil
 	}
@@ -505,8 +506,17 @@ func (h *Helper) logf(format string, args ...any) {
 	}
 }
 
+// warnf writes a warning once: the slow path reads the cache twice.
 func (h *Helper) warnf(format string, args ...any) {
-	fmt.Fprintf(h.cfg.Stderr, "akiflow-token: warning: "+format+"\n", args...)
+	msg := fmt.Sprintf("akiflow-token: warning: "+format+"\n", args...)
+	if h.warned[msg] {
+		return
+	}
+	if h.warned == nil {
+		h.warned = map[string]bool{}
+	}
+	h.warned[msg] = true
+	io.WriteString(h.cfg.Stderr, msg)
 }
 
 // interruptible cancels ctx on Ctrl-C or SIGTERM. Only the slow paths set

@@ -97,14 +97,7 @@ func peakRSS(b *testing.B, env []string, argv ...string) int64 {
 	return peak
 }
 
-func median(s []sample) time.Duration {
-	walls := make([]time.Duration, len(s))
-	for i, x := range s {
-		walls[i] = x.wall
-	}
-	slices.Sort(walls)
-	return walls[len(walls)/2]
-}
+func median(s []sample) time.Duration { return percentile(s, 50) }
 
 func percentile(s []sample, p int) time.Duration {
 	walls := make([]time.Duration, len(s))

@@ -155,6 +155,21 @@ func TestGitProtocolLines(t *testing.T) {
 	w.checkRequests(before, map[string]int{})
 }
 
+// git holds the helper's stdin: a login asks on the terminal instead.
+func TestGitGetLogsInOnTheTerminal(t *testing.T) {
+	w := newWorld(t)
+	w.login(alice)
+	w.srv.Revoke(alice)
+	w.expire(alice)
+	host := strings.TrimPrefix(w.srv.URL, "http://")
+	r := w.startStdin(strings.NewReader("protocol=http\nhost="+host+"\n\n"), nil, "get")
+	r.typeLine(w.waitCode(r, alice))
+	res := r.wait()
+	check(t, "exit", res.code, 0)
+	w.checkAccepted(gitLines(res.stdout)["password"])
+	check(t, "username", gitLines(res.stdout)["username"], alice)
+}
+
 func TestUnknownCommandAtATerminalIsAUsageError(t *testing.T) {
 	w := newWorld(t)
 	r := w.start("frobnicate")

@@ -225,6 +225,13 @@ func (w *world) start(args ...string) *terminalRun {
 // startEnv is start with more environment variables.
 func (w *world) startEnv(env []string, args ...string) *terminalRun {
 	w.t.Helper()
+	return w.startStdin(nil, env, args...)
+}
+
+// startStdin is startEnv with stdin from a pipe (as git runs a helper)
+// rather than the terminal; nil for the terminal.
+func (w *world) startStdin(stdin io.Reader, env []string, args ...string) *terminalRun {
+	w.t.Helper()
 	master, tty, err := pty.Open()
 	if err != nil {
 		w.t.Fatal(err)
@@ -234,8 +241,11 @@ func (w *world) startEnv(env []string, args ...string) *terminalRun {
 	r.cmd = exec.Command(binary, args...)
 	r.cmd.Env = append(append([]string(nil), w.env...), env...)
 	r.cmd.Stdin, r.cmd.Stderr = tty, tty
+	if stdin != nil {
+		r.cmd.Stdin = stdin
+	}
 	r.cmd.Stdout = &r.stdout
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 2} // stderr is always the terminal
 	if err := r.cmd.Start(); err != nil {
 		w.t.Fatal(err)
 	}

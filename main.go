@@ -17,7 +17,7 @@ import (
 
 // cli is the command line: global flags, then one command.
 type cli struct {
-	Email          string        `short:"e" env:"AKIFLOW_EMAIL" placeholder:"EMAIL" help:"Akiflow account. Default: the only cached account, else the one logged in last."`
+	Email          string        `short:"e" env:"AKIFLOW_EMAIL" placeholder:"EMAIL" help:"Akiflow account. Default: the one logged in last, else the only cached one."`
 	Output         string        `short:"o" env:"AKIFLOW_OUTPUT" default:"token" enum:"${formats}" help:"Output format: token, header (Authorization: Bearer …), json, curl (a config for curl -K -) or exec-credential (kubectl)."`
 	MinTTL         time.Duration `name:"min-ttl" env:"AKIFLOW_MIN_TTL" default:"${default_min_ttl}" help:"Refresh first unless the token has at least this long left."`
 	ForceRefresh   bool          `help:"Refresh even if the cached token is good."`

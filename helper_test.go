@@ -543,11 +543,9 @@ func TestExpiredCodeURLSendsANewCode(t *testing.T) {
 
 func TestCtrlCAtThePromptLeavesTheCacheAlone(t *testing.T) {
 	w := newWorld(t)
-	w.login(alice)
-	w.srv.Revoke(alice)
-	w.expire(alice)
+	token := w.login(alice)
 	before, _ := os.ReadFile(w.cacheFile(alice))
-	r := w.start("-e", alice)
+	r := w.start("login", "-e", alice)
 	r.expect("Code: ")
 	r.tty.Write([]byte{3}) // Ctrl-C
 	res := r.wait()
@@ -555,6 +553,7 @@ func TestCtrlCAtThePromptLeavesTheCacheAlone(t *testing.T) {
 	check(t, "stdout", res.stdout, "")
 	after, _ := os.ReadFile(w.cacheFile(alice))
 	check(t, "cache file unchanged", bytes.Equal(before, after), true)
+	check(t, "the session still works", w.tokenOf(w.run()) == token, true)
 }
 
 func TestRefreshNearExpiry(t *testing.T) {
@@ -617,6 +616,14 @@ func TestRejectedRefreshWithoutTerminal(t *testing.T) {
 		t.Errorf("stderr does not say what to do:\n%s", redact(res.stderr))
 	}
 	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
+
+	// The dead refresh token is forgotten: the next call asks for a login
+	// at once, without trying it again.
+	before = w.counts()
+	res = w.run()
+	check(t, "next call: exit status", res.code, 3)
+	w.checkRequests(before, map[string]int{})
+	check(t, "status after a rejection", w.run("status").code, 3)
 }
 
 func TestRejectedRefreshWithTerminalLogsInAgain(t *testing.T) {

@@ -209,6 +209,12 @@ func (h *Helper) Token(ctx context.Context) (*Session, error) {
 			return fresh, nil
 		case errors.As(err, &se) && se.Rejected():
 			h.warnf("Akiflow rejected the saved session (%s); a new login is needed", orDefault(se.Code, fmt.Sprint(se.Status)))
+			// The refresh token is dead: forget it, so that the next calls
+			// ask for a login at once instead of trying it again.
+			s.forget()
+			if err := h.store.Write(email, s.marshal()); err != nil {
+				h.warnf("%v", err)
+			}
 		case (ExitCode(err) == ExitUnavailable || errors.Is(err, errCannotSave)) && s.validFor(h.now(), 0):
 			h.warnf("%v; using the cached token, which expires in %s", err, h.left(s))
 			return s, nil

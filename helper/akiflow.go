@@ -202,15 +202,17 @@ func (c *Client) StartLogin(ctx context.Context, email string) (string, error) {
 	return u.String(), nil
 }
 
-// Errors of SubmitCode.
-var (
-	ErrWrongCode   = errors.New("wrong code")
-	ErrCodeExpired = errors.New("the code has expired")
-)
+// ErrCodeExpired is SubmitCode's error when the signed code URL has
+// expired: a new code must be sent.
+var ErrCodeExpired = errors.New("the code has expired")
 
-// SubmitCode posts the code to the URL StartLogin returned. It returns an
-// error wrapping ErrWrongCode or ErrCodeExpired when the person should be
-// asked again.
+// WrongCodeError is SubmitCode's error for a code Akiflow did not accept.
+type WrongCodeError struct{ Message string }
+
+func (e *WrongCodeError) Error() string { return "wrong code: " + e.Message }
+
+// SubmitCode posts the code to the URL StartLogin returned. It returns a
+// *WrongCodeError or ErrCodeExpired when the person should be asked again.
 func (c *Client) SubmitCode(ctx context.Context, codeURL, email, code string) error {
 	u, err := url.Parse(codeURL)
 	if err != nil || !c.sameHost(u) {
@@ -226,11 +228,11 @@ func (c *Client) SubmitCode(ctx context.Context, codeURL, email, code string) er
 	case errors.As(err, &se) && se.Status == http.StatusForbidden:
 		return ErrCodeExpired
 	case errors.As(err, &se) && (se.Status == http.StatusUnprocessableEntity || se.Status == http.StatusUnauthorized):
-		return fmt.Errorf("%w: %s", ErrWrongCode, orDefault(se.Message, "the code was not accepted"))
+		return &WrongCodeError{orDefault(se.Message, "The code was not accepted.")}
 	case err != nil:
 		return err
 	case !reply.Success:
-		return fmt.Errorf("%w: %s", ErrWrongCode, orDefault(oneLine(reply.Message), "the code was not accepted"))
+		return &WrongCodeError{orDefault(oneLine(reply.Message), "The code was not accepted.")}
 	}
 	return nil
 }

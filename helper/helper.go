@@ -318,35 +318,8 @@ func (h *Helper) login(ctx context.Context, email string, prev *Session) (*Sessi
 		return nil, err
 	}
 	tty.printf("A 6-digit code was sent to %s.", email)
-	for tries := 1; ; tries++ {
-		code, err := tty.askCode(ctx)
-		if err != nil {
-			return nil, err
-		}
-		err = c.SubmitCode(ctx, codeURL, email, code)
-		switch {
-		case err == nil:
-		case errors.Is(err, ErrWrongCode) && tries < 3:
-			tty.printf("%s Try again.", strings.TrimPrefix(err.Error(), ErrWrongCode.Error()+": "))
-			continue
-		case errors.Is(err, ErrCodeExpired):
-			answer, err := tty.ask(ctx, "The code has expired. Send a new one? [Y/n] ")
-			if err != nil {
-				return nil, err
-			}
-			if a := strings.ToLower(answer); a != "" && a != "y" && a != "yes" {
-				return nil, errors.New("login cancelled")
-			}
-			if codeURL, err = c.StartLogin(ctx, email); err != nil {
-				return nil, err
-			}
-			tty.printf("A new code was sent to %s.", email)
-			tries = 0
-			continue
-		default:
-			return nil, err
-		}
-		break
+	if err := confirmCode(ctx, tty, c, email, codeURL); err != nil {
+		return nil, err
 	}
 	tokens, err := c.Me(ctx)
 	if err != nil {
@@ -365,6 +338,40 @@ func (h *Helper) login(ctx context.Context, email string, prev *Session) (*Sessi
 	}
 	fmt.Fprintf(h.cfg.Stderr, "logged in as %s\n", email)
 	return s, nil
+}
+
+// confirmCode asks for the mailed code until Akiflow accepts one: three
+// tries, and a new code when the signed code URL has expired.
+func confirmCode(ctx context.Context, tty *terminal, c *Client, email, codeURL string) error {
+	for tries := 1; ; tries++ {
+		code, err := tty.askCode(ctx)
+		if err != nil {
+			return err
+		}
+		err = c.SubmitCode(ctx, codeURL, email, code)
+		var wrong *WrongCodeError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &wrong) && tries < 3:
+			tty.printf("%s Try again.", wrong.Message)
+		case errors.Is(err, ErrCodeExpired):
+			answer, err := tty.ask(ctx, "The code has expired. Send a new one? [Y/n] ")
+			if err != nil {
+				return err
+			}
+			if a := strings.ToLower(answer); a != "" && a != "y" && a != "yes" {
+				return errors.New("login cancelled")
+			}
+			if codeURL, err = c.StartLogin(ctx, email); err != nil {
+				return err
+			}
+			tty.printf("A new code was sent to %s.", email)
+			tries = 0
+		default:
+			return err
+		}
+	}
 }
 
 // terminal opens the terminal to ask on, or says why nobody can be asked.

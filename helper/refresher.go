@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
 
 	"akiflow-token/cache"
 )
@@ -97,6 +98,8 @@ func (h *Helper) refreshDetached(ctx context.Context, lock *cache.Lock, s *Sessi
 	select {
 	case <-ctx.Done():
 		return nil, ErrInterrupted // the child finishes and saves without us
+	case <-time.After(h.lockWait()): // its own requests are bounded: this is a backstop
+		return nil, withCode(ExitUnavailable, "the refresh did not finish within %s", h.lockWait())
 	case m = <-done:
 	}
 	switch {

@@ -190,7 +190,7 @@ func (c *Client) StartLogin(ctx context.Context, email string) (string, error) {
 		return "", err
 	}
 	if !reply.Success {
-		return "", fmt.Errorf("Akiflow refused the login: %s", orDefault(oneLine(reply.Message), "no reason given"))
+		return "", fmt.Errorf("login refused by Akiflow: %s", orDefault(oneLine(reply.Message), "no reason given"))
 	}
 	u, err := c.base.Parse(reply.Redirect)
 	if err != nil || reply.Redirect == "" {

@@ -28,7 +28,7 @@ type cli struct {
 	Verbose        bool          `short:"v" help:"Explain each decision and HTTP exchange on stderr (never a token)."`
 	Version        versionFlag   `help:"Print the version and exit."`
 
-	Token  tokenCmd  `cmd:"" default:"withargs" help:"Print a valid access token on stdout (the default)."`
+	Token  tokenCmd  `cmd:"" default:"1" help:"Print a valid access token on stdout (the default)."`
 	Login  loginCmd  `cmd:"" help:"Log in now with an emailed code, even if a session exists."`
 	Status statusCmd `cmd:"" help:"Show the session (never a token); -o json for JSON. Exit 3 if a login is needed."`
 	Logout logoutCmd `cmd:"" help:"Forget the session on this machine (it is not revoked on the server)."`
@@ -64,6 +64,9 @@ func run(args []string) int {
 	parser := newParser(&c)
 	ctx, err := parser.Parse(args)
 	if err != nil {
+		if gitOperation(parser, args) {
+			return helper.ExitOK // an operation of a future git: git wants it ignored
+		}
 		fmt.Fprintf(os.Stderr, "akiflow-token: %v (see akiflow-token --help)\n", err)
 		return helper.ExitUsage
 	}
@@ -120,24 +123,29 @@ func execInfo(output string) string {
 	return os.Getenv("KUBERNETES_EXEC_INFO")
 }
 
-type tokenCmd struct {
-	// Operation catches a git credential operation that git may add in the
-	// future: git wants those ignored.
-	Operation string `arg:"" optional:"" hidden:""`
-}
+type tokenCmd struct{}
 
-func (t tokenCmd) Run(h *helper.Helper) error {
-	if t.Operation != "" {
-		if term.IsTerminal(int(os.Stdin.Fd())) {
-			return helper.UsageError("unknown command %q", t.Operation)
-		}
-		return nil // git, with its pipe on stdin
-	}
+func (tokenCmd) Run(h *helper.Helper) error {
 	s, err := h.Token(context.Background())
 	if err != nil {
 		return err
 	}
 	return h.Write(os.Stdout, s)
+}
+
+// gitOperation says args are a git credential operation we do not know
+// (git runs "akiflow-token OPERATION" with its pipe on stdin): git wants
+// those ignored, while a person at a terminal wants a usage error.
+func gitOperation(parser *kong.Kong, args []string) bool {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") || term.IsTerminal(int(os.Stdin.Fd())) {
+		return false
+	}
+	for _, cmd := range parser.Model.Children {
+		if cmd.Name == args[0] {
+			return false // a command of ours, misused
+		}
+	}
+	return true
 }
 
 type gitCmd struct{}

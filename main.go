@@ -87,10 +87,11 @@ func newParser(c *cli) *kong.Kong {
 		kong.Name("akiflow-token"),
 		kong.Description(description),
 		kong.Vars{
-			"default_base_url": helper.DefaultBaseURL,
-			"default_min_ttl":  helper.DefaultMinTTL.String(),
-			"default_timeout":  helper.DefaultTimeout.String(),
-			"formats":          strings.Join(helper.Formats, ","),
+			"default_base_url":  helper.DefaultBaseURL,
+			"default_min_ttl":   helper.DefaultMinTTL.String(),
+			"default_timeout":   helper.DefaultTimeout.String(),
+			"formats":           strings.Join(helper.Formats, ","),
+			"default_token_env": helper.DefaultTokenEnv,
 		},
 	)
 	if err != nil {
@@ -159,7 +160,7 @@ type refreshCmd struct{}
 func (refreshCmd) Run(h *helper.Helper) error { return h.ServeRefresh() }
 
 type execCmd struct {
-	Env     string   `default:"AKIFLOW_TOKEN" placeholder:"NAME" help:"The environment variable that holds the token."`
+	Env     string   `default:"${default_token_env}" placeholder:"NAME" help:"The environment variable that holds the token (${default})."`
 	Command []string `arg:"" passthrough:"" help:"The command and its arguments."`
 }
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"akiflow-token/helper/akiflowtest"
+	"akiflow-token/helper/akiflow/akiflowtest"
 )
 
 // releaseTags are the build tags the README installs akiflow-token with:

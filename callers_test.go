@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"akiflow-token/helper/akiflowtest"
+	"akiflow-token/helper/akiflow/akiflowtest"
 )
 
 // needTool fails (never skips) when a program the tests drive is missing:

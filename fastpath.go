@@ -23,7 +23,7 @@ func cacheHit(args []string) (status int, ok bool) {
 	if !ok {
 		return 0, false
 	}
-	h, err := helper.New(cfg)
+	h, err := newHelper(cfg)
 	if err != nil {
 		return 0, false
 	}

@@ -21,7 +21,7 @@ import (
 
 	"github.com/creack/pty"
 
-	"akiflow-token/helper/akiflowtest"
+	"akiflow-token/helper/akiflow/akiflowtest"
 )
 
 // binary is the akiflow-token built for these tests (with -race when the

@@ -12,6 +12,7 @@ import (
 	"github.com/alecthomas/kong"
 	"golang.org/x/term"
 
+	"akiflow-token/cache"
 	"akiflow-token/helper"
 )
 
@@ -39,9 +40,6 @@ type cli struct {
 	Store      gitCmd `cmd:"" hidden:""`
 	Erase      gitCmd `cmd:"" hidden:""`
 	Capability gitCmd `cmd:"" hidden:""`
-
-	// The detached refresh process (see helper/refresher.go).
-	Refresh refreshCmd `cmd:"" name:"__refresh" hidden:""`
 }
 
 const description = `Print a valid Akiflow access token: curl -H "Authorization: Bearer $(akiflow-token)" …
@@ -57,6 +55,9 @@ func main() {
 // run parses args, runs the command and returns the exit status. Usage
 // errors go to stderr: stdout is for the token alone.
 func run(args []string) int {
+	if len(args) > 0 && args[0] == helper.RefreshCommand {
+		return refreshChild(args[1:])
+	}
 	if status, ok := cacheHit(args); ok {
 		return status
 	}
@@ -70,15 +71,42 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "akiflow-token: %v (see akiflow-token --help)\n", err)
 		return helper.ExitUsage
 	}
-	h, err := helper.New(c.config())
+	h, err := newHelper(c.config())
 	if err == nil {
 		err = ctx.Run(h, &c)
 	}
+	return exitStatus(err)
+}
+
+// newHelper makes the Helper for cfg, with its sessions in the XDG cache.
+func newHelper(cfg helper.Config) (*helper.Helper, error) {
+	base, err := helper.ParseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	return helper.New(cfg, cache.Open(base.Host))
+}
+
+// exitStatus reports err, if any, on stderr and returns the exit status.
+func exitStatus(err error) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "akiflow-token: %v\n", err)
-		return helper.ExitCode(err)
 	}
-	return helper.ExitOK
+	return helper.ExitCode(err)
+}
+
+// refreshChild is the detached refresh process (helper/refresher.go). Its
+// arguments are ours, so it needs no command-line parser.
+func refreshChild(args []string) int {
+	cfg, err := helper.ParseRefreshRequest(args)
+	if err != nil {
+		return exitStatus(err)
+	}
+	h, err := newHelper(cfg)
+	if err == nil {
+		err = h.ServeRefresh()
+	}
+	return exitStatus(err)
 }
 
 // newParser makes kong's parser for c.
@@ -154,10 +182,6 @@ type gitCmd struct{}
 func (gitCmd) Run(k *kong.Context, h *helper.Helper) error {
 	return h.GitCredential(context.Background(), k.Command(), os.Stdin, os.Stdout)
 }
-
-type refreshCmd struct{}
-
-func (refreshCmd) Run(h *helper.Helper) error { return h.ServeRefresh() }
 
 type execCmd struct {
 	Env     string   `default:"${default_token_env}" placeholder:"NAME" help:"The environment variable that holds the token (${default})."`

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"akiflow-token/helper/akiflowtest"
+	"akiflow-token/helper/akiflow/akiflowtest"
 )
 
 // parallel runs n copies of akiflow-token at once and returns their results.

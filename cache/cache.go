@@ -5,7 +5,6 @@
 package cache
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/adrg/xdg"
 	"github.com/google/renameio/v2"
@@ -32,8 +29,9 @@ const (
 	ext      = ".json"
 )
 
-// ErrNotFound is returned by Read when a record does not exist.
-var ErrNotFound = errors.New("no such record")
+// ErrNotFound is returned by Read when a record does not exist. It matches
+// fs.ErrNotExist.
+var ErrNotFound = fmt.Errorf("no such record: %w", fs.ErrNotExist)
 
 // InsecureError is returned by Read for a file that others could read or
 // that belongs to another user. Fix says the command that mends it.
@@ -44,6 +42,10 @@ type InsecureError struct {
 func (e *InsecureError) Error() string {
 	return fmt.Sprintf("refusing to use %s: %s; run %q", e.Path, e.Problem, e.Fix)
 }
+
+// Unsafe says the store refuses to use the file, rather than failing to
+// read it: it must not be overwritten either.
+func (e *InsecureError) Unsafe() bool { return true }
 
 // Store is one folder of records, such as the sessions of one Akiflow host.
 // Its methods are safe to call from several processes at once.
@@ -96,9 +98,8 @@ func checkPrivate(path string, info fs.FileInfo) error {
 	if !info.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", path)
 	}
-	if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
-		return &InsecureError{Path: path, Problem: "it belongs to another user",
-			Fix: fmt.Sprintf("chown %d %s", os.Getuid(), path)}
+	if err := checkOwner(path, info); err != nil {
+		return err
 	}
 	if info.Mode().Perm()&0o077 != 0 {
 		return &InsecureError{Path: path, Problem: fmt.Sprintf("its mode %04o lets others read it", info.Mode().Perm()),
@@ -109,49 +110,36 @@ func checkPrivate(path string, info fs.FileInfo) error {
 
 // Write replaces the record name with data, atomically.
 func (s *Store) Write(name string, data []byte) error {
-	p, err := s.Prepare(name)
+	return s.Replace(name, func() ([]byte, error) { return data, nil })
+}
+
+// Replace replaces the record name, atomically, with what content returns.
+// The temporary file that will hold it is created first: when it cannot
+// be (a read-only or full folder), content is never called, so work whose
+// result must not be lost is not done. When content fails, the record is
+// left as it was.
+func (s *Store) Replace(name string, content func() ([]byte, error)) error {
+	path, err := s.file(escape(name) + ext)
 	if err != nil {
 		return err
 	}
-	return p.Commit(data)
-}
-
-// Pending is a record being replaced: its temporary file exists already, so
-// a caller can make sure the record can be saved before doing work whose
-// result must not be lost.
-type Pending struct {
-	path string
-	file *renameio.PendingFile
-}
-
-// Prepare creates the temporary file that will replace the record name.
-// Call Commit or Discard on the result.
-func (s *Store) Prepare(name string) (*Pending, error) {
-	path, err := s.file(escape(name) + ext)
-	if err != nil {
-		return nil, err
-	}
 	f, err := renameio.NewPendingFile(path, renameio.WithStaticPermissions(fileMode))
 	if err != nil {
-		return nil, fmt.Errorf("could not write to %s: %w", filepath.Dir(path), unwrapPathError(err))
+		return fmt.Errorf("could not write to %s: %w", filepath.Dir(path), unwrapPathError(err))
 	}
-	return &Pending{path: path, file: f}, nil
-}
-
-// Commit writes data, syncs it and renames it over the record.
-func (p *Pending) Commit(data []byte) error {
-	defer p.file.Cleanup()
-	if _, err := p.file.Write(data); err != nil {
-		return fmt.Errorf("could not write %s: %w", p.path, unwrapPathError(err))
+	defer f.Cleanup()
+	data, err := content()
+	if err != nil {
+		return err
 	}
-	if err := p.file.CloseAtomicallyReplace(); err != nil {
-		return fmt.Errorf("could not save %s: %w", p.path, unwrapPathError(err))
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("could not write %s: %w", path, unwrapPathError(err))
+	}
+	if err := f.CloseAtomicallyReplace(); err != nil {
+		return fmt.Errorf("could not save %s: %w", path, unwrapPathError(err))
 	}
 	return nil
 }
-
-// Discard removes the temporary file; the record is left as it was.
-func (p *Pending) Discard() { p.file.Cleanup() }
 
 // Remove deletes the record name; a missing record is not an error.
 func (s *Store) Remove(name string) error {
@@ -182,69 +170,6 @@ func (s *Store) Names() ([]string, error) {
 		}
 	}
 	return names, nil
-}
-
-// lockPoll is how often a waiting Lock tries again.
-const lockPoll = 10 * time.Millisecond
-
-// ErrLockTimeout is returned by Lock when another process held the lock for
-// longer than the caller would wait.
-var ErrLockTimeout = errors.New("timed out waiting for another akiflow-token process")
-
-// Lock is a held lock on one record.
-type Lock struct{ f *os.File }
-
-// Lock takes the exclusive lock of the record name, waiting until ctx is
-// done. The lock is a flock(2) on a file of its own beside the record, so
-// replacing the record never drops it, and the kernel releases it when the
-// last process holding it exits, however it exits.
-func (s *Store) Lock(ctx context.Context, name string) (*Lock, error) {
-	path, err := s.file(escape(name) + ".lock")
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
-	if err != nil {
-		return nil, fmt.Errorf("could not open the lock %s: %w", path, unwrapPathError(err))
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return &Lock{f: f}, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("could not lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, ErrLockTimeout
-			}
-			return nil, ctx.Err()
-		case <-time.After(lockPoll):
-		}
-	}
-}
-
-// File is the lock's open file. A child process that inherits it holds the
-// lock too, until it exits: the lock outlives this process if it dies first.
-func (l *Lock) File() *os.File { return l.f }
-
-// Unlock lets go of the lock. A child process that inherited the lock's
-// file keeps holding it until it exits.
-func (l *Lock) Unlock() { l.f.Close() }
-
-// AdoptLock takes over a lock held by a parent process and handed down as
-// f. It fails if f is not a held lock of this process tree.
-func AdoptLock(f *os.File) (*Lock, error) {
-	// On the same open file, flock succeeds at once; on any other, while
-	// the lock is held elsewhere, it would block.
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return nil, fmt.Errorf("the handed-down lock is not held: %w", err)
-	}
-	return &Lock{f: f}, nil
 }
 
 // file returns the path of a file in the store, creating the store's

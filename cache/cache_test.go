@@ -62,15 +62,16 @@ func TestReadRefusesFilesOthersCanRead(t *testing.T) {
 	}
 }
 
-func TestPendingDiscardLeavesTheRecord(t *testing.T) {
+func TestFailedReplaceLeavesTheRecord(t *testing.T) {
 	useTempCache(t)
 	s := Open("h")
-	s.Write("a@b.c", []byte("old"))
-	p, err := s.Prepare("a@b.c")
-	if err != nil {
+	if err := s.Write("a@b.c", []byte("old")); err != nil {
 		t.Fatal(err)
 	}
-	p.Discard()
+	failure := errors.New("no content")
+	if err := s.Replace("a@b.c", func() ([]byte, error) { return nil, failure }); !errors.Is(err, failure) {
+		t.Errorf("Replace = %v, want the content's error", err)
+	}
 	if got, _ := s.Read("a@b.c"); string(got) != "old" {
 		t.Errorf("got %q", got)
 	}
@@ -82,19 +83,18 @@ func TestPendingDiscardLeavesTheRecord(t *testing.T) {
 	}
 }
 
-func TestPrepareFailsInAReadOnlyFolder(t *testing.T) {
+func TestReplaceInAnUnwritableFolderDoesNotAskForContent(t *testing.T) {
+	root := useTempCache(t)
 	if os.Getuid() == 0 {
-		// root writes anywhere; the end-to-end tests cover this with a
-		// folder that is a file instead.
-		t.Log("running as root: using a folder that cannot exist")
-		root := useTempCache(t)
+		// root writes anywhere: a file where the folder should be stops it.
 		os.WriteFile(filepath.Join(root, "akiflow-token"), nil, 0o600)
 	} else {
-		root := useTempCache(t)
 		os.MkdirAll(filepath.Join(root, "akiflow-token", "h"), 0o500)
 	}
-	if _, err := Open("h").Prepare("a@b.c"); err == nil {
-		t.Error("Prepare succeeded")
+	asked := false
+	err := Open("h").Replace("a@b.c", func() ([]byte, error) { asked = true; return []byte("x"), nil })
+	if err == nil || asked {
+		t.Errorf("Replace = %v, content asked: %v; want an error before asking", err, asked)
 	}
 }
 
@@ -107,18 +107,41 @@ func TestLockIsExclusiveAndBounded(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := Open("h").Lock(ctx, "a@b.c"); !errors.Is(err, ErrLockTimeout) {
+	if _, err := Open("h").Lock(ctx, "a@b.c"); !errors.Is(err, ErrLockTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("second Lock: %v, want ErrLockTimeout", err)
 	}
-	if _, err := AdoptLock(lock.File()); err != nil {
+	if _, err := s.AdoptLock("a@b.c", lock.(*Lock).File()); err != nil {
 		t.Errorf("AdoptLock of a held lock: %v", err)
 	}
-	lock.Unlock()
+	if _, err := s.AdoptLock("x@b.c", lock.(*Lock).File()); err == nil {
+		t.Errorf("AdoptLock took another record's lock file")
+	}
+	lock.Close()
 	lock2, err := s.Lock(context.Background(), "a@b.c")
 	if err != nil {
 		t.Fatalf("Lock after unlock: %v", err)
 	}
-	lock2.Unlock()
+	lock2.Close()
+}
+
+func TestAdoptLockRefusesAFileNotLocked(t *testing.T) {
+	useTempCache(t)
+	s := Open("h")
+	lock, err := s.Lock(context.Background(), "a@b.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another open file of the same lock, while the first holds it: the
+	// descriptor a process got some other way is refused.
+	other, err := os.Open(filepath.Join(s.Dir(), "a@b.c.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := s.AdoptLock("a@b.c", other); err == nil {
+		t.Error("AdoptLock took a lock file held by another open file")
+	}
+	lock.Close()
 }
 
 func FuzzEscape(f *testing.F) {

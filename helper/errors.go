@@ -1,8 +1,11 @@
 package helper
 
 import (
+	"context"
 	"errors"
 	"fmt"
+
+	"akiflow-token/helper/akiflow"
 )
 
 // Exit statuses, as documented in the README and in --help.
@@ -27,14 +30,20 @@ func (e *Error) Unwrap() error { return e.Err }
 // ExitCode makes Error a kong.ExitCoder.
 func (e *Error) ExitCode() int { return e.Code }
 
-// ExitCode is the exit status for err: its own, or ExitFailure.
+// ExitCode is the exit status for err: its own; ExitUnavailable for a
+// failure of Akiflow that may pass; ExitInterrupted for a cancelled
+// context; else ExitFailure.
 func ExitCode(err error) int {
-	if err == nil {
-		return ExitOK
-	}
 	var coder interface{ ExitCode() int }
-	if errors.As(err, &coder) {
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &coder):
 		return coder.ExitCode()
+	case akiflow.IsTransient(err):
+		return ExitUnavailable
+	case errors.Is(err, context.Canceled):
+		return ExitInterrupted
 	}
 	return ExitFailure
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 )
 
 // DefaultTokenEnv is the variable exec puts the token in.
@@ -39,7 +38,7 @@ func Exec(s *Session, envName string, argv []string) error {
 		}
 	}
 	env = append(env, envName+"="+s.AccessToken)
-	err = syscall.Exec(path, argv, env)
+	err = execve(path, argv, env)
 	return fmt.Errorf("could not run %s: %w", argv[0], err)
 }
 

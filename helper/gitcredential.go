@@ -157,12 +157,12 @@ func (h *Helper) dropAccessToken(ctx context.Context, rejected string) error {
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
+	defer lock.Close()
 	s, err := h.load(email)
 	if err != nil || s == nil || s.AccessToken != rejected {
 		return err
 	}
 	s.AccessToken, s.ExpiresAt = "", time.Time{}
 	h.logf("git rejected the cached token of %s: dropped it", email)
-	return h.store.Write(email, s.marshal())
+	return h.save(s)
 }

@@ -2,31 +2,26 @@ package helper
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/adrg/xdg"
 )
 
 // The cache hit follows the injected clock: a token is good while it has
 // --min-ttl left, and the default account is the one logged in last.
 func TestCachedFollowsTheClock(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	xdg.Reload()
-	t.Cleanup(xdg.Reload)
 	issued := time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
 	now := issued
 	h, err := New(Config{BaseURL: "http://127.0.0.1:1", MinTTL: 5 * time.Minute, Timeout: time.Second,
-		Stderr: os.Stderr, Now: func() time.Time { return now }})
+		Stderr: os.Stderr, Now: func() time.Time { return now }}, newMemStore())
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &Session{Format: sessionFormat, Email: "a@b.c", ClientID: newClientID(),
 		AccessToken: "a.b.c", RefreshToken: "def50200", ExpiresAt: issued.Add(30 * time.Minute)}
-	if err := h.store.Write(s.Email, s.marshal()); err != nil {
+	if err := h.save(s); err != nil {
 		t.Fatal(err)
 	}
-	h.store.Write(currentRecord, []byte("a@b.c\n"))
 
 	for _, tc := range []struct {
 		after time.Duration
@@ -41,6 +36,45 @@ func TestCachedFollowsTheClock(t *testing.T) {
 		now = issued.Add(tc.after)
 		if _, ok := h.Cached(); ok != tc.hit {
 			t.Errorf("%s after issue: cache hit %v, want %v", tc.after, ok, tc.hit)
+		}
+	}
+}
+
+func TestNormalizeCode(t *testing.T) {
+	for in, want := range map[string]string{"123456": "123456", " 123 456 ": "123456", "123-456": "123456"} {
+		if got, ok := NormalizeCode(in); !ok || got != want {
+			t.Errorf("NormalizeCode(%q) = %q, %v", in, got, ok)
+		}
+	}
+	for _, bad := range []string{"", "12345", "1234567", "12a456", "１２３４５６"} {
+		if _, ok := NormalizeCode(bad); ok {
+			t.Errorf("NormalizeCode(%q) accepted", bad)
+		}
+	}
+}
+
+func TestCheckEmail(t *testing.T) {
+	for _, good := range []string{"a@b.c", "bob+work@example.org"} {
+		if err := CheckEmail(good); err != nil {
+			t.Errorf("CheckEmail(%q): %v", good, err)
+		}
+	}
+	for _, bad := range []string{"", "a", "@b", "a@", "a b@c.d", "a@b.c\n", "a/b@c.d", strings.Repeat("a", 250) + "@b.cd"} {
+		if CheckEmail(bad) == nil {
+			t.Errorf("CheckEmail(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseBaseURL(t *testing.T) {
+	for _, good := range []string{"https://web.akiflow.com", "https://staging.example.com/", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:2"} {
+		if _, err := ParseBaseURL(good); err != nil {
+			t.Errorf("ParseBaseURL(%q): %v", good, err)
+		}
+	}
+	for _, bad := range []string{"", "web.akiflow.com", "http://web.akiflow.com", "ftp://x", "https://u:p@x", "https://x?q=1", "http://127.0.0.1.evil.com"} {
+		if _, err := ParseBaseURL(bad); ExitCode(err) != ExitUsage {
+			t.Errorf("ParseBaseURL(%q): got %v, want a usage error", bad, err)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"akiflow-token/helper/akiflow"
 )
 
 // Output formats of the default command.
@@ -44,8 +46,8 @@ func (h *Helper) Write(w io.Writer, s *Session) error {
 		for _, header := range []string{
 			"Authorization: Bearer " + s.AccessToken,
 			"Akiflow-Client-Id: " + s.ClientID,
-			"Akiflow-Platform: " + platform,
-			"Akiflow-Version: " + appVersion,
+			"Akiflow-Platform: " + akiflow.Platform,
+			"Akiflow-Version: " + akiflow.AppVersion,
 		} {
 			b.WriteString("header = " + CurlQuote(header) + "\n")
 		}

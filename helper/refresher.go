@@ -1,159 +1,177 @@
 package helper
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"strings"
-	"syscall"
 	"time"
 
-	"akiflow-token/cache"
+	"akiflow-token/helper/akiflow"
 )
 
 // A refresh, once sent, spends the old refresh token even if the process
 // that sent it dies before saving the new one (Ctrl-C, a caller's timeout,
-// SIGKILL). So the refresh-and-save step runs in a detached child process:
-// its own session (no terminal signals), no stdin, stdout or stderr that
-// $(...) or git would wait on, and nothing secret in its argv. It inherits
-// the account's lock, so the lock stays held until the new tokens are saved
-// even if the parent is gone. The parent waits for it, then reads the cache.
+// SIGKILL). So in production the refresh-and-save step runs in a detached
+// child process that inherits the account's lock (refreshDetached, in the
+// platform's file): the lock stays held until the new tokens are saved, even
+// if the parent is gone. This file holds what both sides share: the request
+// the child gets in its argv and the messages it sends back on a pipe.
 
-// RefreshCommand is the hidden command that runs the child.
+// RefreshCommand is the first argument of the child; main dispatches it
+// before parsing any command line, since its arguments are ours.
 const RefreshCommand = "__refresh"
 
-// The child's end of the result pipe and its inherited lock: the first
-// entries of exec.Cmd.ExtraFiles.
-const (
-	childLockFD   = 3
-	childResultFD = 4
-)
+// RefreshRequest is what the child is asked to do, as its one argument
+// after RefreshCommand: JSON, with nothing secret in it.
+type RefreshRequest struct {
+	BaseURL  string        `json:"base_url"`
+	Email    string        `json:"email"`
+	Timeout  time.Duration `json:"timeout"`
+	Insecure bool          `json:"insecure,omitempty"`
+	Verbose  bool          `json:"verbose,omitempty"`
+}
+
+// ParseRefreshRequest reads the child's arguments into the Config of its
+// Helper.
+func ParseRefreshRequest(args []string) (Config, error) {
+	var r RefreshRequest
+	if len(args) != 1 || json.Unmarshal([]byte(args[0]), &r) != nil || r.Email == "" {
+		return Config{}, UsageError("%s is run by akiflow-token itself", RefreshCommand)
+	}
+	return Config{BaseURL: r.BaseURL, Email: r.Email, Timeout: r.Timeout, Insecure: r.Insecure, Verbose: r.Verbose}, nil
+}
+
+func (h *Helper) refreshRequest(s *Session) string {
+	data, _ := json.Marshal(RefreshRequest{BaseURL: h.base.String(), Email: s.Email,
+		Timeout: h.cfg.Timeout, Insecure: h.cfg.Insecure, Verbose: h.cfg.Verbose})
+	return string(data)
+}
 
 // childMessage is one line on the result pipe: a --verbose line, or the
 // outcome.
 type childMessage struct {
-	Log    string       `json:"log,omitempty"`
-	Done   bool         `json:"done,omitempty"`
-	Exit   int          `json:"exit,omitempty"`
-	Error  string       `json:"error,omitempty"`
-	Server *ServerError `json:"server,omitempty"` // a reply that refused the refresh
-	Unsent bool         `json:"unsent,omitempty"` // errCannotSave: nothing was sent
+	Log    string     `json:"log,omitempty"`
+	Done   bool       `json:"done,omitempty"`
+	Failed *wireError `json:"failed,omitempty"`
 }
 
-// refreshDetached runs refresh in a child process that inherits lock, and
-// returns the session it saved.
-func (h *Helper) refreshDetached(ctx context.Context, lock *cache.Lock, s *Session) (*Session, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		h.logf("refreshing in this process: %v", err)
-		return h.refresh(ctx, s)
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("could not start the refresh: %w", err)
-	}
-	defer r.Close()
-	args := []string{RefreshCommand, "--base-url", h.base.String(), "--email", s.Email, "--timeout", h.cfg.Timeout.String()}
-	if h.cfg.Insecure {
-		args = append(args, "--insecure")
-	}
-	if h.cfg.Verbose {
-		args = append(args, "--verbose")
-	}
-	cmd := exec.Command(exe, args...)
-	cmd.ExtraFiles = []*os.File{lock.File(), w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
-	w.Close()
-	if err != nil {
-		h.logf("refreshing in this process: %v", err)
-		return h.refresh(ctx, s)
-	}
-	go cmd.Wait() // reap it; if we are interrupted, it goes on alone
+// wireError carries a refresh's error across the pipe as the values it
+// held, so that the parent decides on the same types as an in-process
+// refresh, and says the same words.
+type wireError struct {
+	Message string               `json:"message"`
+	Server  *akiflow.ServerError `json:"server,omitempty"`  // the server's reply
+	Network *wireNetwork         `json:"network,omitempty"` // no reply
+	NotSent bool                 `json:"not_sent,omitempty"`
+	Code    int                  `json:"code,omitempty"` // the exit status, for any other error
+}
 
-	done := make(chan childMessage, 1)
+type wireNetwork struct{ Op, Host, Message string }
+
+func toWire(err error) *wireError {
+	if err == nil {
+		return nil
+	}
+	w := &wireError{Message: err.Error(), Code: ExitCode(err)}
+	var ns *notSentError
+	var se *akiflow.ServerError
+	var ne *akiflow.NetworkError
+	if errors.As(err, &ns) {
+		w.NotSent, err = true, ns.err
+	}
+	switch {
+	case errors.As(err, &se):
+		w.Server = se
+	case errors.As(err, &ne):
+		w.Network = &wireNetwork{ne.Op, ne.Host, ne.Err.Error()}
+	}
+	return w
+}
+
+func (w *wireError) err() error {
+	var cause error
+	switch {
+	case w.Server != nil:
+		cause = w.Server
+	case w.Network != nil:
+		cause = &akiflow.NetworkError{Op: w.Network.Op, Host: w.Network.Host, Err: errors.New(w.Network.Message)}
+	default:
+		cause = &Error{Code: w.Code, Err: errors.New(w.Message)}
+	}
+	if w.NotSent {
+		cause = &notSentError{cause}
+	}
+	return &childError{w.Message, cause}
+}
+
+// childError is the child's error: its words, and the values they came from.
+type childError struct {
+	message string
+	cause   error
+}
+
+func (e *childError) Error() string { return e.message }
+func (e *childError) Unwrap() error { return e.cause }
+
+// readChild reads the child's messages from r, forwarding its log lines to
+// the Helper's stderr, until its outcome.
+func (h *Helper) readChild(ctx context.Context, r io.Reader) error {
+	done := make(chan error, 1)
 	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
+		dec := json.NewDecoder(r)
+		for {
 			var m childMessage
-			if json.Unmarshal(sc.Bytes(), &m) != nil {
-				continue
+			if err := dec.Decode(&m); err != nil {
+				done <- errors.New("the refresh process ended without saying how it went")
+				return
 			}
 			if m.Log != "" {
 				io.WriteString(h.cfg.Stderr, m.Log)
 			}
+			if m.Failed != nil {
+				done <- m.Failed.err()
+				return
+			}
 			if m.Done {
-				done <- m
+				done <- nil
 				return
 			}
 		}
-		done <- childMessage{Done: true, Exit: ExitFailure, Error: "the refresh process ended without saying how it went"}
 	}()
-	var m childMessage
 	select {
 	case <-ctx.Done():
-		return nil, ErrInterrupted // the child finishes and saves without us
+		return ErrInterrupted // the child finishes and saves without us
 	case <-time.After(h.lockWait()): // its own requests are bounded: this is a backstop
-		return nil, withCode(ExitUnavailable, "the refresh did not finish within %s", h.lockWait())
-	case m = <-done:
-	}
-	switch {
-	case m.Server != nil && m.Server.Rejected():
-		return nil, m.Server // the caller logs in again
-	case m.Unsent:
-		return nil, &Error{Code: m.Exit, Err: fmt.Errorf("%s: %w", m.Error, errCannotSave)}
-	case m.Exit != ExitOK:
-		return nil, &Error{Code: m.Exit, Err: errors.New(m.Error)}
-	}
-	fresh, err := h.load(s.Email)
-	if err == nil && fresh == nil {
-		err = errors.New("the refreshed session was not saved")
-	}
-	return fresh, err
-}
-
-// ServeRefresh is the child's side: it adopts the lock handed down by its
-// parent, refreshes the account's session, saves it and reports on the
-// result pipe. It runs to the end whatever happens to the parent.
-func (h *Helper) ServeRefresh() error {
-	out := os.NewFile(childResultFD, "result")
-	lockFile := os.NewFile(childLockFD, "lock")
-	if out == nil || lockFile == nil {
-		return errors.New(RefreshCommand + " is run by akiflow-token itself")
-	}
-	enc := json.NewEncoder(out)
-	h.cfg.Stderr = logPipe{enc}
-	report := func(err error) error {
-		m := childMessage{Done: true, Exit: ExitCode(err)}
-		if err != nil {
-			m.Error = err.Error()
-			errors.As(err, &m.Server)
-			if errors.Is(err, errCannotSave) {
-				m.Error, m.Unsent = strings.TrimSuffix(m.Error, "; "+errCannotSave.Error()), true
-			}
-		}
-		enc.Encode(m) // the parent may be gone: nothing to do about it
+		return withCode(ExitUnavailable, "the refresh did not finish within %s", h.lockWait())
+	case err := <-done:
 		return err
 	}
-	lock, err := cache.AdoptLock(lockFile)
-	if err != nil {
-		return report(err)
-	}
-	defer lock.Unlock()
+}
+
+// serveRefresh is the child's work once it holds the lock: refresh the
+// account's session, save it, and report on out.
+func (h *Helper) serveRefresh(lock io.Closer, out io.Writer) error {
+	enc := json.NewEncoder(out)
+	h.cfg.Stderr = logPipe{enc}
 	s, err := h.load(h.cfg.Email)
 	if err == nil && !s.canRefresh() {
 		err = errors.New("there is no session to refresh")
 	}
-	if err != nil {
-		return report(err)
+	if err == nil {
+		_, err = h.refreshHere(context.Background(), lock, s)
 	}
-	_, err = h.refresh(context.Background(), s)
-	return report(err)
+	enc.Encode(childMessage{Done: true, Failed: toWire(err)}) // the parent may be gone: nothing to do about it
+	return err
+}
+
+// afterChild reads what the child saved.
+func (h *Helper) afterChild(email string) (*Session, error) {
+	fresh, err := h.load(email)
+	if err == nil && fresh == nil {
+		err = errors.New("the refreshed session was not saved")
+	}
+	return fresh, err
 }
 
 // logPipe forwards --verbose lines to the parent.

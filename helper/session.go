@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"akiflow-token/helper/akiflow"
 )
 
 // sessionFormat is the version of the cache file's format. A file with a
@@ -58,7 +60,7 @@ func (s *Session) validFor(now time.Time, ttl time.Duration) bool {
 func (s *Session) canRefresh() bool { return s != nil && s.RefreshToken != "" }
 
 // apply takes in new tokens; a reply without a refresh token keeps ours.
-func (s *Session) apply(t *Tokens) {
+func (s *Session) apply(t *akiflow.Tokens) {
 	s.AccessToken = t.AccessToken
 	s.ExpiresAt = t.ExpiresAt.UTC().Round(time.Second)
 	if t.RefreshToken != "" {

@@ -6,28 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 )
 
-// ttyPath is the controlling terminal: prompts never touch stdin or stdout,
-// which belong to $(...), git or kubectl.
-const ttyPath = "/dev/tty"
-
-// terminal asks the person questions on the controlling terminal.
+// terminal asks the person questions on the controlling terminal (opened
+// by openTerminal, in the platform's file): prompts never touch stdin or
+// stdout, which belong to $(...), git or kubectl.
 type terminal struct {
-	f  *os.File
+	f  io.ReadWriteCloser
 	in *bufio.Reader
 }
 
-// openTerminal opens the controlling terminal; it fails when the process
-// has none (a cron job, a CI run, a setsid child).
-func openTerminal() (*terminal, error) {
-	f, err := os.OpenFile(ttyPath, os.O_RDWR, 0)
-	if err != nil {
-		return nil, err
-	}
-	return &terminal{f: f, in: bufio.NewReader(f)}, nil
+func newTerminal(f io.ReadWriteCloser) *terminal {
+	return &terminal{f: f, in: bufio.NewReader(f)}
 }
 
 func (t *terminal) Close() error { return t.f.Close() }

@@ -1,4 +1,4 @@
-package helper
+package akiflow
 
 import (
 	"bytes"
@@ -18,15 +18,15 @@ import (
 	"time"
 )
 
-// The Akiflow web auth protocol (see AKIFLOW-AUTH.md). Everything that would
-// change if the server changed is in this file.
+// The exchanges, paths and headers of the protocol (see doc.go).
 const (
 	DefaultBaseURL = "https://web.akiflow.com"
 
-	// appVersion is the web app version we claim; the server does not check
-	// it strictly. Bump it here.
-	appVersion    = "2.69.3"
-	platform      = "web"
+	// AppVersion is the web app version we claim (Akiflow-Version); the
+	// server does not check it strictly. Bump it here.
+	AppVersion = "2.69.3"
+	// Platform is the Akiflow-Platform we claim.
+	Platform      = "web"
 	oauthClientID = "10" // the web app's OAuth client
 
 	pathCSRF    = "/csrf-cookie"
@@ -118,14 +118,18 @@ func (c *Client) Refresh(ctx context.Context, refreshToken, clientID string) (*T
 			return tokens, err
 		}
 		if c.now().Add(wait).After(deadline) {
-			return nil, fmt.Errorf("%w (Akiflow asks to wait %s, over the --timeout budget)", err, wait)
+			var se *ServerError
+			if errors.As(err, &se) && se.RetryAfter == wait {
+				return nil, fmt.Errorf("%w (Akiflow asks to wait %s, over the --timeout budget)", err, wait)
+			}
+			return nil, err // another try would not fit in the budget
 		}
 		if c.logf != nil {
 			c.logf("retrying the refresh in %s", wait)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ErrInterrupted
+			return nil, fmt.Errorf("%s: %w", "refresh", context.Cause(ctx))
 		case <-time.After(wait):
 		}
 	}
@@ -137,7 +141,7 @@ const maxAttempts = 3
 // retryWait says whether, and after how long, a failed refresh may be
 // tried again. sent says the refresh request itself went out.
 func retryWait(err error, sent bool, attempt int) (time.Duration, bool) {
-	if err == nil || attempt >= maxAttempts || ExitCode(err) != ExitUnavailable {
+	if err == nil || attempt >= maxAttempts || !IsTransient(err) {
 		return 0, false
 	}
 	backoff := time.Duration(100<<attempt) * time.Millisecond // 200ms, 400ms
@@ -307,8 +311,8 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 		req.Header[k] = v
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Akiflow-Platform", platform)
-	req.Header.Set("Akiflow-Version", appVersion)
+	req.Header.Set("Akiflow-Platform", Platform)
+	req.Header.Set("Akiflow-Version", AppVersion)
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("X-Requested-With", "XMLHttpRequest")
 	if in != nil {
@@ -364,11 +368,11 @@ func (c *Client) networkError(ctx context.Context, op string, err error) error {
 	var ne net.Error
 	switch {
 	case errors.Is(context.Cause(ctx), context.Canceled):
-		return ErrInterrupted
+		return fmt.Errorf("%s: %w", op, context.Canceled)
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		err = fmt.Errorf("no answer within %s", c.timeout)
 	}
-	return withCode(ExitUnavailable, "could not reach Akiflow at %s (%s): %w", c.base.Host, op, err)
+	return &NetworkError{Op: op, Host: c.base.Host, Err: err}
 }
 
 // tokenReply is the token part of the refresh and /user/me replies.
@@ -393,54 +397,6 @@ func (r *tokenReply) tokens(op string, sent time.Time) (*Tokens, error) {
 		return nil, &ServerError{Op: op, Status: http.StatusOK, Message: "the reply says nothing of when the token expires"}
 	}
 	return t, nil
-}
-
-// ServerError is a reply that did not give what was asked for. Its message
-// is the server's own words, cut to one line, never a token.
-type ServerError struct {
-	Op         string // "refresh", "login", "code"
-	Status     int
-	Code       string // the OAuth error, such as invalid_grant
-	Message    string
-	RetryAfter time.Duration
-}
-
-func (e *ServerError) Error() string {
-	msg := fmt.Sprintf("Akiflow %s failed", e.Op)
-	if e.Status != http.StatusOK {
-		msg += fmt.Sprintf(": HTTP %d", e.Status)
-	}
-	if e.Code != "" {
-		msg += " " + e.Code
-	}
-	if e.Message != "" {
-		msg += ": " + e.Message
-	}
-	return msg
-}
-
-// Transient says the server may answer differently later.
-func (e *ServerError) Transient() bool {
-	return e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.Status == http.StatusRequestTimeout || e.Status == http.StatusOK
-}
-
-// ExitCode makes a transient failure exit 4.
-func (e *ServerError) ExitCode() int {
-	if e.Transient() {
-		return ExitUnavailable
-	}
-	return ExitFailure
-}
-
-// Rejected says the server refused the refresh token itself: only then is a
-// new login needed.
-func (e *ServerError) Rejected() bool {
-	return e.Op == "refresh" && (e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized)
-}
-
-func staleXSRF(err error) bool {
-	var se *ServerError
-	return errors.As(err, &se) && se.Status == 419
 }
 
 func newServerError(op string, resp *http.Response, data []byte) *ServerError {

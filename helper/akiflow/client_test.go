@@ -1,4 +1,4 @@
-package helper
+package akiflow
 
 import (
 	"context"
@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"akiflow-token/helper/akiflowtest"
+	"akiflow-token/helper/akiflow/akiflowtest"
 )
 
 func newTestClient(t *testing.T, srv *akiflowtest.Server, now func() time.Time) *Client {
 	t.Helper()
-	base, err := ParseBaseURL(srv.URL)
+	base, err := url.Parse(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,21 +72,21 @@ func TestClientExpiryCountsFromTheRequest(t *testing.T) {
 
 func TestClientErrors(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		fault    akiflowtest.Fault
-		exitCode int
-		message  string
+		name      string
+		fault     akiflowtest.Fault
+		transient bool
+		message   string
 	}{
-		{"500 JSON", akiflowtest.Reply(500, "application/json", `{"message":"Server Error"}`), ExitUnavailable, "HTTP 500: Server Error"},
-		{"502 HTML", akiflowtest.Reply(502, "text/html", "<html>Bad Gateway</html>"), ExitUnavailable, "HTTP 502: the server is failing"},
-		{"503 Retry-After", akiflowtest.RetryAfter(503, 0), ExitUnavailable, "HTTP 503"},
-		{"429", akiflowtest.RetryAfter(429, 0), ExitUnavailable, "HTTP 429"},
-		{"Retry-After over the budget", akiflowtest.RetryAfter(503, 60), ExitUnavailable, "asks to wait 1m0s"},
-		{"truncated JSON", akiflowtest.Reply(200, "application/json", `{"access_token":"ab`), ExitUnavailable, "not valid JSON"},
-		{"200 HTML", akiflowtest.Reply(200, "text/html", "<html>Down for maintenance</html>"), ExitUnavailable, "not JSON"},
-		{"200 empty object", akiflowtest.Reply(200, "application/json", `{}`), ExitUnavailable, "no access token"},
-		{"reset", akiflowtest.Reset(), ExitUnavailable, "could not reach Akiflow"},
-		{"400 invalid_grant", akiflowtest.Reply(400, "application/json", `{"error":"invalid_grant","message":"The refresh token is invalid."}`), ExitFailure, "invalid_grant"},
+		{"500 JSON", akiflowtest.Reply(500, "application/json", `{"message":"Server Error"}`), true, "HTTP 500: Server Error"},
+		{"502 HTML", akiflowtest.Reply(502, "text/html", "<html>Bad Gateway</html>"), true, "HTTP 502: the server is failing"},
+		{"503 Retry-After", akiflowtest.RetryAfter(503, 0), true, "HTTP 503"},
+		{"429", akiflowtest.RetryAfter(429, 0), true, "HTTP 429"},
+		{"Retry-After over the budget", akiflowtest.RetryAfter(503, 60), true, "asks to wait 1m0s"},
+		{"truncated JSON", akiflowtest.Reply(200, "application/json", `{"access_token":"ab`), true, "not valid JSON"},
+		{"200 HTML", akiflowtest.Reply(200, "text/html", "<html>Down for maintenance</html>"), true, "not JSON"},
+		{"200 empty object", akiflowtest.Reply(200, "application/json", `{}`), true, "no access token"},
+		{"reset", akiflowtest.Reset(), true, "could not reach Akiflow"},
+		{"400 invalid_grant", akiflowtest.Reply(400, "application/json", `{"error":"invalid_grant","message":"The refresh token is invalid."}`), false, "invalid_grant"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := akiflowtest.NewServer()
@@ -98,8 +98,8 @@ func TestClientErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if got := ExitCode(err); got != tc.exitCode {
-				t.Errorf("exit code: got %d, want %d (%v)", got, tc.exitCode, err)
+			if got := IsTransient(err); got != tc.transient {
+				t.Errorf("transient: got %v, want %v (%v)", got, tc.transient, err)
 			}
 			if !strings.Contains(err.Error(), tc.message) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %q: want one line with %q", err, tc.message)
@@ -144,11 +144,11 @@ func TestClientRetriesOnlyWhatTheServerCannotHaveUsed(t *testing.T) {
 func TestClientTimeout(t *testing.T) {
 	srv := akiflowtest.NewServer()
 	defer srv.Close()
-	base, _ := ParseBaseURL(srv.URL)
+	base, _ := url.Parse(srv.URL)
 	c := NewClient(ClientConfig{BaseURL: base, Timeout: 200 * time.Millisecond})
 	srv.Fail(akiflowtest.RouteCSRF, akiflowtest.Hang())
 	_, err := c.Refresh(context.Background(), "def50200", "id")
-	if ExitCode(err) != ExitUnavailable || !strings.Contains(err.Error(), "no answer within 200ms") {
+	if !IsTransient(err) || !strings.Contains(err.Error(), "no answer within 200ms") {
 		t.Errorf("got %v", err)
 	}
 }
@@ -163,7 +163,7 @@ func TestClientSendsTheAkiflowHeaders(t *testing.T) {
 	})
 	c := newTestClient(t, srv, nil)
 	c.StartLogin(context.Background(), "a@example.com")
-	for k, want := range map[string]string{"Akiflow-Platform": "web", "Akiflow-Version": appVersion, "User-Agent": "akiflow-token/test"} {
+	for k, want := range map[string]string{"Akiflow-Platform": "web", "Akiflow-Version": AppVersion, "User-Agent": "akiflow-token/test"} {
 		if got.Get(k) != want {
 			t.Errorf("%s: got %q, want %q", k, got.Get(k), want)
 		}
@@ -184,45 +184,6 @@ func TestParseXSRF(t *testing.T) {
 	for _, bad := range []string{"", "%", "%zz", "a%0Ab"} {
 		if _, ok := ParseXSRF(bad); ok {
 			t.Errorf("ParseXSRF(%q) accepted", bad)
-		}
-	}
-}
-
-func TestNormalizeCode(t *testing.T) {
-	for in, want := range map[string]string{"123456": "123456", " 123 456 ": "123456", "123-456": "123456"} {
-		if got, ok := NormalizeCode(in); !ok || got != want {
-			t.Errorf("NormalizeCode(%q) = %q, %v", in, got, ok)
-		}
-	}
-	for _, bad := range []string{"", "12345", "1234567", "12a456", "１２３４５６"} {
-		if _, ok := NormalizeCode(bad); ok {
-			t.Errorf("NormalizeCode(%q) accepted", bad)
-		}
-	}
-}
-
-func TestCheckEmail(t *testing.T) {
-	for _, good := range []string{"a@b.c", "bob+work@example.org"} {
-		if err := CheckEmail(good); err != nil {
-			t.Errorf("CheckEmail(%q): %v", good, err)
-		}
-	}
-	for _, bad := range []string{"", "a", "@b", "a@", "a b@c.d", "a@b.c\n", "a/b@c.d", strings.Repeat("a", 250) + "@b.cd"} {
-		if CheckEmail(bad) == nil {
-			t.Errorf("CheckEmail(%q) accepted", bad)
-		}
-	}
-}
-
-func TestParseBaseURL(t *testing.T) {
-	for _, good := range []string{"https://web.akiflow.com", "https://staging.example.com/", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:2"} {
-		if _, err := ParseBaseURL(good); err != nil {
-			t.Errorf("ParseBaseURL(%q): %v", good, err)
-		}
-	}
-	for _, bad := range []string{"", "web.akiflow.com", "http://web.akiflow.com", "ftp://x", "https://u:p@x", "https://x?q=1", "http://127.0.0.1.evil.com"} {
-		if _, err := ParseBaseURL(bad); ExitCode(err) != ExitUsage {
-			t.Errorf("ParseBaseURL(%q): got %v, want a usage error", bad, err)
 		}
 	}
 }

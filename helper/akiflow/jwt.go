@@ -1,4 +1,4 @@
-package helper
+package akiflow
 
 import (
 	"encoding/base64"

@@ -1,14 +1,9 @@
 package helper
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
-
-	"akiflow-token/cache"
 )
 
 // AccountStatus is what status reports: never a token.
@@ -82,53 +77,4 @@ func writeStatus(w io.Writer, st *AccountStatus, s *Session, now time.Time) {
 	for _, other := range st.Others {
 		fmt.Fprintf(w, "other:   %s\n", other)
 	}
-}
-
-// Logout forgets the selected account's session, or every account's of this
-// auth host. It keeps each account's client id. Forgetting nothing is fine.
-func (h *Helper) Logout(all bool) error {
-	var targets []string
-	if all {
-		var err error
-		if targets, err = h.accounts(); err != nil {
-			return err
-		}
-	} else if email, err := h.account(); err != nil || email == "" {
-		return err
-	} else {
-		targets = []string{email}
-	}
-	var errs []error
-	for _, email := range slices.Compact(targets) {
-		errs = append(errs, h.forget(email))
-	}
-	return errors.Join(errs...)
-}
-
-func (h *Helper) forget(email string) error {
-	lock, err := h.lock(context.Background(), email) // not in the middle of a refresh
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	data, err := h.store.Read(email)
-	if err != nil {
-		if errors.Is(err, cache.ErrNotFound) {
-			return nil
-		}
-		return err
-	}
-	s, err := ParseSession(data)
-	if errors.Is(err, errNewerFormat) {
-		return fmt.Errorf("%s was %w", h.store.Path(email), err)
-	}
-	if err != nil {
-		return h.store.Remove(email) // unusable anyway: nothing to keep
-	}
-	s.forget()
-	if err := h.store.Write(email, s.marshal()); err != nil {
-		return err
-	}
-	fmt.Fprintf(h.cfg.Stderr, "logged out %s\n", email)
-	return nil
 }

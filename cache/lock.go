@@ -1,0 +1,97 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// lockPoll is how often a waiting Lock tries again.
+const lockPoll = 10 * time.Millisecond
+
+// ErrLockTimeout is returned by Lock when another process held the lock for
+// longer than the caller would wait. It matches context.DeadlineExceeded.
+var ErrLockTimeout = fmt.Errorf("timed out waiting for another akiflow-token process: %w", context.DeadlineExceeded)
+
+// Lock is a held lock on one record: an open lock file of its own beside
+// the record, so that replacing the record never drops it.
+type Lock struct{ f *os.File }
+
+// Lock takes the exclusive lock of the record name, waiting until ctx is
+// done. The kernel releases it when the last process holding it exits,
+// however it exits.
+// Close unlocks; the value is a *Lock.
+func (s *Store) Lock(ctx context.Context, name string) (io.Closer, error) {
+	path, err := s.file(escape(name) + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
+	if err != nil {
+		return nil, fmt.Errorf("could not open the lock %s: %w", path, unwrapPathError(err))
+	}
+	for {
+		held, err := tryLock(f)
+		if held {
+			return &Lock{f: f}, nil
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("could not lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, ErrLockTimeout
+			}
+			return nil, ctx.Err()
+		case <-time.After(lockPoll):
+		}
+	}
+}
+
+// File is the lock's open file. A child process that inherits it holds the
+// lock too, until it exits: the lock outlives this process if it dies first.
+func (l *Lock) File() *os.File { return l.f }
+
+// Close lets go of the lock. A child process that inherited the lock's
+// file keeps holding it until it exits.
+func (l *Lock) Close() error { return l.f.Close() }
+
+// AdoptLock takes over the lock of the record name, held by a parent
+// process and handed down as f. It fails unless f is that record's lock
+// file and its lock is held by this process tree.
+func (s *Store) AdoptLock(name string, f *os.File) (io.Closer, error) {
+	path := filepath.Join(s.Dir(), escape(name)+".lock")
+	if err := sameFile(f, path); err != nil {
+		return nil, fmt.Errorf("the handed-down lock is not %s: %w", path, err)
+	}
+	// On the same open file, the lock is ours at once; on any other, while
+	// the lock is held elsewhere, it is not.
+	held, err := tryLock(f)
+	if !held {
+		return nil, fmt.Errorf("the handed-down lock %s is not held: %v", path, err)
+	}
+	return &Lock{f: f}, nil
+}
+
+// sameFile says f is the file at path (same device and inode).
+func sameFile(f *os.File, path string) error {
+	got, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	want, err := os.Lstat(path)
+	if err != nil {
+		return unwrapPathError(err)
+	}
+	if !os.SameFile(got, want) {
+		return errors.New("another file")
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package akiflow
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// ServerError is a reply that did not give what was asked for. Its message
+// is the server's own words, cut to one line, never a token.
+type ServerError struct {
+	Op         string // "refresh", "login", "code"
+	Status     int
+	Code       string // the OAuth error, such as invalid_grant
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *ServerError) Error() string {
+	msg := fmt.Sprintf("Akiflow %s failed", e.Op)
+	if e.Status != http.StatusOK {
+		msg += fmt.Sprintf(": HTTP %d", e.Status)
+	}
+	if e.Code != "" {
+		msg += " " + e.Code
+	}
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// Transient says the server may answer differently later.
+func (e *ServerError) Transient() bool {
+	return e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.Status == http.StatusRequestTimeout || e.Status == http.StatusOK
+}
+
+// Rejected says the server refused the refresh token itself: only then is a
+// new login needed.
+func (e *ServerError) Rejected() bool {
+	return e.Op == "refresh" && (e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized)
+}
+
+func staleXSRF(err error) bool {
+	var se *ServerError
+	return errors.As(err, &se) && se.Status == 419
+}
+
+// NetworkError is an exchange that got no reply: a refused or broken
+// connection, a timeout, a TLS failure.
+type NetworkError struct {
+	Op   string // "refresh", "login", "code"
+	Host string
+	Err  error
+}
+
+func (e *NetworkError) Error() string {
+	return fmt.Sprintf("could not reach Akiflow at %s (%s): %v", e.Host, e.Op, e.Err)
+}
+
+func (e *NetworkError) Unwrap() error { return e.Err }
+
+// Transient says the same request may work later.
+func (e *NetworkError) Transient() bool { return true }
+
+// IsTransient says err is a failure that may pass: a *NetworkError, or a
+// *ServerError whose status says "not now".
+func IsTransient(err error) bool {
+	var t interface{ Transient() bool }
+	return errors.As(err, &t) && t.Transient()
+}

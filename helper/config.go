@@ -1,0 +1,191 @@
+// Package helper is akiflow-token's token flow: it prints a valid Akiflow
+// access token, from the store when it can, refreshing it when it must, and
+// asking the person for an email code only when there is no other way. It
+// also answers git's and kubectl's credential protocols and writes the
+// output formats. It knows nothing of the command line, of where records
+// are kept (a Store is handed in) or of HTTP (package akiflow speaks the
+// protocol).
+package helper
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"akiflow-token/helper/akiflow"
+)
+
+// Config is what the command line decides.
+type Config struct {
+	BaseURL        string        // the auth host; DefaultBaseURL when empty
+	Email          string        // the account; empty for the default one
+	MinTTL         time.Duration // the printed token has at least this long left
+	ForceRefresh   bool
+	Timeout        time.Duration // bound on each exchange
+	Output         string        // one of the Format constants
+	ExecInfo       string        // KUBERNETES_EXEC_INFO, read for FormatExecCredential
+	NonInteractive bool          // never prompt
+	Insecure       bool          // skip TLS verification
+	Verbose        bool
+	Stderr         io.Writer
+	Now            func() time.Time // nil for time.Now
+}
+
+// Defaults of the Config fields, which the command line shows.
+const (
+	DefaultBaseURL = akiflow.DefaultBaseURL
+	DefaultMinTTL  = 5 * time.Minute
+	DefaultTimeout = 15 * time.Second
+)
+
+// Version is akiflow-token's version: its module version when installed
+// with go install, else "dev".
+func Version() string {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return strings.TrimPrefix(info.Main.Version, "v")
+	}
+	return "dev"
+}
+
+// Helper gets tokens for one auth host. Its sessions live in a Store, one
+// record per account (named by email), plus a record naming the account
+// that logged in last.
+//
+// A Helper serves one command and is not safe for concurrent use. Processes
+// (and Helpers) coordinate through the store's per-account locks.
+type Helper struct {
+	cfg      Config
+	base     *url.URL
+	execInfo *ExecInfo
+	store    Store
+	client   *akiflow.Client // made on first use: a cache hit needs no HTTP
+	warned   map[string]bool
+
+	// Seams for the unit tests of the flow.
+	refresh      refresher                 // the detached process; in tests, in process
+	openTerminal func() (*terminal, error) // the controlling terminal
+}
+
+// New checks cfg and returns a Helper that keeps its sessions in store.
+func New(cfg Config, store Store) (*Helper, error) {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	base, err := ParseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Email != "" {
+		if err := CheckEmail(cfg.Email); err != nil {
+			return nil, UsageError("--email: %v", err)
+		}
+	}
+	if cfg.MinTTL < 0 {
+		return nil, UsageError("--min-ttl must not be negative")
+	}
+	if cfg.Timeout <= 0 {
+		return nil, UsageError("--timeout must be positive")
+	}
+	h := &Helper{cfg: cfg, base: base, store: store, openTerminal: openTerminal}
+	h.refresh = h.refreshDetached
+	if cfg.Output == FormatExecCredential {
+		if h.execInfo, err = ParseExecInfo(cfg.ExecInfo); err != nil {
+			return nil, UsageError("%v", err)
+		}
+		h.cfg.NonInteractive = h.cfg.NonInteractive || !h.execInfo.Interactive
+	}
+	return h, nil
+}
+
+// ParseBaseURL accepts https URLs, and plain http only to this machine.
+func ParseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, UsageError("--base-url %q is not a URL such as %s", raw, DefaultBaseURL)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http":
+		return nil, UsageError("--base-url %s: plain http is only allowed to this machine (localhost); use https", raw)
+	default:
+		return nil, UsageError("--base-url %q must start with https://", raw)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// CheckEmail rejects what cannot be an email before any request is sent.
+func CheckEmail(email string) error {
+	at := strings.LastIndexByte(email, '@')
+	switch {
+	case len(email) > 254:
+		return errors.New("the email is too long")
+	case strings.ContainsFunc(email, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '/' || r == '\\' }):
+		return fmt.Errorf("the email %q has spaces or control characters", email)
+	case at <= 0 || at == len(email)-1:
+		return fmt.Errorf("%q is not an email address", email)
+	}
+	return nil
+}
+
+func (h *Helper) httpClient() *akiflow.Client {
+	if h.client == nil {
+		cfg := akiflow.ClientConfig{BaseURL: h.base, Timeout: h.cfg.Timeout, Insecure: h.cfg.Insecure,
+			UserAgent: "akiflow-token/" + Version(), Now: h.cfg.Now}
+		if h.cfg.Verbose {
+			cfg.Logf = h.logf
+		}
+		h.client = akiflow.NewClient(cfg)
+	}
+	return h.client
+}
+
+func (h *Helper) now() time.Time { return h.cfg.Now() }
+
+func (h *Helper) left(s *Session) time.Duration {
+	if s == nil || s.AccessToken == "" {
+		return 0
+	}
+	return max(0, s.ExpiresAt.Sub(h.now()).Round(time.Second))
+}
+
+// logf writes a --verbose line. Callers never pass a token.
+func (h *Helper) logf(format string, args ...any) {
+	if h.cfg.Verbose {
+		fmt.Fprintf(h.cfg.Stderr, "akiflow-token: "+format+"\n", args...)
+	}
+}
+
+// warnf writes a warning once: the slow path reads the cache twice.
+func (h *Helper) warnf(format string, args ...any) {
+	msg := fmt.Sprintf("akiflow-token: warning: "+format+"\n", args...)
+	if h.warned[msg] {
+		return
+	}
+	if h.warned == nil {
+		h.warned = map[string]bool{}
+	}
+	h.warned[msg] = true
+	io.WriteString(h.cfg.Stderr, msg)
+}

@@ -1,0 +1,99 @@
+package helper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"sync"
+)
+
+// memStore is a Store in memory, for the unit tests of the flow. It counts
+// what the flow asks of it, and can be told that records cannot be saved.
+type memStore struct {
+	mu         sync.Mutex
+	records    map[string][]byte
+	locks      map[string]chan struct{}
+	reads      int
+	lockings   int
+	unsaveable error // when set, Replace fails before asking for content
+}
+
+func newMemStore() *memStore {
+	return &memStore{records: map[string][]byte{}, locks: map[string]chan struct{}{}}
+}
+
+func (m *memStore) Read(name string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reads++
+	data, ok := m.records[name]
+	if !ok {
+		return nil, fmt.Errorf("no record %s: %w", name, fs.ErrNotExist)
+	}
+	return append([]byte(nil), data...), nil
+}
+
+func (m *memStore) Replace(name string, content func() ([]byte, error)) error {
+	m.mu.Lock()
+	unsaveable := m.unsaveable
+	m.mu.Unlock()
+	if unsaveable != nil {
+		return unsaveable
+	}
+	data, err := content()
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.records[name] = append([]byte(nil), data...)
+	return nil
+}
+
+func (m *memStore) Lock(ctx context.Context, name string) (io.Closer, error) {
+	m.mu.Lock()
+	m.lockings++
+	ch, ok := m.locks[name]
+	if !ok {
+		ch = make(chan struct{}, 1)
+		m.locks[name] = ch
+	}
+	m.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return memLock{ch}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+type memLock struct{ ch chan struct{} }
+
+func (l memLock) Close() error { <-l.ch; return nil }
+
+func (m *memStore) Remove(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.records, name)
+	return nil
+}
+
+func (m *memStore) Names() ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var names []string
+	for n := range m.records {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func (m *memStore) Path(name string) string { return "memory:" + name }
+func (m *memStore) Dir() string             { return "memory" }
+
+var _ Store = (*memStore)(nil)
+var errUnsaveable = errors.New("the disk is full")

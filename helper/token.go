@@ -1,0 +1,177 @@
+package helper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"akiflow-token/helper/akiflow"
+)
+
+// Token returns a session whose access token has at least MinTTL left, or
+// the freshest token the server gives. Read it top to bottom:
+//
+//  1. a cached token that is still good is returned: no lock, no network;
+//  2. otherwise, under the account's lock, the cache is read again (another
+//     process may have refreshed it);
+//  3. a refresh token is traded for new tokens, saved before returning;
+//  4. only with no session, or a refresh token the server rejected, does the
+//     person log in again, if there is a terminal and prompting is allowed;
+//  5. a transient failure keeps the session, and returns the cached token
+//     with a warning while it has not expired.
+func (h *Helper) Token(ctx context.Context) (*Session, error) {
+	email, err := h.account()
+	if err != nil {
+		return nil, err
+	}
+	if s, ok := h.Cached(); ok && !h.cfg.ForceRefresh {
+		h.logf("using the cached token of %s (%s left)", email, h.left(s))
+		return s, nil
+	}
+	cached, err := h.load(email)
+	if err != nil {
+		return nil, err
+	}
+
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	if !cached.canRefresh() {
+		// Only a login can help: without anyone to ask, say so at once
+		// rather than wait for the lock.
+		tty, err := h.terminal()
+		if err != nil {
+			return nil, err
+		}
+		tty.Close()
+	}
+	if email == "" {
+		if email, err = h.askEmail(ctx); err != nil {
+			return nil, err
+		}
+	}
+	lock, err := h.lock(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	s, err := h.load(email)
+	if err != nil {
+		return nil, err
+	}
+	if h.refreshedMeanwhile(s, cached) {
+		h.logf("another akiflow-token refreshed the token meanwhile")
+		return s, nil
+	}
+
+	if s.canRefresh() {
+		h.logf("refreshing the token of %s (%s left, --min-ttl %s)", email, h.left(s), h.cfg.MinTTL)
+		fresh, err := h.refresh(ctx, lock, s)
+		var se *akiflow.ServerError
+		switch {
+		case err == nil:
+			return fresh, nil
+		case errors.As(err, &se) && se.Rejected():
+			h.warnf("Akiflow rejected the saved session (%s); a new login is needed", orDefault(se.Code, fmt.Sprint(se.Status)))
+			// The refresh token is dead: forget it, so that the next calls
+			// ask for a login at once instead of trying it again.
+			s.forget()
+			if err := h.save(s); err != nil {
+				h.warnf("%v", err)
+			}
+		case (ExitCode(err) == ExitUnavailable || notSent(err)) && s.validFor(h.now(), 0):
+			h.warnf("%v; using the cached token, which expires in %s", err, h.left(s))
+			return s, nil
+		default:
+			return nil, err
+		}
+	}
+	return h.login(ctx, email, s)
+}
+
+// refreshedMeanwhile says s, read under the lock, is good enough because
+// another process refreshed it while this one waited: with --force-refresh,
+// only a token other than the one this process meant to replace counts.
+func (h *Helper) refreshedMeanwhile(s, cached *Session) bool {
+	if !s.validFor(h.now(), h.cfg.MinTTL) {
+		return false
+	}
+	return !h.cfg.ForceRefresh || cached == nil || s.AccessToken != cached.AccessToken
+}
+
+// Cached returns the selected account's cached session if its access token
+// has at least MinTTL left: no lock, no network, no warnings. This is the
+// cache hit, the path every call takes most of the time.
+func (h *Helper) Cached() (*Session, bool) {
+	email, err := h.account()
+	if err != nil || email == "" {
+		return nil, false
+	}
+	data, err := h.store.Read(email)
+	if err != nil {
+		return nil, false
+	}
+	s, err := ParseSession(data)
+	if err != nil || !s.validFor(h.now(), h.cfg.MinTTL) {
+		return nil, false
+	}
+	return s, true
+}
+
+// A refresher trades s's refresh token for new tokens and saves them while
+// the account's lock is held. The detached process does it in production
+// (refreshDetached); refreshHere does it in this process.
+type refresher func(ctx context.Context, lock io.Closer, s *Session) (*Session, error)
+
+// notSentError is a refresh that was not sent because its result could not
+// have been saved: sending it would have spent the refresh token.
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string {
+	return e.err.Error() + "; not refreshing, since the new session could not be saved"
+}
+
+func (e *notSentError) Unwrap() error { return e.err }
+
+func notSent(err error) bool {
+	var ns *notSentError
+	return errors.As(err, &ns)
+}
+
+// refreshHere refreshes in this process, under the lock its caller holds.
+// The record that will hold the new tokens is prepared first, so that a
+// refresh whose result could not be saved (and whose rotated token would be
+// lost) is never sent. Once sent, a refresh is not abandoned on Ctrl-C: the
+// server would spend the old token all the same.
+func (h *Helper) refreshHere(ctx context.Context, _ io.Closer, s *Session) (*Session, error) {
+	var next *Session
+	sent := false
+	err := h.store.Replace(s.Email, func() ([]byte, error) {
+		sent = true
+		tokens, err := h.httpClient().Refresh(context.WithoutCancel(ctx), s.RefreshToken, s.ClientID)
+		if err != nil {
+			return nil, err
+		}
+		fresh := *s
+		fresh.apply(tokens)
+		next = &fresh
+		return next.marshal(), nil
+	})
+	switch {
+	case err != nil && !sent:
+		return nil, &notSentError{err}
+	case err != nil:
+		return nil, err
+	}
+	h.logf("saved the refreshed session to %s", h.store.Path(s.Email))
+	return next, nil
+}
+
+// interruptible cancels ctx on Ctrl-C or SIGTERM. Only the slow paths set
+// it up: a cache hit has no use for it.
+func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}

@@ -1,115 +1,156 @@
 package main
 
+//go:generate go test -run ^TestFastFlagsAreCurrent$ -update .
+
 import (
-	"fmt"
+	"context"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"akiflow-token/helper"
 )
 
-// cacheHit serves the commonest call without kong: the default command,
-// with at most -e, -o, --min-ttl and --base-url (or their environment
-// variables), and a cached token that is still good. Building kong's model
-// costs more than all the rest of a cache hit (see README, Performance).
-// Anything else, and any miss, returns false and goes through kong, which
-// also reports every error: this path never does.
-func cacheHit(args []string) (status int, ok bool) {
-	cfg, ok := quickConfig(args, os.LookupEnv)
-	if !ok {
-		return 0, false
-	}
-	h, err := newHelper(cfg)
-	if err != nil {
-		return 0, false
-	}
-	s, ok := h.Cached()
-	if !ok {
-		return 0, false
-	}
-	if err := h.Write(os.Stdout, s); err != nil {
-		fmt.Fprintf(os.Stderr, "akiflow-token: %v\n", err)
-		return helper.ExitCode(err), true
-	}
-	return helper.ExitOK, true
+// The commands that run on every call of a tool (the token, and git's
+// credential operations) are parsed here without kong: building kong's
+// model costs more than all the rest of a cache hit (see README,
+// Performance). The rules come from the cli struct itself: fastFlags, in
+// fastflags.go, is generated from kong's model of it, and main_test.go
+// fails when it is stale and checks, by fuzzing every flag and variable,
+// that this parser takes nothing differently from kong. Anything it does
+// not take for sure, it leaves to kong, which also reports every error:
+// this parser never does.
+
+// fastCommands are the commands the fast path runs.
+var fastCommands = []string{"token", "get", "store", "erase", "capability"}
+
+// A fastFlag is one of cli's global flags, as kong reads it.
+type fastFlag struct {
+	name  string
+	short rune
+	env   string
+	kind  string   // "string", "bool" or "duration"
+	def   string   // the default, as kong's tag has it
+	enum  []string // the values allowed, if limited
+	field func(c *cli) any
 }
 
-// quickConfig is the Config kong would make of args and the environment,
-// for the few arguments cacheHit serves; false for anything else or any
-// value kong would reject. main_test.go checks that the two agree.
-func quickConfig(args []string, lookupEnv func(string) (string, bool)) (helper.Config, bool) {
-	cfg := helper.Config{Output: helper.FormatToken, MinTTL: helper.DefaultMinTTL,
-		Timeout: helper.DefaultTimeout, BaseURL: helper.DefaultBaseURL, Stderr: os.Stderr}
-	minTTL := helper.DefaultMinTTL.String()
-	values := map[string]*string{"email": &cfg.Email, "output": &cfg.Output, "min-ttl": &minTTL, "base-url": &cfg.BaseURL}
-	envs := map[string]string{"AKIFLOW_EMAIL": "email", "AKIFLOW_OUTPUT": "output", "AKIFLOW_MIN_TTL": "min-ttl", "AKIFLOW_BASE_URL": "base-url"}
-	for env, name := range envs {
-		if v, set := lookupEnv(env); set {
-			if !utf8.ValidString(v) {
-				return cfg, false // kong would change it
-			}
-			*values[name] = v
-		}
+// runFast runs args without kong when it can; false when it did not.
+func runFast(args []string) (status int, ok bool) {
+	c, command, ok := fastParse(args, os.LookupEnv)
+	if !ok {
+		return 0, false
 	}
-	// Kong checks every variable, even one a flag overrides, and even one
-	// that does not matter to a cache hit.
-	if v, set := lookupEnv("AKIFLOW_MIN_TTL"); set {
-		if _, err := time.ParseDuration(v); err != nil {
-			return cfg, false
-		}
-	}
-	if v, set := lookupEnv("AKIFLOW_OUTPUT"); set && !slices.Contains(helper.Formats, v) {
-		return cfg, false
-	}
-	if v, set := lookupEnv("AKIFLOW_TIMEOUT"); set {
-		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
-			return cfg, false
-		}
-	}
-	if v, set := lookupEnv("AKIFLOW_NON_INTERACTIVE"); set {
-		if _, err := strconv.ParseBool(v); err != nil {
-			return cfg, false
-		}
-	}
-	short := map[string]string{"-e": "email", "-o": "output"}
-	for i := 0; i < len(args); i++ {
-		if !utf8.ValidString(args[i]) {
-			return cfg, false
-		}
-		name, value, inline := strings.Cut(strings.TrimPrefix(args[i], "--"), "=")
-		if long, ok := short[args[i]]; ok {
-			name = long
-		} else if !strings.HasPrefix(args[i], "--") {
-			return cfg, false
-		}
-		target, ok := values[name]
-		if !ok {
-			return cfg, false
-		}
-		if !inline {
-			if i++; i == len(args) || strings.HasPrefix(args[i], "-") {
-				return cfg, false
-			}
-			if value = args[i]; !utf8.ValidString(value) {
-				return cfg, false
-			}
-		}
-		*target = value
-	}
-	d, err := time.ParseDuration(minTTL)
+	h, err := newHelper(c.config())
 	if err != nil {
-		return cfg, false
+		return exitStatus(err), true
 	}
-	cfg.MinTTL = d
-	if !slices.Contains(helper.Formats, cfg.Output) {
-		return cfg, false
+	if command == "token" {
+		return exitStatus(tokenCmd{}.Run(h)), true
 	}
-	if cfg.Output == helper.FormatExecCredential {
-		cfg.ExecInfo, _ = lookupEnv("KUBERNETES_EXEC_INFO")
+	return exitStatus(h.GitCredential(context.Background(), command, os.Stdin, os.Stdout)), true
+}
+
+// fastParse is what kong would make of args and the environment, for the
+// commands and flags it is sure of; false for anything else.
+func fastParse(args []string, lookupEnv func(string) (string, bool)) (c cli, command string, ok bool) {
+	for _, f := range fastFlags {
+		if f.def != "" && !f.set(&c, f.def) {
+			return c, "", false
+		}
 	}
-	return cfg, true
+	// Kong reads every variable, even one a flag overrides.
+	for _, f := range fastFlags {
+		v, set := lookupEnv(f.env)
+		if f.env != "" && set && (!utf8.ValidString(v) || !f.set(&c, v)) {
+			return c, "", false // kong would refuse it, or change it
+		}
+	}
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if !utf8.ValidString(arg) {
+			return c, "", false
+		}
+		if !strings.HasPrefix(arg, "-") {
+			if command != "" || !slices.Contains(fastCommands, arg) {
+				return c, "", false
+			}
+			command = arg
+			continue
+		}
+		f, value, inline := findFlag(arg)
+		if f == nil || f.kind == "bool" && inline {
+			return c, "", false
+		}
+		switch {
+		case f.kind == "bool":
+			value = "true"
+		case !inline:
+			if i++; i == len(args) || strings.HasPrefix(args[i], "-") || !utf8.ValidString(args[i]) {
+				return c, "", false
+			}
+			value = args[i]
+		}
+		if !f.set(&c, value) {
+			return c, "", false
+		}
+	}
+	if command == "" {
+		command = "token"
+	}
+	return c, command, true
+}
+
+// findFlag finds the flag of "--name", "--name=value" or "-s".
+func findFlag(arg string) (f *fastFlag, value string, inline bool) {
+	name, ok := strings.CutPrefix(arg, "--")
+	if !ok {
+		short, size := utf8.DecodeRuneInString(arg[1:])
+		if len(arg) != 1+size {
+			return nil, "", false
+		}
+		for i := range fastFlags {
+			if fastFlags[i].short == short {
+				return &fastFlags[i], "", false
+			}
+		}
+		return nil, "", false
+	}
+	name, value, inline = strings.Cut(name, "=")
+	for i := range fastFlags {
+		if fastFlags[i].name == name {
+			return &fastFlags[i], value, inline
+		}
+	}
+	return nil, "", false
+}
+
+// set stores value in c as kong's mapper for the flag's kind would; false
+// for a value kong would refuse.
+func (f *fastFlag) set(c *cli, value string) bool {
+	if f.enum != nil && !slices.Contains(f.enum, value) {
+		return false
+	}
+	switch p := f.field(c).(type) {
+	case *string:
+		*p = value
+	case *bool:
+		switch strings.ToLower(value) {
+		case "true", "1", "yes":
+			*p = true
+		case "false", "0", "no":
+			*p = false
+		default:
+			return false
+		}
+	case *time.Duration:
+		d, err := time.ParseDuration(value)
+		if err != nil {
+			return false
+		}
+		*p = d
+	default:
+		return false
+	}
+	return true
 }

@@ -58,7 +58,7 @@ func run(args []string) int {
 	if len(args) > 0 && args[0] == helper.RefreshCommand {
 		return refreshChild(args[1:])
 	}
-	if status, ok := cacheHit(args); ok {
+	if status, ok := runFast(args); ok {
 		return status
 	}
 	var c cli

@@ -19,6 +19,10 @@ type memStore struct {
 	reads      int
 	lockings   int
 	unsaveable error // when set, Replace fails before asking for content
+	// onLock, when set, runs as Lock is called, before the lock is taken:
+	// what another process holding the lock would have done meanwhile (it
+	// may call Replace).
+	onLock func(name string)
 }
 
 func newMemStore() *memStore {
@@ -61,7 +65,11 @@ func (m *memStore) Lock(ctx context.Context, name string) (io.Closer, error) {
 		ch = make(chan struct{}, 1)
 		m.locks[name] = ch
 	}
+	onLock := m.onLock
 	m.mu.Unlock()
+	if onLock != nil {
+		onLock(name)
+	}
 	select {
 	case ch <- struct{}{}:
 		return memLock{ch}, nil
@@ -90,6 +98,14 @@ func (m *memStore) Names() ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// record returns the record name as it is, without counting a read.
+func (m *memStore) record(name string) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	data, ok := m.records[name]
+	return append([]byte(nil), data...), ok
 }
 
 func (m *memStore) Path(name string) string { return "memory:" + name }

@@ -28,7 +28,7 @@ func (h *Helper) Token(ctx context.Context) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s, ok := h.Cached(); ok && !h.cfg.ForceRefresh {
+	if s, ok := h.cached(email); ok && !h.cfg.ForceRefresh {
 		h.logf("using the cached token of %s (%s left)", email, h.left(s))
 		return s, nil
 	}
@@ -107,7 +107,14 @@ func (h *Helper) refreshedMeanwhile(s, cached *Session) bool {
 // cache hit, the path every call takes most of the time.
 func (h *Helper) Cached() (*Session, bool) {
 	email, err := h.account()
-	if err != nil || email == "" {
+	if err != nil {
+		return nil, false
+	}
+	return h.cached(email)
+}
+
+func (h *Helper) cached(email string) (*Session, bool) {
+	if email == "" {
 		return nil, false
 	}
 	data, err := h.store.Read(email)

@@ -1,5 +1,5 @@
 // Package akiflowtest is a fake Akiflow auth server for tests, in the spirit
-// of net/http/httptest. It behaves as AKIFLOW-AUTH.md says the real one
+// of net/http/httptest. It behaves as package akiflow (doc.go) says the real one
 // does: a Laravel session cookie and a URL-encoded XSRF-TOKEN cookie, both
 // regenerated at login and at code verification; 419 on a missing or stale
 // X-XSRF-TOKEN; signed, expiring code URLs; codes that die when a new one is

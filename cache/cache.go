@@ -31,7 +31,12 @@ const (
 
 // ErrNotFound is returned by Read when a record does not exist. It matches
 // fs.ErrNotExist.
-var ErrNotFound = fmt.Errorf("no such record: %w", fs.ErrNotExist)
+var ErrNotFound error = notFound{}
+
+type notFound struct{}
+
+func (notFound) Error() string        { return "no such record" }
+func (notFound) Is(target error) bool { return target == fs.ErrNotExist }
 
 // InsecureError is returned by Read for a file that others could read or
 // that belongs to another user. Fix says the command that mends it.

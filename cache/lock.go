@@ -15,7 +15,12 @@ const lockPoll = 10 * time.Millisecond
 
 // ErrLockTimeout is returned by Lock when another process held the lock for
 // longer than the caller would wait. It matches context.DeadlineExceeded.
-var ErrLockTimeout = fmt.Errorf("timed out waiting for another akiflow-token process: %w", context.DeadlineExceeded)
+var ErrLockTimeout error = lockTimeout{}
+
+type lockTimeout struct{}
+
+func (lockTimeout) Error() string        { return "timed out waiting for another akiflow-token process" }
+func (lockTimeout) Is(target error) bool { return target == context.DeadlineExceeded }
 
 // Lock is a held lock on one record: an open lock file of its own beside
 // the record, so that replacing the record never drops it.

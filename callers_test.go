@@ -1,5 +1,5 @@
 // End-to-end tests of the callers' protocols, through the real git,
-// kubectl and curl (see PROTOCOLS.md), and of the README's recipes.
+// kubectl and curl (the README says what each expects), and of the README's recipes.
 package main_test
 
 import (
@@ -61,7 +61,7 @@ func TestGitCredentialHelper(t *testing.T) {
 			check(t, "git credential fill exit", res.code, 0)
 			got := gitLines(res.stdout)
 			check(t, "username", got["username"], alice)
-			check(t, "the cached token", got["password"] == first, true)
+			check(t, "the cached token", got["password"], first)
 			w.checkAccepted(got["password"])
 			w.checkRequests(before, map[string]int{})
 
@@ -73,7 +73,7 @@ func TestGitCredentialHelper(t *testing.T) {
 			before = w.counts()
 			res = w.git(request, "credential", "fill")
 			got = gitLines(res.stdout)
-			check(t, "a new token after reject", got["password"] != first && got["password"] != "", true)
+			checkChanged(t, "a new token after reject", got["password"], first)
 			w.checkAccepted(got["password"])
 			w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
 			w.checkNoSecrets("git's stderr", res.stderr)
@@ -115,7 +115,7 @@ func TestGitProtocolLines(t *testing.T) {
 	check(t, "authtype", got["authtype"], "Bearer")
 	check(t, "capability", got["capability[]"], "authtype")
 	check(t, "ephemeral", got["ephemeral"], "1")
-	check(t, "credential", got["credential"] == token, true)
+	check(t, "credential", got["credential"], token)
 	check(t, "no password in the Bearer form", got["password"], "")
 	if got["password_expiry_utc"] == "" {
 		t.Errorf("no password_expiry_utc")
@@ -123,7 +123,7 @@ func TestGitProtocolLines(t *testing.T) {
 
 	res = pipe("get", "protocol=http\nhost="+host+"\nusername="+alice+"\n")
 	got = gitLines(res.stdout)
-	check(t, "password", got["password"] == token, true)
+	check(t, "password", got["password"], token)
 	check(t, "username", got["username"], alice)
 
 	for _, tc := range []struct{ name, op, lines string }{
@@ -255,7 +255,7 @@ func TestExecCredentialOutput(t *testing.T) {
 		}
 		check(t, "apiVersion", cred.APIVersion, tc.want)
 		check(t, "kind", cred.Kind, "ExecCredential")
-		check(t, "token", cred.Status.Token == token, true)
+		check(t, "token", cred.Status.Token, token)
 		if cred.Status.ExpirationTimestamp == "" {
 			t.Errorf("no expirationTimestamp")
 		}
@@ -298,7 +298,7 @@ func TestCurlConfigQuoting(t *testing.T) {
 	token := w.login(alice)
 	res := w.run("-o", "curl")
 	lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
-	check(t, "first line", lines[0] == `header = "Authorization: Bearer `+token+`"`, true)
+	check(t, "first line", lines[0], `header = "Authorization: Bearer `+token+`"`)
 	for _, want := range []string{`header = "Akiflow-Platform: web"`, `header = "Akiflow-Version: `} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("-o curl lacks %s", want)
@@ -339,7 +339,7 @@ func TestRcloneBearerTokenCommand(t *testing.T) {
 	token := w.login(alice)
 	argv := strings.Fields("akiflow-token --min-ttl 1m")
 	res := w.runProgram(nil, nil, binary, argv[1:]...) // argv[0], found on PATH
-	check(t, "token", strings.TrimSpace(res.stdout) == token, true)
+	check(t, "token", strings.TrimSpace(res.stdout), token)
 }
 
 func TestLoginCommand(t *testing.T) {
@@ -353,7 +353,7 @@ func TestLoginCommand(t *testing.T) {
 	if !strings.Contains(res.stderr, "logged in as "+alice) {
 		t.Errorf("login said:\n%s", redact(res.stderr))
 	}
-	check(t, "a new session", w.tokenOf(w.run()) != first, true)
+	checkChanged(t, "a new session", w.tokenOf(w.run()), first)
 	res = w.run("login")
 	check(t, "login without a terminal", res.code, 3)
 }

@@ -52,7 +52,7 @@ func TestConcurrentCallersRefreshOnce(t *testing.T) {
 	first := results[0].stdout
 	for i, r := range results {
 		w.tokenOf(r)
-		check(t, fmt.Sprintf("process %d prints the same token", i), r.stdout == first, true)
+		check(t, fmt.Sprintf("process %d prints the same token as process 0", i), r.stdout, first)
 	}
 	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
 	t.Logf("50 processes on an expired token: %d refresh request(s)", w.srv.Count(akiflowtest.RouteRefresh)-before[akiflowtest.RouteRefresh])
@@ -93,7 +93,7 @@ func TestConcurrentLoginsMailOneCode(t *testing.T) {
 		tokens = append(tokens, w.tokenOf(r.wait()))
 	}
 	for i := range tokens {
-		check(t, fmt.Sprintf("process %d prints the same token", i), tokens[i] == tokens[0], true)
+		check(t, fmt.Sprintf("process %d prints the same token as process 0", i), tokens[i], tokens[0])
 	}
 	check(t, "codes mailed", w.srv.Count(akiflowtest.RouteLogin), 1)
 }
@@ -135,60 +135,73 @@ func TestKilledRefreshesLoseNoSession(t *testing.T) {
 		if _, err := w.readSession(alice); err != nil {
 			t.Fatalf("kill %d: the cache file does not parse: %v", i, err)
 		}
-		// The next call is not blocked by a stale lock and finds a session.
+		// The next call is not blocked by a stale lock and finds a session:
+		// the README promises that a SIGKILL during a refresh never loses it.
 		r := w.run("-e", alice)
 		switch r.code {
 		case 0:
 			w.tokenOf(r)
 		case 3:
 			lost++
-			w.login(alice)
+			t.Errorf("kill %d: the session was lost: %s", i, redact(r.stderr))
+			w.login(alice) // go on, to count the losses
 		default:
 			t.Fatalf("kill %d: the next call exited %d: %s", i, r.code, redact(r.stderr))
 		}
 	}
 	t.Logf("%d kills during refresh, %d refresh requests, %d sessions lost", kills, w.srv.Count(akiflowtest.RouteRefresh)-refreshes, lost)
-	if lost*100 > 2*kills {
-		t.Errorf("%d sessions lost in %d kills: more than 2 per 100", lost, kills)
-	}
+	check(t, fmt.Sprintf("sessions lost in %d kills", kills), lost, 0)
 }
 
 func TestServerFaults(t *testing.T) {
 	unavailable := akiflowtest.RetryAfter(503, 0)
 	tooMany := akiflowtest.RetryAfter(429, 0)
+	// tries: a refresh is tried again only when the server cannot have used
+	// it: after a 429 or a 503 whose wait fits the budget. Within the 500ms
+	// --timeout that is 2 tries (a third, after 200ms and 400ms of backoff,
+	// would not fit); TestTransientFailureKeepsTheSession sees all 3.
 	for _, tc := range []struct {
 		name     string
 		faults   []akiflowtest.Fault
 		message  string
+		tries    int
 		consumed bool // the server used the refresh token before failing
 	}{
-		{"500 JSON", []akiflowtest.Fault{akiflowtest.Reply(500, "application/json", `{"message":"Server Error"}`)}, "HTTP 500: Server Error", false},
-		{"502 HTML page", []akiflowtest.Fault{akiflowtest.Reply(502, "text/html", "<html><h1>502 Bad Gateway</h1></html>")}, "HTTP 502", false},
-		{"503 Retry-After", []akiflowtest.Fault{unavailable, unavailable, unavailable}, "HTTP 503", false},
-		{"429 Retry-After", []akiflowtest.Fault{tooMany, tooMany, tooMany}, "HTTP 429", false},
-		{"503 Retry-After too long", []akiflowtest.Fault{akiflowtest.RetryAfter(503, 3600)}, "asks to wait 1h0m0s", false},
-		{"truncated JSON", []akiflowtest.Fault{akiflowtest.Reply(200, "application/json", `{"access_token":"eyJ`)}, "not valid JSON", false},
-		{"200 HTML maintenance page", []akiflowtest.Fault{akiflowtest.Reply(200, "text/html", "<html>Down for maintenance</html>")}, "not JSON", false},
-		{"200 empty object", []akiflowtest.Fault{akiflowtest.Reply(200, "application/json", "{}")}, "no access token", false},
-		{"oversized reply", []akiflowtest.Fault{akiflowtest.Reply(200, "application/json", `{"access_token":"`+strings.Repeat("x", 2<<20)+`"}`)}, "larger than", false},
-		{"no answer", []akiflowtest.Fault{akiflowtest.Hang()}, "no answer within 500ms", false},
-		{"connection reset", []akiflowtest.Fault{akiflowtest.Reset()}, "could not reach Akiflow", false},
-		{"reply lost after rotation", []akiflowtest.Fault{akiflowtest.ProcessedThenLost(akiflowtest.RouteRefresh)}, "could not reach Akiflow", true},
+		{"500 JSON", []akiflowtest.Fault{akiflowtest.Reply(500, "application/json", `{"message":"Server Error"}`)}, "HTTP 500: Server Error", 1, false},
+		{"502 HTML page", []akiflowtest.Fault{akiflowtest.Reply(502, "text/html", "<html><h1>502 Bad Gateway</h1></html>")}, "HTTP 502", 1, false},
+		{"503 Retry-After", []akiflowtest.Fault{unavailable, unavailable}, "HTTP 503", 2, false},
+		{"429 Retry-After", []akiflowtest.Fault{tooMany, tooMany}, "HTTP 429", 2, false},
+		{"503 Retry-After too long", []akiflowtest.Fault{akiflowtest.RetryAfter(503, 3600)}, "asks to wait 1h0m0s", 1, false},
+		{"truncated JSON", []akiflowtest.Fault{akiflowtest.Reply(200, "application/json", `{"access_token":"eyJ`)}, "not valid JSON", 1, false},
+		{"200 HTML maintenance page", []akiflowtest.Fault{akiflowtest.Reply(200, "text/html", "<html>Down for maintenance</html>")}, "not JSON", 1, false},
+		{"200 empty object", []akiflowtest.Fault{akiflowtest.Reply(200, "application/json", "{}")}, "no access token", 1, false},
+		{"oversized reply", []akiflowtest.Fault{akiflowtest.Reply(200, "application/json", `{"access_token":"`+strings.Repeat("x", 2<<20)+`"}`)}, "larger than", 1, false},
+		{"no answer", []akiflowtest.Fault{akiflowtest.Hang()}, "no answer within 500ms", 1, false},
+		{"connection reset", []akiflowtest.Fault{akiflowtest.Reset()}, "could not reach Akiflow", 1, false},
+		{"reply lost after rotation", []akiflowtest.Fault{akiflowtest.ProcessedThenLost(akiflowtest.RouteRefresh)}, "could not reach Akiflow", 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
 			w.login(alice)
 			w.expire(alice)
-			saved, _ := w.readSession(alice)
+			saved, err := w.readSession(alice)
+			if err != nil {
+				t.Fatal(err)
+			}
 			w.srv.Fail(akiflowtest.RouteRefresh, tc.faults...)
+			before := w.counts()
 			r := w.run("--timeout", "500ms")
 			check(t, "exit status", r.code, 4)
 			check(t, "stdout", r.stdout, "")
 			if !strings.Contains(r.stderr, tc.message) || strings.Count(r.stderr, "\n") != 1 {
 				t.Errorf("want one line naming %q, got:\n%s", tc.message, redact(r.stderr))
 			}
-			now, _ := w.readSession(alice)
-			check(t, "refresh token kept in the cache", now["refresh_token"] == saved["refresh_token"], true)
+			w.checkRequests(before, map[string]int{"csrf-cookie": tc.tries, "refresh": tc.tries})
+			now, err := w.readSession(alice)
+			if err != nil {
+				t.Fatalf("the session after the failure: %v", err)
+			}
+			check(t, "refresh token in the cache", now["refresh_token"], saved["refresh_token"])
 
 			// Once the server is back, the kept session refreshes, unless
 			// the server had used the token: then a login is needed.
@@ -206,16 +219,30 @@ func TestConnectionRefused(t *testing.T) {
 	w := newWorld(t)
 	w.login(alice)
 	w.expire(alice)
-	saved, _ := w.readSession(alice)
+	saved, err := w.readSession(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
 	w.srv.Close() // its port now refuses connections
 	r := w.run()
 	check(t, "exit status", r.code, 4)
+	check(t, "stdout", r.stdout, "")
 	if !strings.Contains(r.stderr, "connection refused") || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("stderr:\n%s", redact(r.stderr))
 	}
-	now, _ := w.readSession(alice)
-	check(t, "refresh token kept", now["refresh_token"] == saved["refresh_token"], true)
-	check(t, "a refused refresh is tried 3 times", w.srv.Count(akiflowtest.RouteRefresh), 0)
+	now, err := w.readSession(alice)
+	if err != nil {
+		t.Fatalf("the session after the failure: %v", err)
+	}
+	check(t, "refresh token in the cache", now["refresh_token"], saved["refresh_token"])
+
+	// A refused connection reached no server, so the refresh is tried 3
+	// times. The closed fake counts none of them: --verbose shows them.
+	r = w.run("-v")
+	check(t, "-v: exit status", r.code, 4)
+	check(t, "-v: tries of the refresh, each refused at its csrf-cookie request", strings.Count(r.stderr, "GET /csrf-cookie: no reply"), 3)
+	check(t, "-v: retries announced", strings.Count(r.stderr, "retrying the refresh in"), 2)
+	check(t, "-v: refresh requests sent", strings.Count(r.stderr, "POST /oauth/refreshToken"), 0)
 }
 
 // nobody is the user the tests run akiflow-token as, to meet file
@@ -257,7 +284,7 @@ func TestUnwritableCacheFolderSendsNoRefresh(t *testing.T) {
 	before := w.counts()
 	r := w.run()
 	check(t, "exit status", r.code, 0)
-	check(t, "the cached token", strings.TrimSpace(r.stdout) == token, true)
+	check(t, "the cached token", strings.TrimSpace(r.stdout), token)
 	if !strings.Contains(r.stderr, "not refreshing, since the new session could not be saved") {
 		t.Errorf("stderr:\n%s", redact(r.stderr))
 	}
@@ -289,14 +316,14 @@ func (w *world) giveHome() {
 }
 
 func TestFilesOfAnotherUserAreRefused(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: only root can give a session file to another user")
+	}
 	w := newWorld(t)
 	w.login(alice)
 	path := w.cacheFile(alice)
-	if os.Getuid() == 0 {
-		os.Chown(path, int(nobody.Uid), int(nobody.Gid))
-	} else {
-		w.asNobody() // not root: the file is ours, run as ourselves; nothing to test
-		t.Fatal("this test needs root to make a file of another user")
+	if err := os.Chown(path, int(nobody.Uid), int(nobody.Gid)); err != nil {
+		t.Fatal(err)
 	}
 	r := w.run()
 	check(t, "exit status", r.code, 1)
@@ -311,12 +338,13 @@ func TestUnreadableCacheFileIsNoSession(t *testing.T) {
 	w.login(alice)
 	w.giveHome()
 	os.Chmod(w.cacheFile(alice), 0o000)
+	before := w.counts()
 	r := w.run()
 	check(t, "exit status", r.code, 3)
 	if !strings.Contains(r.stderr, "treating it as no session") {
 		t.Errorf("stderr:\n%s", redact(r.stderr))
 	}
-	w.checkRequests(w.counts(), map[string]int{})
+	w.checkRequests(before, map[string]int{})
 }
 
 // Every process akiflow-token starts (the detached refresh) is started with

@@ -45,6 +45,7 @@ type Tokens struct {
 	AccessToken  string
 	RefreshToken string // empty when the server did not rotate it
 	ExpiresAt    time.Time
+	Lifetime     time.Duration // how long the access token was issued for
 }
 
 // Client speaks Akiflow's auth protocol to one auth host. It keeps the
@@ -110,6 +111,8 @@ func (c *Client) sameHost(u *url.URL) bool {
 // sent, a refused connection, or a 429 or 503 (which say "not now"), with
 // backoff and Retry-After honoured, all within the --timeout budget.
 func (c *Client) Refresh(ctx context.Context, refreshToken, clientID string) (*Tokens, error) {
+	ctx, cancel := context.WithTimeout(ctx, RefreshBound(c.timeout))
+	defer cancel()
 	deadline := c.now().Add(c.timeout)
 	for attempt := 1; ; attempt++ {
 		tokens, sent, err := c.refreshOnce(ctx, refreshToken, clientID)
@@ -134,6 +137,11 @@ func (c *Client) Refresh(ctx context.Context, refreshToken, clientID string) (*T
 		}
 	}
 }
+
+// RefreshBound is the longest a Refresh takes with the given timeout per
+// exchange: a retry starts only within the first timeout, and one attempt
+// is at most four exchanges (csrf and refresh, twice after a 419).
+func RefreshBound(timeout time.Duration) time.Duration { return 5 * timeout }
 
 // maxAttempts bounds the tries of a refresh.
 const maxAttempts = 3
@@ -290,6 +298,17 @@ func ParseXSRF(cookie string) (string, bool) {
 
 func (c *Client) resolve(path string) string { return c.base.JoinPath(path).String() }
 
+// endpointOf names the endpoint of u for ServerError: one of the fixed
+// paths, or "" (the signed code URL, whose path names the email).
+func endpointOf(base, u *url.URL) string {
+	for _, p := range []string{pathCSRF, pathLogin, pathMe, pathRefresh} {
+		if strings.TrimPrefix(u.Path, "/") == strings.TrimPrefix(base.JoinPath(p).Path, "/") {
+			return p
+		}
+	}
+	return ""
+}
+
 // do runs one exchange: JSON in, JSON out, bounded in time and size.
 // A reply outside 2xx is a *ServerError; a network failure is transient.
 func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, header http.Header, out any) error {
@@ -336,7 +355,7 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 		return &ServerError{Op: op, Status: resp.StatusCode, Message: fmt.Sprintf("the reply is larger than %d bytes", maxReplySize)}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return newServerError(op, resp, data)
+		return newServerError(op, endpointOf(c.base, req.URL), resp, data)
 	}
 	if out == nil {
 		return nil
@@ -382,53 +401,108 @@ type tokenReply struct {
 	ExpiresIn    json.Number `json:"expires_in"`
 }
 
+// MaxTokenSize bounds each token a reply may carry: a JWT or a refresh
+// token is about a kilobyte. Whoever stores tokens can count on it.
+const MaxTokenSize = 8 << 10
+
+// CheckAccessToken accepts what may be printed as an access token:
+// printable ASCII without spaces (a JWT or an opaque token), within
+// MaxTokenSize. Anything else could inject lines into what git, curl or a
+// shell reads.
+func CheckAccessToken(token string) error {
+	switch {
+	case token == "":
+		return errors.New("it is empty")
+	case len(token) > MaxTokenSize:
+		return fmt.Errorf("it is longer than %d bytes", MaxTokenSize)
+	case strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r > '~' }):
+		return errors.New("it has spaces, control or non-ASCII characters")
+	}
+	return nil
+}
+
 // tokens checks the reply and computes the expiry from the time the
-// request was sent, falling back on the JWT's exp claim.
+// request was sent, falling back on the JWT's exp claim. A reply whose
+// access token is unusable may still carry a new refresh token (the old
+// one is spent by then): it is returned with the error, alone.
 func (r *tokenReply) tokens(op string, sent time.Time) (*Tokens, error) {
-	if r.AccessToken == "" {
-		return nil, &ServerError{Op: op, Status: http.StatusOK, Message: "the reply has no access token"}
+	var partial *Tokens
+	if r.RefreshToken != "" && len(r.RefreshToken) <= MaxTokenSize {
+		partial = &Tokens{RefreshToken: r.RefreshToken}
+	}
+	fail := func(why string) (*Tokens, error) {
+		return partial, &ServerError{Op: op, Status: http.StatusOK, Message: why}
+	}
+	if len(r.RefreshToken) > MaxTokenSize {
+		return fail(fmt.Sprintf("the reply's refresh token is longer than %d bytes", MaxTokenSize))
+	}
+	if err := CheckAccessToken(r.AccessToken); err != nil {
+		return fail("the reply's access token is not usable: " + err.Error())
 	}
 	t := &Tokens{AccessToken: r.AccessToken, RefreshToken: r.RefreshToken}
 	if secs, err := r.ExpiresIn.Float64(); err == nil && secs > 0 && secs < 1e9 {
-		t.ExpiresAt = sent.Add(time.Duration(secs * float64(time.Second)))
-	} else if exp, ok := jwtExpiry(r.AccessToken); ok {
-		t.ExpiresAt = exp
+		t.Lifetime = time.Duration(secs * float64(time.Second))
+		t.ExpiresAt = sent.Add(t.Lifetime)
+	} else if exp, ok := jwtExpiry(r.AccessToken); ok && exp.After(sent) {
+		t.ExpiresAt, t.Lifetime = exp, exp.Sub(sent)
 	} else {
-		return nil, &ServerError{Op: op, Status: http.StatusOK, Message: "the reply says nothing of when the token expires"}
+		return fail("the reply says nothing of when the token expires")
 	}
 	return t, nil
 }
 
-func newServerError(op string, resp *http.Response, data []byte) *ServerError {
-	e := &ServerError{Op: op, Status: resp.StatusCode}
+func newServerError(op, endpoint string, resp *http.Response, data []byte) *ServerError {
+	e := &ServerError{Op: op, Endpoint: endpoint, Status: resp.StatusCode}
 	var body struct {
 		Error            string `json:"error"`
 		ErrorDescription string `json:"error_description"`
 		Message          string `json:"message"`
 	}
-	if DecodeReply(data, &body) == nil {
+	switch {
+	case DecodeReply(data, &body) == nil:
 		e.Code = oneLine(body.Error)
 		e.Message = oneLine(orDefault(body.Message, body.ErrorDescription))
-	} else if resp.StatusCode >= 500 {
+	case resp.StatusCode == http.StatusForbidden:
+		// Akiflow answers in JSON; a page is a firewall or proxy in front
+		// of it (Cloudflare says "error code: 1010" to clients it dislikes).
+		e.Message = "a firewall or proxy in front of Akiflow refused this client, not Akiflow itself"
+		if code := firewallCode(data); code != "" {
+			e.Message += " (error code: " + code + ")"
+		}
+	case resp.StatusCode >= 500:
 		e.Message = "the server is failing"
+	default:
+		e.Message = "the reply is not Akiflow's JSON (a proxy in between?)"
 	}
 	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
-		e.RetryAfter = time.Duration(secs) * time.Second
+		e.RetryAfter = time.Duration(min(secs, 7*24*3600)) * time.Second // no overflow: a week is "too long" already
 	}
 	return e
 }
 
-// oneLine keeps server text to one short printable line.
+// firewallCode finds the number of Cloudflare's "error code: NNNN" in a
+// page; "" if there is none.
+func firewallCode(page []byte) string {
+	_, rest, ok := bytes.Cut(page, []byte("error code: "))
+	n := 0
+	for ok && n < len(rest) && n < 6 && '0' <= rest[n] && rest[n] <= '9' {
+		n++
+	}
+	return string(rest[:n])
+}
+
+// oneLine keeps server text to one short line. (What reaches a terminal is
+// also stripped of every other control by package helper.)
 func oneLine(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if r < ' ' || r == 0x7f {
 			return ' '
 		}
 		return r
-	}, s)
-	s = strings.TrimSpace(s)
+	}, strings.ToValidUTF8(s, "?"))
+	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > 200 {
-		s = s[:200] + "…"
+		s = strings.ToValidUTF8(s[:200], "") + "…"
 	}
 	return s
 }

@@ -3,6 +3,7 @@ package akiflow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -84,7 +85,7 @@ func TestClientErrors(t *testing.T) {
 		{"Retry-After over the budget", akiflowtest.RetryAfter(503, 60), true, "asks to wait 1m0s"},
 		{"truncated JSON", akiflowtest.Reply(200, "application/json", `{"access_token":"ab`), true, "not valid JSON"},
 		{"200 HTML", akiflowtest.Reply(200, "text/html", "<html>Down for maintenance</html>"), true, "not JSON"},
-		{"200 empty object", akiflowtest.Reply(200, "application/json", `{}`), true, "no access token"},
+		{"200 empty object", akiflowtest.Reply(200, "application/json", `{}`), true, "access token is not usable"},
 		{"reset", akiflowtest.Reset(), true, "could not reach Akiflow"},
 		{"400 invalid_grant", akiflowtest.Reply(400, "application/json", `{"error":"invalid_grant","message":"The refresh token is invalid."}`), false, "invalid_grant"},
 	} {
@@ -196,4 +197,91 @@ func TestSubmitCodeRefusesOtherHosts(t *testing.T) {
 			t.Errorf("SubmitCode to %s: %v", u, err)
 		}
 	}
+}
+
+// Only the refresh endpoint's OAuth refusal rejects the refresh token: a
+// failed csrf step, a proxy's page, a 404 or a persistent 419 leave it.
+func TestOnlyAnOAuthRefusalRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		route    string
+		fault    akiflowtest.Fault
+		rejected bool
+		message  string
+	}{
+		{"401 invalid_grant", akiflowtest.RouteRefresh, akiflowtest.Reply(401, "application/json", `{"error":"invalid_grant"}`), true, "invalid_grant"},
+		{"400 invalid_request", akiflowtest.RouteRefresh, akiflowtest.Reply(400, "application/json", `{"error":"invalid_request","message":"bad"}`), true, "invalid_request"},
+		{"401 HTML from a proxy", akiflowtest.RouteRefresh, akiflowtest.Reply(401, "text/html", "<html>Unauthorized</html>"), false, "HTTP 401"},
+		{"400 JSON without an OAuth error", akiflowtest.RouteRefresh, akiflowtest.Reply(400, "application/json", `{"message":"Bad Request"}`), false, "HTTP 400"},
+		{"403 firewall page", akiflowtest.RouteRefresh, akiflowtest.Reply(403, "text/plain", "error code: 1010"), false, "firewall or proxy in front of Akiflow refused this client, not Akiflow itself (error code: 1010)"},
+		{"404", akiflowtest.RouteRefresh, akiflowtest.Reply(404, "text/html", "<h1>Not Found</h1>"), false, "HTTP 404"},
+		{"418", akiflowtest.RouteRefresh, akiflowtest.Reply(418, "application/json", `{"error":"teapot"}`), false, "HTTP 418"},
+		{"419 twice", akiflowtest.RouteRefresh, akiflowtest.Reply(419, "application/json", `{"message":"CSRF token mismatch."}`), false, "HTTP 419"},
+		{"csrf-cookie 401 with an OAuth error", akiflowtest.RouteCSRF, akiflowtest.Reply(401, "application/json", `{"error":"invalid_grant"}`), false, "HTTP 401"},
+		{"csrf-cookie 404", akiflowtest.RouteCSRF, akiflowtest.Reply(404, "text/html", "nope"), false, "HTTP 404"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := akiflowtest.NewServer()
+			defer srv.Close()
+			c := newTestClient(t, srv, nil)
+			tokens := loginForTest(t, c, srv, "a@example.com")
+			srv.Fail(tc.route, tc.fault, tc.fault, tc.fault)
+			_, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
+			var se *ServerError
+			if !errors.As(err, &se) {
+				t.Fatalf("got %v, want a ServerError", err)
+			}
+			if se.Rejected() != tc.rejected {
+				t.Errorf("Rejected() = %v, want %v (%v)", se.Rejected(), tc.rejected, err)
+			}
+			if !strings.Contains(err.Error(), tc.message) {
+				t.Errorf("error %q lacks %q", err, tc.message)
+			}
+		})
+	}
+}
+
+// A 200 reply whose access token cannot be used is refused, but the new
+// refresh token it carries is returned with the error: the old one is
+// spent.
+func TestUnusableAccessTokenKeepsTheNewRefreshToken(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(map[string]any)
+	}{
+		{"empty", func(r map[string]any) { r["access_token"] = "" }},
+		{"missing", func(r map[string]any) { delete(r, "access_token") }},
+		{"a line break", func(r map[string]any) { r["access_token"] = "abc\nprotocol=https" }},
+		{"a space", func(r map[string]any) { r["access_token"] = "abc def" }},
+		{"a NUL", func(r map[string]any) { r["access_token"] = "abc\x00def" }},
+		{"C1 CSI", func(r map[string]any) { r["access_token"] = "abc\u009b31mdef" }},
+		{"too long", func(r map[string]any) { r["access_token"] = strings.Repeat("a", MaxTokenSize+1) }},
+		{"no expiry", func(r map[string]any) { delete(r, "expires_in"); r["access_token"] = "opaque" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := akiflowtest.NewServer()
+			defer srv.Close()
+			c := newTestClient(t, srv, nil)
+			tokens := loginForTest(t, c, srv, "a@example.com")
+			srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Rewrite(akiflowtest.RouteRefresh, tc.edit))
+			got, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
+			if err == nil || !IsTransient(err) {
+				t.Fatalf("got %v, want a protocol error (transient)", err)
+			}
+			if got == nil || got.RefreshToken == "" || got.RefreshToken == tokens.RefreshToken || got.AccessToken != "" {
+				t.Fatalf("want the new refresh token alone with the error, got %+v", redactTokens(got))
+			}
+			// The new refresh token is the live one.
+			if _, err := c.Refresh(context.Background(), got.RefreshToken, "id"); err != nil {
+				t.Errorf("the returned refresh token does not work: %v", err)
+			}
+		})
+	}
+}
+
+func redactTokens(t *Tokens) string {
+	if t == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("access token of %d bytes, refresh token of %d bytes", len(t.AccessToken), len(t.RefreshToken))
 }

@@ -11,6 +11,7 @@ import (
 // is the server's own words, cut to one line, never a token.
 type ServerError struct {
 	Op         string // "refresh", "login", "code"
+	Endpoint   string // the path that answered, such as /oauth/refreshToken; "" for the signed code URL
 	Status     int
 	Code       string // the OAuth error, such as invalid_grant
 	Message    string
@@ -36,10 +37,14 @@ func (e *ServerError) Transient() bool {
 	return e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.Status == http.StatusRequestTimeout || e.Status == http.StatusOK
 }
 
-// Rejected says the server refused the refresh token itself: only then is a
-// new login needed.
+// Rejected says Akiflow refused the refresh token itself: only then is a
+// new login needed. That is a 400 or 401 from the refresh endpoint whose
+// JSON carries an OAuth error (invalid_grant, invalid_request). Anything
+// else, a failed csrf step, a proxy's or firewall's page, a 404, leaves
+// the refresh token as good as it was.
 func (e *ServerError) Rejected() bool {
-	return e.Op == "refresh" && (e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized)
+	return e.Endpoint == pathRefresh && e.Code != "" &&
+		(e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized)
 }
 
 func staleXSRF(err error) bool {

@@ -26,7 +26,7 @@ func FuzzTokenReply(f *testing.F) {
 				t.Errorf("accepted tokens without a token or an expiry")
 			}
 		}
-		e := newServerError("refresh", &http.Response{StatusCode: 400, Header: http.Header{"Retry-After": {string(data)}}}, data)
+		e := newServerError("refresh", pathRefresh, &http.Response{StatusCode: 400, Header: http.Header{"Retry-After": {string(data)}}}, data)
 		if msg := e.Error(); strings.ContainsAny(msg, "\r\n") {
 			t.Errorf("multi-line error %q", msg)
 		}

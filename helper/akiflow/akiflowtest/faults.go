@@ -1,6 +1,7 @@
 package akiflowtest
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -64,5 +65,23 @@ func Redirect(status int, location string) Fault {
 func hijackAndClose(w http.ResponseWriter) {
 	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 		conn.Close()
+	}
+}
+
+// Rewrite processes the request (a refresh rotates the token), then
+// answers its reply with edit applied to the JSON: a hostile or empty
+// access token beside a good new refresh token, a missing expiry.
+func Rewrite(route string, edit func(reply map[string]any)) Fault {
+	return func(w http.ResponseWriter, r *http.Request, s *Server) {
+		rec := httptest.NewRecorder()
+		s.Handle(route, rec, r)
+		var body map[string]any
+		if json.Unmarshal(rec.Body.Bytes(), &body) != nil {
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+			return
+		}
+		edit(body)
+		reply(w, rec.Code, body)
 	}
 }

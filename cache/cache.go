@@ -1,10 +1,12 @@
 // Package cache keeps akiflow-token's records on disk, under the XDG cache
-// folder: small files that only their owner may read, replaced atomically (a
-// reader sees the old file or the new one, never half of one), each guarded by
-// a lock file of its own. It knows nothing of tokens, HTTP or Akiflow.
+// folder: small files that only their owner may read, in folders that only
+// their owner may enter, replaced atomically (a reader sees the old file or
+// the new one, never half of one), each guarded by a lock file of its own.
+// It knows nothing of tokens, HTTP or Akiflow.
 package cache
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,21 +14,26 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
-	"github.com/adrg/xdg"
 	"github.com/google/renameio/v2"
 )
 
-// appDir is the folder under the XDG cache home that holds every record.
+// appDir is the folder under the XDG cache home that holds every group's.
 const appDir = "akiflow-token"
-
-// maxRecordSize bounds what Read accepts: records are a few kilobytes.
-const maxRecordSize = 64 << 10
 
 const (
 	dirMode  = 0o700
 	fileMode = 0o600
 	ext      = ".json"
+	lockExt  = ".lock"
+
+	// maxName is the longest file name (in bytes) of Linux, macOS and the
+	// BSDs.
+	maxName = 255
+	// tempDigits is the most digits renameio appends to a temporary
+	// file's name ("." + the record's name + a non-negative int64).
+	tempDigits = 19
 )
 
 // ErrNotFound is returned by Read when a record does not exist. It matches
@@ -38,13 +45,19 @@ type notFound struct{}
 func (notFound) Error() string        { return "no such record" }
 func (notFound) Is(target error) bool { return target == fs.ErrNotExist }
 
-// InsecureError is returned by Read for a file that others could read or
-// that belongs to another user. Fix says the command that mends it.
+// InsecureError is returned for a file or folder that others could read or
+// write, that belongs to another user, or that is not what it should be (a
+// symbolic link where a folder should be): the store refuses to use it.
+// Fix is the command that mends it; Advice, when set, says in words what to
+// do (the message then shows it instead of "run Fix").
 type InsecureError struct {
-	Path, Problem, Fix string
+	Path, Problem, Fix, Advice string
 }
 
 func (e *InsecureError) Error() string {
+	if e.Advice != "" {
+		return fmt.Sprintf("refusing to use %s: %s; %s", e.Path, e.Problem, e.Advice)
+	}
 	return fmt.Sprintf("refusing to use %s: %s; run %q", e.Path, e.Problem, e.Fix)
 }
 
@@ -53,62 +66,173 @@ func (e *InsecureError) Error() string {
 func (e *InsecureError) Unsafe() bool { return true }
 
 // Store is one folder of records, such as the sessions of one Akiflow host.
-// Its methods are safe to call from several processes at once.
+// Its methods are safe to call from several processes, and goroutines, at
+// once.
 type Store struct {
-	rel string // the folder, relative to the XDG cache home
+	rel        string // the folder, relative to the XDG cache home
+	recordSize int    // the largest record
+
+	home    string // the XDG cache home, or "" with homeErr
+	homeErr error
+	dir     string // home/rel
+
+	mu      sync.Mutex
+	checked bool // the folders exist and are fit to use (folder)
 }
 
-// Open returns the store for group (for example a host name). Nothing is
-// touched on disk until a record is written or locked.
-func Open(group string) *Store {
-	return &Store{rel: filepath.Join(appDir, escape(group))}
+// Open returns the store for group (for example a host name), whose
+// records are at most recordSize bytes. Nothing is touched on disk until a
+// method needs it; when there is no cache folder (no HOME and no
+// XDG_CACHE_HOME), those methods return ErrNoCacheHome.
+func Open(group string, recordSize int) *Store {
+	if recordSize <= 0 {
+		panic("cache.Open: recordSize must be positive")
+	}
+	s := &Store{rel: filepath.Join(appDir, escape(group)), recordSize: recordSize}
+	s.home, s.homeErr = cacheHome()
+	if s.homeErr == nil {
+		s.dir = filepath.Join(s.home, s.rel)
+	}
+	return s
 }
 
-// Dir is the store's folder.
-func (s *Store) Dir() string { return filepath.Join(xdg.CacheHome, s.rel) }
+// Dir is the store's folder. Without a cache folder it is a placeholder
+// for messages ("$XDG_CACHE_HOME/akiflow-token/…"), which nothing here
+// uses as a path.
+func (s *Store) Dir() string {
+	if s.homeErr != nil {
+		return filepath.Join("$XDG_CACHE_HOME", s.rel)
+	}
+	return s.dir
+}
 
 // Path is the file that holds the record name.
 func (s *Store) Path(name string) string { return filepath.Join(s.Dir(), escape(name)+ext) }
 
 // Read returns the record name, or ErrNotFound. A record that is not a
-// regular file, is too large, or is open to other users is an error.
+// regular file (a symbolic link, a FIFO, a folder) or is larger than the
+// store's record size is an error; one that others could read or that
+// belongs to another user is an *InsecureError. It never blocks on a FIFO
+// and never follows a symbolic link.
 func (s *Store) Read(name string) ([]byte, error) {
-	path := s.Path(name)
-	f, err := os.Open(path)
+	dir, err := s.folder(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("could not open %s: %w", path, unwrapPathError(err))
+		return nil, err
+	}
+	path := filepath.Join(dir, escape(name)+ext)
+	f, info, err := openRegular(path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("could not read %s: %w", path, unwrapPathError(err))
-	}
 	if err := checkPrivate(path, info); err != nil {
 		return nil, err
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxRecordSize+1))
+	data, err := readAtMost(f, info.Size(), s.recordSize)
 	if err != nil {
-		return nil, fmt.Errorf("could not read %s: %w", path, unwrapPathError(err))
-	}
-	if len(data) > maxRecordSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxRecordSize)
+		return nil, fmt.Errorf("could not read %s: %w", path, err)
 	}
 	return data, nil
 }
 
-func checkPrivate(path string, info fs.FileInfo) error {
-	if !info.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", path)
+// errTooLarge is readAtMost's error for a file over its limit.
+type errTooLarge int
+
+func (e errTooLarge) Error() string { return fmt.Sprintf("it is larger than %d bytes", int(e)) }
+
+// readAtMost reads f, whose size was size, to its end: at most limit bytes,
+// or errTooLarge.
+func readAtMost(f *os.File, size int64, limit int) ([]byte, error) {
+	if size > int64(limit) {
+		return nil, errTooLarge(limit)
 	}
+	buf := make([]byte, 0, size+1) // one more, to see the end at once
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > limit {
+			return nil, errTooLarge(limit)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, unwrapPathError(err)
+		}
+	}
+}
+
+// openRegular opens path with flag (and perm, to create it) without
+// following a symbolic link, blocking on a FIFO or taking a terminal, and
+// returns it with its fstat only when it is a regular file (else a
+// *notRegularError): what is checked is what is read, with no
+// lstat-then-open race. Its errors name the path, except one that matches
+// fs.ErrNotExist.
+func openRegular(path string, flag int, perm fs.FileMode) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, flag|openFlags, perm)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, err
+	}
+	if err != nil {
+		// O_NOFOLLOW's error differs by system (ELOOP, EMLINK, EFTYPE), and
+		// a socket's is ENXIO: say what is there instead.
+		if info, lerr := os.Lstat(path); lerr == nil && !info.Mode().IsRegular() {
+			return nil, nil, &notRegularError{path, info.Mode()&fs.ModeSymlink != 0}
+		}
+		return nil, nil, fmt.Errorf("could not open %s: %w", path, unwrapPathError(err))
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("could not open %s: %w", path, unwrapPathError(err))
+	}
+	if !info.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, &notRegularError{path, false}
+	}
+	return f, info, nil
+}
+
+// notRegularError is openRegular's error for anything but a regular file.
+type notRegularError struct {
+	path    string
+	symlink bool
+}
+
+func (e *notRegularError) Error() string {
+	if e.symlink {
+		return e.path + " is a symbolic link: refusing to follow it"
+	}
+	return e.path + " is not a regular file"
+}
+
+// checkPrivate refuses a record that belongs to another user or that others
+// could read.
+func checkPrivate(path string, info fs.FileInfo) error {
 	if err := checkOwner(path, info); err != nil {
 		return err
 	}
 	if info.Mode().Perm()&0o077 != 0 {
 		return &InsecureError{Path: path, Problem: fmt.Sprintf("its mode %04o lets others read it", info.Mode().Perm()),
-			Fix: "chmod 600 " + path}
+			Fix: "chmod 600 " + shellQuote(path)}
+	}
+	return nil
+}
+
+// checkOwner refuses a file that belongs to another user.
+func checkOwner(path string, info fs.FileInfo) error {
+	if uid, ok := fileOwner(info); ok && uid != os.Getuid() {
+		return &InsecureError{Path: path, Problem: "it belongs to another user",
+			Fix: fmt.Sprintf("chown %d %s", os.Getuid(), shellQuote(path))}
 	}
 	return nil
 }
@@ -118,51 +242,156 @@ func (s *Store) Write(name string, data []byte) error {
 	return s.Replace(name, func() ([]byte, error) { return data, nil })
 }
 
-// Replace replaces the record name, atomically, with what content returns.
-// The temporary file that will hold it is created first: when it cannot
-// be (a read-only or full folder), content is never called, so work whose
-// result must not be lost is not done. When content fails, the record is
-// left as it was.
+// Replace replaces the record name, atomically, with what content returns,
+// at most the store's record size.
+//
+// Everything that could keep the result from being saved is done before
+// content is called, so that work whose result must not be lost (a
+// refresh that spends the old token) is not done in vain: the folders are
+// checked (and made), the record's path must hold a regular file of ours
+// or nothing, its name must fit, and the temporary file that will become
+// the record is made in the record's own folder (never in $TMPDIR), filled
+// with the record size in zeros and fsynced, so that writing the result
+// over them needs no new space on ext4, xfs or tmpfs (a copy-on-write file
+// system such as btrfs or ZFS may still fail then). When any of it fails,
+// content is not called.
+//
+// The result is then written over the zeros, the file cut to its length,
+// fsynced and renamed over the record, and the folder fsynced. When content
+// fails, the record is left as it was. A process killed between the fsync
+// and the rename leaves the result in a temporary file: see Salvage.
 func (s *Store) Replace(name string, content func() ([]byte, error)) error {
-	path, err := s.file(escape(name) + ext)
+	f, path, err := s.prepare(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The folder went away since it was checked: make it again.
+		s.recheck()
+		f, path, err = s.prepare(name)
+	}
 	if err != nil {
 		return err
-	}
-	f, err := renameio.NewPendingFile(path, renameio.WithStaticPermissions(fileMode))
-	if err != nil {
-		return fmt.Errorf("could not write to %s: %w", filepath.Dir(path), unwrapPathError(err))
 	}
 	defer f.Cleanup()
 	data, err := content()
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	if len(data) > s.recordSize {
+		return fmt.Errorf("could not save %s: the record is %d bytes, more than the %d it may be", path, len(data), s.recordSize)
+	}
+	if _, err := f.WriteAt(data, 0); err != nil {
 		return fmt.Errorf("could not write %s: %w", path, unwrapPathError(err))
 	}
-	if err := f.CloseAtomicallyReplace(); err != nil {
+	if err := f.Truncate(int64(len(data))); err != nil {
+		return fmt.Errorf("could not write %s: %w", path, unwrapPathError(err))
+	}
+	if testHookBeforeRename != nil {
+		testHookBeforeRename()
+	}
+	if err := f.CloseAtomicallyReplace(); err != nil { // fsync, close, rename
 		return fmt.Errorf("could not save %s: %w", path, unwrapPathError(err))
 	}
+	syncDir(filepath.Dir(path))
 	return nil
+}
+
+// testHookBeforeRename, when set (by tests), runs after the result is
+// written to the temporary file and before it is fsynced and renamed.
+var testHookBeforeRename func()
+
+// prepare does what Replace does before it calls content, and returns the
+// reserved temporary file and the record's path. A missing folder is an
+// error that matches fs.ErrNotExist.
+func (s *Store) prepare(name string) (*renameio.PendingFile, string, error) {
+	dir, err := s.folder(true)
+	if err != nil {
+		return nil, "", err
+	}
+	base, err := fileName(name, ext)
+	if err != nil {
+		return nil, "", err
+	}
+	path := filepath.Join(dir, base)
+	switch info, err := os.Lstat(path); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, "", fmt.Errorf("could not save %s: %w", path, unwrapPathError(err))
+	case info.Mode()&fs.ModeSymlink != 0:
+		return nil, "", fmt.Errorf("could not save %s: it is a symbolic link; remove it (rm %s) and run again", path, shellQuote(path))
+	case !info.Mode().IsRegular():
+		return nil, "", fmt.Errorf("could not save %s: it is not a regular file; remove it and run again", path)
+	default:
+		if err := checkOwner(path, info); err != nil {
+			return nil, "", err
+		}
+	}
+	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(fileMode))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, "", err
+		}
+		return nil, "", fmt.Errorf("could not write to %s: %w", dir, unwrapPathError(err))
+	}
+	// Reserve the space of the largest record, on the disk.
+	_, err = f.Write(make([]byte, s.recordSize))
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Cleanup()
+		return nil, "", fmt.Errorf("could not write to %s: %w", dir, unwrapPathError(err))
+	}
+	return f, path, nil
+}
+
+// fileName is the file name of the record name with extension ext: it
+// must fit in a file name, and so must the temporary file that replaces
+// it ("." + the record's file name + up to 19 digits).
+func fileName(name, ext string) (string, error) {
+	base := escape(name) + ext
+	if longest := 1 + len(escape(name)) + len(".json") + tempDigits; longest > maxName {
+		return "", fmt.Errorf("the name %q is too long for a file name (%d bytes with its temporary file's prefix and digits; at most %d)", name, longest, maxName)
+	}
+	return base, nil
+}
+
+// syncDir fsyncs the folder dir, so that a rename in it survives a crash.
+// Errors are ignored: the rename has happened, for every process that
+// looks, and some file systems cannot fsync a folder.
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		f.Sync()
+		f.Close()
+	}
 }
 
 // Remove deletes the record name; a missing record is not an error.
 func (s *Store) Remove(name string) error {
-	err := os.Remove(s.Path(name))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("could not remove %s: %w", s.Path(name), unwrapPathError(err))
+	dir, err := s.folder(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, escape(name)+ext)
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("could not remove %s: %w", path, unwrapPathError(err))
 	}
 	return nil
 }
 
 // Names lists the records in the store, without reading them.
 func (s *Store) Names() ([]string, error) {
-	entries, err := os.ReadDir(s.Dir())
+	dir, err := s.folder(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("could not list %s: %w", s.Dir(), unwrapPathError(err))
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("could not list %s: %w", dir, unwrapPathError(err))
 	}
 	var names []string
 	for _, e := range entries {
@@ -177,15 +406,9 @@ func (s *Store) Names() ([]string, error) {
 	return names, nil
 }
 
-// file returns the path of a file in the store, creating the store's
-// folders (0700) first.
-func (s *Store) file(base string) (string, error) {
-	path, err := xdg.CacheFile(filepath.Join(s.rel, base))
-	if err != nil {
-		return "", fmt.Errorf("could not create the cache folder %s: %w", s.Dir(), unwrapPathError(err))
-	}
-	return path, nil
-}
+// trimPadding drops the zeros that Replace reserved and a killed Replace
+// may have left after the record.
+func trimPadding(data []byte) []byte { return bytes.TrimRight(data, "\x00") }
 
 // unwrapPathError drops the path and operation that *fs.PathError repeats,
 // since our messages name the file already.

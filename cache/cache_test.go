@@ -12,6 +12,9 @@ import (
 	"github.com/adrg/xdg"
 )
 
+// testRecordSize is the record size of the tests' stores.
+const testRecordSize = 4 << 10
+
 // useTempCache points the XDG cache home at a fresh folder.
 func useTempCache(t *testing.T) string {
 	t.Helper()
@@ -24,7 +27,7 @@ func useTempCache(t *testing.T) string {
 
 func TestWriteReadModes(t *testing.T) {
 	root := useTempCache(t)
-	s := Open("127.0.0.1:8080")
+	s := Open("127.0.0.1:8080", testRecordSize)
 	if _, err := s.Read("a@b.c"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Read of a missing record: %v", err)
 	}
@@ -52,7 +55,7 @@ func TestWriteReadModes(t *testing.T) {
 
 func TestReadRefusesFilesOthersCanRead(t *testing.T) {
 	useTempCache(t)
-	s := Open("h")
+	s := Open("h", testRecordSize)
 	s.Write("a@b.c", []byte("x"))
 	os.Chmod(s.Path("a@b.c"), 0o640)
 	_, err := s.Read("a@b.c")
@@ -64,7 +67,7 @@ func TestReadRefusesFilesOthersCanRead(t *testing.T) {
 
 func TestFailedReplaceLeavesTheRecord(t *testing.T) {
 	useTempCache(t)
-	s := Open("h")
+	s := Open("h", testRecordSize)
 	if err := s.Write("a@b.c", []byte("old")); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +95,7 @@ func TestReplaceInAnUnwritableFolderDoesNotAskForContent(t *testing.T) {
 		os.MkdirAll(filepath.Join(root, "akiflow-token", "h"), 0o500)
 	}
 	asked := false
-	err := Open("h").Replace("a@b.c", func() ([]byte, error) { asked = true; return []byte("x"), nil })
+	err := Open("h", testRecordSize).Replace("a@b.c", func() ([]byte, error) { asked = true; return []byte("x"), nil })
 	if err == nil || asked {
 		t.Errorf("Replace = %v, content asked: %v; want an error before asking", err, asked)
 	}
@@ -100,14 +103,14 @@ func TestReplaceInAnUnwritableFolderDoesNotAskForContent(t *testing.T) {
 
 func TestLockIsExclusiveAndBounded(t *testing.T) {
 	useTempCache(t)
-	s := Open("h")
+	s := Open("h", testRecordSize)
 	lock, err := s.Lock(context.Background(), "a@b.c")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := Open("h").Lock(ctx, "a@b.c"); !errors.Is(err, ErrLockTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := Open("h", testRecordSize).Lock(ctx, "a@b.c"); !errors.Is(err, ErrLockTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("second Lock: %v, want ErrLockTimeout", err)
 	}
 	if _, err := s.AdoptLock("a@b.c", lock.(*Lock).File()); err != nil {
@@ -126,7 +129,7 @@ func TestLockIsExclusiveAndBounded(t *testing.T) {
 
 func TestAdoptLockRefusesAFileNotLocked(t *testing.T) {
 	useTempCache(t)
-	s := Open("h")
+	s := Open("h", testRecordSize)
 	lock, err := s.Lock(context.Background(), "a@b.c")
 	if err != nil {
 		t.Fatal(err)

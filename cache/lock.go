@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -31,13 +32,14 @@ type Lock struct{ f *os.File }
 // however it exits.
 // Close unlocks; the value is a *Lock.
 func (s *Store) Lock(ctx context.Context, name string) (io.Closer, error) {
-	path, err := s.file(escape(name) + ".lock")
+	f, path, err := s.openLock(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The folder went away since it was checked: make it again.
+		s.recheck()
+		f, path, err = s.openLock(name)
+	}
 	if err != nil {
 		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
-	if err != nil {
-		return nil, fmt.Errorf("could not open the lock %s: %w", path, unwrapPathError(err))
 	}
 	for {
 		held, err := tryLock(f)
@@ -68,11 +70,43 @@ func (l *Lock) File() *os.File { return l.f }
 // file keeps holding it until it exits.
 func (l *Lock) Close() error { return l.f.Close() }
 
+// openLock opens (creating it) the lock file of the record name: a regular
+// file of this user's, opened without following a symbolic link or
+// blocking on a FIFO. A missing folder matches fs.ErrNotExist.
+func (s *Store) openLock(name string) (*os.File, string, error) {
+	dir, err := s.folder(true)
+	if err != nil {
+		return nil, "", err
+	}
+	base, err := fileName(name, lockExt)
+	if err != nil {
+		return nil, "", err
+	}
+	path := filepath.Join(dir, base)
+	f, info, err := openRegular(path, os.O_RDWR|os.O_CREATE, fileMode)
+	var nr *notRegularError
+	if errors.As(err, &nr) {
+		// Nobody holds a lock on anything but a regular file.
+		return nil, "", fmt.Errorf("%w; remove it (rm %s) and run again", err, shellQuote(path))
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if err := checkOwner(path, info); err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	return f, path, nil
+}
+
 // AdoptLock takes over the lock of the record name, held by a parent
 // process and handed down as f. It fails unless f is that record's lock
 // file and its lock is held by this process tree.
 func (s *Store) AdoptLock(name string, f *os.File) (io.Closer, error) {
-	path := filepath.Join(s.Dir(), escape(name)+".lock")
+	if s.homeErr != nil {
+		return nil, s.homeErr
+	}
+	path := filepath.Join(s.dir, escape(name)+lockExt)
 	if err := sameFile(f, path); err != nil {
 		return nil, fmt.Errorf("the handed-down lock is not %s: %w", path, err)
 	}
@@ -80,7 +114,10 @@ func (s *Store) AdoptLock(name string, f *os.File) (io.Closer, error) {
 	// the lock is held elsewhere, it is not.
 	held, err := tryLock(f)
 	if !held {
-		return nil, fmt.Errorf("the handed-down lock %s is not held: %v", path, err)
+		if err == nil {
+			err = errors.New("another process holds it")
+		}
+		return nil, fmt.Errorf("the handed-down lock %s is not ours: %v", path, err)
 	}
 	return &Lock{f: f}, nil
 }

@@ -4,10 +4,18 @@ package cache
 
 import (
 	"errors"
-	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 )
+
+// openFlags open a record or lock file without following a symbolic link
+// (an error instead), without waiting for a writer when it is a FIFO, and
+// without making a terminal there the controlling one.
+const openFlags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK | syscall.O_NOCTTY
+
+// openDirFlags open one of our folders, and nothing that stands in its place.
+const openDirFlags = syscall.O_NOFOLLOW | syscall.O_DIRECTORY
 
 // tryLock takes flock(2)'s exclusive lock of f without waiting: false and
 // no error when another open file holds it.
@@ -22,11 +30,11 @@ func tryLock(f *os.File) (bool, error) {
 	return false, err
 }
 
-// checkOwner refuses a file that belongs to another user.
-func checkOwner(path string, info os.FileInfo) error {
-	if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
-		return &InsecureError{Path: path, Problem: "it belongs to another user",
-			Fix: fmt.Sprintf("chown %d %s", os.Getuid(), path)}
+// fileOwner is the uid of the file described by info.
+func fileOwner(info fs.FileInfo) (int, bool) {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
 	}
-	return nil
+	return int(st.Uid), true
 }

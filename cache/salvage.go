@@ -1,0 +1,153 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// maxLeftover bounds what Salvage reads of a leftover temporary file, which
+// a killed Replace filled with zeros up to its record size (perhaps that of
+// another version).
+const maxLeftover = 1 << 20
+
+// Salvage recovers what a killed Replace of the record name left. A
+// process killed after writing the new record to its temporary file and
+// before renaming it over the record leaves that file behind, and it may
+// hold the only good copy (a refresh the server answered, which spent the
+// refresh token the record still holds).
+//
+// For each leftover temporary file of the record, newest first, Salvage
+// reads it (without the zeros its reservation left) and, if keep says so,
+// puts it in the record's place (atomically, and fsyncs the folder) and
+// stops looking; every other leftover of the record is removed. keep sees
+// only non-empty contents of at most the record size, and should accept
+// only a record that is whole and newer than the one in place. With a keep
+// that returns false, Salvage just removes the leftovers (for a logout).
+//
+// Call it while holding the record's lock, and only for records that are
+// replaced only under their lock: a Replace under way in another process
+// has a temporary file too. A leftover that could not be moved is kept
+// for the next time, and the error returned.
+func (s *Store) Salvage(name string, keep func(data []byte) bool) (moved bool, err error) {
+	dir, err := s.folder(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	base := escape(name) + ext
+	paths, err := leftovers(dir, base)
+	if err != nil || len(paths) == 0 {
+		return false, err
+	}
+	type leftover struct {
+		path  string
+		f     *os.File // nil: not a regular file of ours
+		mtime time.Time
+	}
+	// A leftover that is not a regular file of ours, mode 0600, is not one
+	// that Replace made: it is removed unread. One that could not be opened
+	// for another reason is kept for the next time.
+	var found []leftover
+	var errs []error
+	for _, p := range paths {
+		f, info, err := openRegular(p, os.O_RDWR, 0)
+		var nr *notRegularError
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case errors.As(err, &nr), errors.Is(err, fs.ErrPermission):
+			found = append(found, leftover{path: p}) // not one of ours: removed
+		case err != nil:
+			errs = append(errs, fmt.Errorf("could not recover %s: %w", p, err))
+			continue // kept for the next time
+		case checkPrivate(p, info) != nil:
+			f.Close()
+			found = append(found, leftover{path: p})
+		default:
+			found = append(found, leftover{path: p, f: f, mtime: info.ModTime()})
+		}
+	}
+	sort.SliceStable(found, func(i, j int) bool { return found[i].mtime.After(found[j].mtime) })
+
+	for _, l := range found {
+		if l.f != nil && !moved {
+			ok, err := salvage(l.f, filepath.Join(dir, base), s.recordSize, keep)
+			l.f.Close()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("could not recover %s: %w", l.path, err))
+				continue // kept for the next time
+			}
+			if moved = ok; moved {
+				continue // it is the record now
+			}
+		} else if l.f != nil {
+			l.f.Close()
+		}
+		if err := os.Remove(l.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("could not remove %s: %w", l.path, unwrapPathError(err)))
+		}
+	}
+	return moved, errors.Join(errs...)
+}
+
+// salvage puts the leftover f in the place of the record at path if keep
+// accepts what it holds: cut to its length (the reserved zeros dropped),
+// fsynced, renamed, and the folder fsynced.
+func salvage(f *os.File, path string, recordSize int, keep func([]byte) bool) (bool, error) {
+	info, err := f.Stat()
+	if err != nil {
+		return false, unwrapPathError(err)
+	}
+	data, err := readAtMost(f, min(info.Size(), maxLeftover), maxLeftover)
+	var tooLarge errTooLarge
+	if errors.As(err, &tooLarge) {
+		return false, nil // not a record of ours: removed
+	}
+	if err != nil {
+		return false, err
+	}
+	data = trimPadding(data)
+	if len(data) == 0 || len(data) > recordSize || !keep(data) {
+		return false, nil
+	}
+	if int64(len(data)) != info.Size() {
+		if err := f.Truncate(int64(len(data))); err != nil {
+			return false, unwrapPathError(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return false, unwrapPathError(err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return false, unwrapPathError(err)
+	}
+	syncDir(filepath.Dir(path))
+	return true, nil
+}
+
+// leftovers lists the temporary files of the record whose file name is base
+// in dir: renameio names them "." + base + digits. No record's name starts
+// with "." (escape escapes it), and a leftover of another record has
+// something other than digits after base.
+func leftovers(dir, base string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("could not list %s: %w", dir, unwrapPathError(err))
+	}
+	var paths []string
+	for _, e := range entries {
+		digits, ok := strings.CutPrefix(e.Name(), "."+base)
+		if ok && digits != "" && strings.Trim(digits, "0123456789") == "" {
+			paths = append(paths, filepath.Join(dir, e.Name()))
+		}
+	}
+	return paths, nil
+}

@@ -1,0 +1,202 @@
+package cache
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	if when := os.Getenv("CACHE_TEST_KILL"); when != "" {
+		killedReplace(when)
+	}
+	os.Exit(m.Run())
+}
+
+// killedReplace is the process that killReplace starts: it is killed in
+// the middle of a Replace of a@b.c, at the moment when names.
+func killedReplace(when string) {
+	kill := func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+	s := Open("h", testRecordSize)
+	switch when {
+	case "before rename":
+		testHookBeforeRename = kill
+		s.Write("a@b.c", []byte("new"))
+	case "in content":
+		s.Replace("a@b.c", func() ([]byte, error) { kill(); select {} })
+	}
+	fmt.Fprintln(os.Stderr, "not killed")
+	os.Exit(1)
+}
+
+// killReplace runs a process that is killed in a Replace of a@b.c, at when.
+func killReplace(t *testing.T, when string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "CACHE_TEST_KILL="+when)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the process was not killed: %v\n%s", err, out)
+	}
+}
+
+func leftoverNames(t *testing.T, s *Store) []string {
+	t.Helper()
+	var names []string
+	for _, info := range tempFiles(t, s.Dir()) {
+		names = append(names, info.Name())
+	}
+	return names
+}
+
+func TestSalvageRecoversTheRecordOfAKilledReplace(t *testing.T) {
+	s := newFolder(t)
+	s.Write("a@b.c", []byte("old"))
+	killReplace(t, "before rename")
+	if got, _ := s.Read("a@b.c"); string(got) != "old" {
+		t.Fatalf("the record after the kill: %q", got)
+	}
+	if n := len(leftoverNames(t, s)); n != 1 {
+		t.Fatalf("want one leftover, found %d", n)
+	}
+	var seen []string
+	moved, err := s.Salvage("a@b.c", func(data []byte) bool { seen = append(seen, string(data)); return true })
+	if !moved || err != nil {
+		t.Fatalf("Salvage = %v, %v", moved, err)
+	}
+	if fmt.Sprint(seen) != "[new]" {
+		t.Errorf("keep saw %q", seen)
+	}
+	got, err := s.Read("a@b.c")
+	if err != nil || string(got) != "new" {
+		t.Errorf("the record: %q, %v", got, err)
+	}
+	if names := leftoverNames(t, s); len(names) != 0 {
+		t.Errorf("left: %v", names)
+	}
+}
+
+func TestSalvageRemovesTheReservationOfAKilledReplace(t *testing.T) {
+	s := newFolder(t)
+	s.Write("a@b.c", []byte("old"))
+	killReplace(t, "in content")
+	if names := leftoverNames(t, s); len(names) != 1 {
+		t.Fatalf("want one leftover, found %v", names)
+	}
+	moved, err := s.Salvage("a@b.c", func(data []byte) bool {
+		t.Errorf("keep asked about %d bytes: a reservation holds only zeros", len(data))
+		return true
+	})
+	if moved || err != nil {
+		t.Errorf("Salvage = %v, %v", moved, err)
+	}
+	if got, _ := s.Read("a@b.c"); string(got) != "old" {
+		t.Errorf("the record: %q", got)
+	}
+	if names := leftoverNames(t, s); len(names) != 0 {
+		t.Errorf("left: %v", names)
+	}
+}
+
+// plant makes a leftover of the record a@b.c (or another, by its file
+// name) with data, modified age ago.
+func plant(t *testing.T, s *Store, name string, data []byte, age time.Duration) {
+	t.Helper()
+	path := filepath.Join(s.Dir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	when := time.Now().Add(-age)
+	os.Chtimes(path, when, when)
+}
+
+func padded(s string) []byte {
+	return append([]byte(s), make([]byte, testRecordSize-len(s))...)
+}
+
+func TestSalvageTakesTheNewestKeptAndRemovesTheRest(t *testing.T) {
+	s := newFolder(t)
+	s.Write("a@b.c", []byte("old"))
+	s.Write("x@b.c", []byte("x"))
+	plant(t, s, ".a@b.c.json111", padded("oldest"), 3*time.Hour)
+	plant(t, s, ".a@b.c.json222", []byte("older"), 2*time.Hour)
+	plant(t, s, ".a@b.c.json333", padded("newer"), time.Hour)
+	plant(t, s, ".a@b.c.json444", padded("rejected"), time.Minute)
+	plant(t, s, ".a@b.c.json555", padded(""), 0)
+	plant(t, s, ".a@b.c.json666", padded("others can read it"), 0)
+	os.Chmod(filepath.Join(s.Dir(), ".a@b.c.json666"), 0o644)
+	syscall.Mkfifo(filepath.Join(s.Dir(), ".a@b.c.json777"), 0o600)
+	// Not leftovers of a@b.c: another record's, and names renameio never makes.
+	others := []string{".x@b.c.json123", ".a@b.c.json", ".a@b.c.json12x", ".a@b.c.json.json1"}
+	for _, name := range others {
+		plant(t, s, name, []byte("other"), 0)
+	}
+
+	var seen []string
+	var moved bool
+	var err error
+	promptly(t, "Salvage", func() {
+		moved, err = s.Salvage("a@b.c", func(data []byte) bool {
+			seen = append(seen, string(data))
+			return string(data) != "rejected"
+		})
+	})
+	if !moved || err != nil {
+		t.Fatalf("Salvage = %v, %v", moved, err)
+	}
+	if fmt.Sprint(seen) != "[rejected newer]" {
+		t.Errorf("keep saw %q, want the newest first, and no more after the one kept", seen)
+	}
+	got, err := s.Read("a@b.c") // also checks the mode, 0600
+	if err != nil || !bytes.Equal(got, []byte("newer")) {
+		t.Errorf("the record: %q, %v; want it without the padding", got, err)
+	}
+	left := leftoverNames(t, s)
+	sort.Strings(others)
+	if fmt.Sprint(left) != fmt.Sprint(others) {
+		t.Errorf("left %v, want %v", left, others)
+	}
+	if got, _ := s.Read("x@b.c"); string(got) != "x" {
+		t.Errorf("another record changed: %q", got)
+	}
+}
+
+func TestSalvageThatKeepsNothingRemovesTheLeftovers(t *testing.T) {
+	s := newFolder(t)
+	s.Write("a@b.c", []byte("old"))
+	plant(t, s, ".a@b.c.json1", padded("one"), time.Hour)
+	plant(t, s, ".a@b.c.json2", []byte("two"), 0)
+	moved, err := s.Salvage("a@b.c", func([]byte) bool { return false })
+	if moved || err != nil {
+		t.Errorf("Salvage = %v, %v", moved, err)
+	}
+	if names := leftoverNames(t, s); len(names) != 0 {
+		t.Errorf("left: %v", names)
+	}
+	if got, _ := s.Read("a@b.c"); string(got) != "old" {
+		t.Errorf("the record: %q", got)
+	}
+}
+
+func TestSalvageWithNothingToDo(t *testing.T) {
+	useTempCache(t)
+	s := Open("h", testRecordSize)
+	if moved, err := s.Salvage("a@b.c", func([]byte) bool { return true }); moved || err != nil {
+		t.Errorf("Salvage with no folder = %v, %v", moved, err)
+	}
+	if _, err := os.Stat(s.Dir()); err == nil {
+		t.Error("Salvage made the folder")
+	}
+	s.Write("a@b.c", []byte("old"))
+	if moved, err := s.Salvage("a@b.c", func([]byte) bool { return true }); moved || err != nil {
+		t.Errorf("Salvage with no leftovers = %v, %v", moved, err)
+	}
+}

@@ -106,7 +106,7 @@ func findFlag(arg string) (f *fastFlag, value string, inline bool) {
 	name, ok := strings.CutPrefix(arg, "--")
 	if !ok {
 		short, size := utf8.DecodeRuneInString(arg[1:])
-		if len(arg) != 1+size {
+		if len(arg) != 1+size || short == 0 || short == utf8.RuneError {
 			return nil, "", false
 		}
 		for i := range fastFlags {

@@ -617,9 +617,10 @@ func TestCtrlCAtThePromptLeavesTheCacheAlone(t *testing.T) {
 func TestRefreshNearExpiry(t *testing.T) {
 	w := newWorld(t)
 	first := w.login(alice)
-	// A token with 30 minutes left is "near expiry" for --min-ttl 31m.
+	// A token with a minute left is near expiry for --min-ttl (5m).
+	w.nearExpiry(alice)
 	before, connections := w.counts(), w.srv.Connections()
-	res := w.run("--min-ttl", "31m", "-v")
+	res := w.run("-v")
 	check(t, "connections for the refresh's 2 exchanges", w.srv.Connections()-connections, 1)
 	second := w.tokenOf(res)
 	checkChanged(t, "a new token", second, first)
@@ -640,12 +641,19 @@ func TestRefreshNearExpiry(t *testing.T) {
 	check(t, "the same client id on every refresh", len(w.srv.ClientIDs()), 1)
 }
 
+// A token that lives less than --min-ttl is printed, and refreshed only
+// when under half its lifetime is left (see hardening_test.go).
 func TestShortLivedTokensArePrintedAnyway(t *testing.T) {
 	w := newWorld(t)
 	w.srv.SetExpiresIn(60) // the server gives less than --min-ttl
 	w.login(alice)
 	before := w.counts()
-	w.tokenOf(w.run()) // refreshes once, prints the fresh token: no loop
+	w.tokenOf(w.run()) // 60 s left, over half the lifetime: a cache hit
+	w.checkRequests(before, map[string]int{})
+	w.editSession(alice, func(s map[string]any) {
+		s["expires_at"] = time.Now().Add(20 * time.Second).UTC().Format(time.RFC3339)
+	})
+	w.tokenOf(w.run()) // under half: one refresh, and no loop
 	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
 }
 
@@ -830,7 +838,8 @@ func TestTransientFailureKeepsTheSession(t *testing.T) {
 	unavailable := akiflowtest.RetryAfter(503, 0)
 	w.srv.Fail(akiflowtest.RouteRefresh, unavailable, unavailable, unavailable)
 	before := w.counts()
-	res := w.run("--min-ttl", "31m")
+	w.nearExpiry(alice)
+	res := w.run()
 	check(t, "the cached token", w.tokenOf(res), first)
 	if !strings.Contains(res.stderr, "warning") || !strings.Contains(res.stderr, "503") {
 		t.Errorf("no warning naming the failure:\n%s", redact(res.stderr))

@@ -68,7 +68,7 @@ func run(args []string) int {
 		if gitOperation(parser, args) {
 			return helper.ExitOK // an operation of a future git: git wants it ignored
 		}
-		fmt.Fprintf(os.Stderr, "akiflow-token: %v (see akiflow-token --help)\n", err)
+		fmt.Fprintf(os.Stderr, "akiflow-token: %s (see akiflow-token --help)\n", helper.SafeText(err.Error()))
 		return helper.ExitUsage
 	}
 	h, err := newHelper(c.config())
@@ -84,13 +84,13 @@ func newHelper(cfg helper.Config) (*helper.Helper, error) {
 	if err != nil {
 		return nil, err
 	}
-	return helper.New(cfg, cache.Open(base.Host))
+	return helper.New(cfg, cache.Open(base.Host, helper.MaxRecordSize))
 }
 
 // exitStatus reports err, if any, on stderr and returns the exit status.
 func exitStatus(err error) int {
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "akiflow-token: %v\n", err)
+		fmt.Fprintf(os.Stderr, "akiflow-token: %s\n", helper.SafeText(err.Error()))
 	}
 	return helper.ExitCode(err)
 }
@@ -225,7 +225,9 @@ func (l logoutCmd) Run(h *helper.Helper) error { return h.Logout(l.All) }
 type versionFlag bool
 
 func (versionFlag) BeforeReset(app *kong.Kong) error {
-	fmt.Fprintln(app.Stdout, "akiflow-token", helper.Version())
+	if _, err := fmt.Fprintln(app.Stdout, "akiflow-token", helper.Version()); err != nil {
+		app.Exit(exitStatus(fmt.Errorf("could not write the version: %w", err)))
+	}
 	app.Exit(0)
 	return nil
 }

@@ -174,7 +174,7 @@ func TestServerFaults(t *testing.T) {
 		{"503 Retry-After too long", []akiflowtest.Fault{akiflowtest.RetryAfter(503, 3600)}, "asks to wait 1h0m0s", 1, false},
 		{"truncated JSON", []akiflowtest.Fault{akiflowtest.Reply(200, "application/json", `{"access_token":"eyJ`)}, "not valid JSON", 1, false},
 		{"200 HTML maintenance page", []akiflowtest.Fault{akiflowtest.Reply(200, "text/html", "<html>Down for maintenance</html>")}, "not JSON", 1, false},
-		{"200 empty object", []akiflowtest.Fault{akiflowtest.Reply(200, "application/json", "{}")}, "no access token", 1, false},
+		{"200 empty object", []akiflowtest.Fault{akiflowtest.Reply(200, "application/json", "{}")}, "access token is not usable", 1, false},
 		{"oversized reply", []akiflowtest.Fault{akiflowtest.Reply(200, "application/json", `{"access_token":"`+strings.Repeat("x", 2<<20)+`"}`)}, "larger than", 1, false},
 		{"no answer", []akiflowtest.Fault{akiflowtest.Hang()}, "no answer within 500ms", 1, false},
 		{"connection reset", []akiflowtest.Fault{akiflowtest.Reset()}, "could not reach Akiflow", 1, false},
@@ -270,8 +270,8 @@ func (w *world) asNobody() {
 func TestUnwritableCacheFolderSendsNoRefresh(t *testing.T) {
 	w := newWorld(t)
 	w.asNobody()
-	w.srv.SetExpiresIn(240) // under --min-ttl: the next run wants to refresh
 	token := w.login(alice)
+	w.nearExpiry(alice) // under --min-ttl: the next run wants to refresh
 	w.giveHome()
 	dir := filepath.Dir(w.cacheFile(alice))
 	if err := os.Chmod(dir, 0o500); err != nil {
@@ -279,7 +279,7 @@ func TestUnwritableCacheFolderSendsNoRefresh(t *testing.T) {
 	}
 	defer os.Chmod(dir, 0o700)
 
-	// The token still has 4 minutes: it is printed with a warning, and no
+	// The token still has a minute: it is printed with a warning, and no
 	// refresh is sent, since its result could not be saved.
 	before := w.counts()
 	r := w.run()

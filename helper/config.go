@@ -83,6 +83,7 @@ func New(cfg Config, store Store) (*Helper, error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = os.Stderr
 	}
+	cfg.Stderr = safeWriter{cfg.Stderr}
 	base, err := ParseBaseURL(cfg.BaseURL)
 	if err != nil {
 		return nil, err
@@ -112,7 +113,7 @@ func New(cfg Config, store Store) (*Helper, error) {
 // ParseBaseURL accepts https URLs, and plain http only to this machine.
 func ParseBaseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+	if err != nil || len(raw) > 512 || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, UsageError("--base-url %q is not a URL such as %s", raw, DefaultBaseURL)
 	}
 	switch {
@@ -141,8 +142,12 @@ func CheckEmail(email string) error {
 	switch {
 	case len(email) > 254:
 		return errors.New("the email is too long")
-	case strings.ContainsFunc(email, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '/' || r == '\\' }):
-		return fmt.Errorf("the email %q has spaces or control characters", email)
+	case strings.ContainsFunc(email, func(r rune) bool { return r <= ' ' || unsafeRune(r) }):
+		return fmt.Errorf("the email %q has spaces, control or invisible characters", email)
+	case strings.ContainsAny(email, "/\\"):
+		return fmt.Errorf("the email %q has a slash", email)
+	case !isValidUTF8(email):
+		return errors.New("the email is not valid UTF-8")
 	case at <= 0 || at == len(email)-1:
 		return fmt.Errorf("%q is not an email address", email)
 	}

@@ -456,9 +456,9 @@ func TestTokenRejectedRefreshNeedsLogin(t *testing.T) {
 		{"401 invalid_grant", func(f *flow) {
 			f.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Reply(401, "application/json", `{"error":"invalid_grant"}`))
 		}, "akiflow-token: warning: Akiflow rejected the saved session (invalid_grant); a new login is needed"},
-		{"400 without a body", func(f *flow) {
-			f.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Reply(400, "text/html", `<h1>Bad Request</h1>`))
-		}, "akiflow-token: warning: Akiflow rejected the saved session (400); a new login is needed"},
+		{"400 invalid_request", func(f *flow) {
+			f.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Reply(400, "application/json", `{"error":"invalid_request","message":"The refresh token is invalid."}`))
+		}, "akiflow-token: warning: Akiflow rejected the saved session (invalid_request); a new login is needed"},
 	}
 	for _, rj := range rejections {
 		t.Run(rj.name+"/no terminal", func(t *testing.T) {
@@ -572,7 +572,7 @@ func TestTokenWithoutSession(t *testing.T) {
 
 // 5. A refresh that failed after being sent, in a way that may pass, keeps
 // the session: the cached token is returned with one warning while it has
-// not expired; once expired, exit 4. No retry: the server may have spent
+// not expired; once expired (0s left included), exit 4. No retry: the server may have spent
 // the refresh token.
 func TestTokenTransientFailure(t *testing.T) {
 	for _, tc := range []struct {
@@ -600,7 +600,7 @@ func TestTokenTransientFailure(t *testing.T) {
 				got, err := f.h.Token(context.Background())
 				f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteRefresh: 1})
 				wantSession(t, "stored after the failure", f.stored(), old)
-				if left < 0 {
+				if left <= 0 {
 					if got != nil || ExitCode(err) != ExitUnavailable {
 						t.Errorf("Token: got a session: %v, exit %d (%v); want no session, exit %d",
 							got != nil, ExitCode(err), err, ExitUnavailable)
@@ -626,30 +626,51 @@ func TestTokenTransientFailure(t *testing.T) {
 }
 
 // A refresh failure that is neither a rejection nor transient (a 403 from a
-// proxy, a 419 twice) is an error, exit 1, even while the cached token is
-// still good: pinned here as Token's present behaviour.
-func TestTokenPermanentFailureIgnoresTheGoodToken(t *testing.T) {
+// firewall, a 404, a 419 twice) leaves the session as it was: the cached
+// token is returned with a warning while it has not expired; once expired,
+// exit 1, naming the status, and for 400, 401 and 403 suggesting a login.
+func TestTokenPermanentFailureKeepsTheGoodToken(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		faults []akiflowtest.Fault
+		cause  string
+		login  bool // the error suggests a login
 	}{
-		{"403", []akiflowtest.Fault{akiflowtest.Reply(403, "text/html", "<html>Forbidden</html>")}},
+		{"403 firewall", []akiflowtest.Fault{akiflowtest.Reply(403, "text/plain", "error code: 1010")},
+			"HTTP 403: a firewall or proxy in front of Akiflow refused this client, not Akiflow itself (error code: 1010)", true},
+		{"401 HTML", []akiflowtest.Fault{akiflowtest.Reply(401, "text/html", "<html>Unauthorized</html>")}, "HTTP 401", true},
+		{"404", []akiflowtest.Fault{akiflowtest.Reply(404, "text/html", "<html>Not Found</html>")}, "HTTP 404", false},
 		{"419 twice", []akiflowtest.Fault{akiflowtest.Reply(419, "application/json", `{"message":"CSRF token mismatch."}`),
-			akiflowtest.Reply(419, "application/json", `{"message":"CSRF token mismatch."}`)}},
+			akiflowtest.Reply(419, "application/json", `{"message":"CSRF token mismatch."}`)}, "HTTP 419", false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFlow(t, nil)
-			old := f.seed(flowMinTTL - time.Second)
-			f.srv.Fail(akiflowtest.RouteRefresh, tc.faults...)
-			got, err := f.h.Token(context.Background())
-			if got != nil || ExitCode(err) != ExitFailure {
-				t.Errorf("Token: got a session: %v, exit %d (%v); want no session, exit %d",
-					got != nil, ExitCode(err), err, ExitFailure)
-			}
-			f.wantRequests(map[string]int{akiflowtest.RouteCSRF: len(tc.faults), akiflowtest.RouteRefresh: len(tc.faults)})
-			wantSession(t, "stored", f.stored(), old)
-			f.wantStderr()
-		})
+		for _, left := range []time.Duration{flowMinTTL - time.Second, 0} {
+			t.Run(fmt.Sprintf("%s/%s left", tc.name, left), func(t *testing.T) {
+				f := newFlow(t, nil)
+				old := f.seed(left)
+				f.srv.Fail(akiflowtest.RouteRefresh, tc.faults...)
+				got, err := f.h.Token(context.Background())
+				f.wantRequests(map[string]int{akiflowtest.RouteCSRF: len(tc.faults), akiflowtest.RouteRefresh: len(tc.faults)})
+				wantSession(t, "stored", f.stored(), old)
+				if left > 0 {
+					if err != nil {
+						t.Fatalf("Token: %v", err)
+					}
+					wantSession(t, "returned (vs the cached session)", got, old)
+					if line := f.stderr.String(); strings.Count(line, "\n") != 1 || !strings.Contains(line, tc.cause) {
+						t.Errorf("stderr: got %q, want one warning naming %q", line, tc.cause)
+					}
+					return
+				}
+				if got != nil || ExitCode(err) != ExitFailure || !strings.Contains(err.Error(), tc.cause) {
+					t.Fatalf("Token: got a session: %v, exit %d (%v); want no session, exit %d naming %q",
+						got != nil, ExitCode(err), err, ExitFailure, tc.cause)
+				}
+				if suggests := strings.Contains(err.Error(), `run "akiflow-token login"`); suggests != tc.login {
+					t.Errorf("Token's error %q: suggests a login %v, want %v", err, suggests, tc.login)
+				}
+				f.wantStderr()
+			})
+		}
 	}
 }
 
@@ -669,7 +690,7 @@ func TestTokenUnsaveableSendsNoRefresh(t *testing.T) {
 				t.Errorf("locks taken: got %d, want 1", f.store.lockings)
 			}
 			wantSession(t, "stored", f.stored(), old)
-			if left < 0 {
+			if left <= 0 {
 				if got != nil || !errors.Is(err, errUnsaveable) || ExitCode(err) != ExitFailure {
 					t.Errorf("Token: got a session: %v, exit %d (%v); want no session, exit %d, %v",
 						got != nil, ExitCode(err), err, ExitFailure, errUnsaveable)
@@ -702,7 +723,8 @@ func TestTokenMinTTLBoundaries(t *testing.T) {
 		{flowMinTTL, flowMinTTL - time.Second, false, true},
 		{flowMinTTL, 0, false, true},
 		{flowMinTTL, -time.Hour, false, true},
-		{0, 0, false, false},
+		{0, time.Second, false, false},
+		{0, 0, false, true}, // expires now: not good
 		{0, -time.Second, false, true},
 		{flowMinTTL, 30 * time.Minute, true, true},
 		{0, 30 * time.Minute, true, true},
@@ -730,26 +752,128 @@ func TestTokenMinTTLBoundaries(t *testing.T) {
 }
 
 // A server whose tokens live less than --min-ttl: Token returns what it
-// gave, without a warning, and the next call refreshes again.
+// gave, without a warning, and refreshes again only when less than half the
+// lifetime is left (the effective --min-ttl), not at every call.
 func TestTokenShortLivedServerTokens(t *testing.T) {
 	f := newFlow(t, nil)
 	old := f.seed(time.Minute)
 	f.srv.SetExpiresIn(60)
-	for i := range 2 {
+	for i, step := range []struct {
+		after     time.Duration
+		refreshed bool
+	}{
+		{0, true}, // one minute left, under --min-ttl and no lifetime known yet
+		{0, false},
+		{30 * time.Second, false}, // exactly half the lifetime left
+		{time.Second, true},
+		{10 * time.Second, false},
+	} {
+		f.now = f.now.Add(step.after)
 		got, err := f.h.Token(context.Background())
 		if err != nil {
 			t.Fatalf("call %d: %v", i+1, err)
 		}
+		if !step.refreshed {
+			f.wantRequests(nil)
+			wantSession(t, fmt.Sprintf("call %d: returned (vs the cached)", i+1), got, old)
+			continue
+		}
 		f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteRefresh: 1})
-		if want := flowT0.Add(time.Minute); !got.ExpiresAt.Equal(want) {
+		if want := f.now.Add(time.Minute); !got.ExpiresAt.Equal(want) {
 			t.Errorf("call %d: expires at %s, want %s", i+1, got.ExpiresAt, want)
 		}
 		if got.RefreshToken == old.RefreshToken {
 			t.Errorf("call %d: the refresh token did not rotate", i+1)
+		}
+		if got.Lifetime != 60 {
+			t.Errorf("call %d: lifetime %d s saved, want 60", i+1, got.Lifetime)
 		}
 		wantSession(t, fmt.Sprintf("call %d: stored (vs returned)", i+1), f.stored(), got)
 		old = got
 		f.markRequests()
 	}
 	f.wantStderr()
+}
+
+// A reply that rotated the refresh token beside an access token that
+// cannot be used: the new refresh token is saved (the old one is spent),
+// with no access token, and the error is a protocol error (exit 4); the
+// next call refreshes with the saved token instead of asking for a login.
+func TestTokenUnusableReplyKeepsTheNewRefreshToken(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(map[string]any)
+	}{
+		{"empty access token", func(r map[string]any) { r["access_token"] = "" }},
+		{"a line break", func(r map[string]any) { r["access_token"] = "x\npassword=evil" }},
+		{"C1 CSI", func(r map[string]any) { r["access_token"] = "x\u009b2Jy" }},
+		{"no expiry", func(r map[string]any) { delete(r, "expires_in"); r["access_token"] = "opaque" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFlow(t, nil)
+			old := f.seed(flowMinTTL - time.Second)
+			f.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Rewrite(akiflowtest.RouteRefresh, tc.edit))
+			got, err := f.h.Token(context.Background())
+			if got != nil || ExitCode(err) != ExitUnavailable {
+				t.Fatalf("Token: got a session: %v, exit %d (%v); want none, exit %d", got != nil, ExitCode(err), err, ExitUnavailable)
+			}
+			stored := f.stored()
+			if stored.AccessToken != "" || stored.RefreshToken == "" || stored.RefreshToken == old.RefreshToken || stored.ClientID != old.ClientID {
+				t.Fatalf("stored: access token %d bytes, refresh token rotated %v; want no access token and the new refresh token",
+					len(stored.AccessToken), stored.RefreshToken != old.RefreshToken)
+			}
+			f.markRequests()
+			again, err := f.h.Token(context.Background())
+			if err != nil {
+				t.Fatalf("the next call: %v", err)
+			}
+			f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteRefresh: 1})
+			if again.RefreshToken == stored.RefreshToken {
+				t.Errorf("the next call did not refresh with the saved token")
+			}
+			f.noSecrets()
+		})
+	}
+}
+
+// On a disk where no space can be reserved (copy-on-write), saving may
+// fail after the server answered: the new token is returned, with one
+// warning that the session could not be saved.
+func TestTokenUnsavedRefreshStillServes(t *testing.T) {
+	f := newFlow(t, nil)
+	old := f.seed(-time.Minute)
+	f.store.failCommit = errUnsaveable
+	got, err := f.h.Token(context.Background())
+	if err != nil {
+		t.Fatalf("Token: %v", err)
+	}
+	f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteRefresh: 1})
+	if got.AccessToken == old.AccessToken || got.RefreshToken == old.RefreshToken || !got.ExpiresAt.Equal(flowT0.Add(30*time.Minute)) {
+		t.Errorf("returned: a new token %v, rotated %v, expires %s; want a new token until %s",
+			got.AccessToken != old.AccessToken, got.RefreshToken != old.RefreshToken, got.ExpiresAt, flowT0.Add(30*time.Minute))
+	}
+	wantSession(t, "stored (vs the old)", f.stored(), old)
+	line := f.stderr.String()
+	if strings.Count(line, "\n") != 1 || !strings.Contains(line, "the refreshed session could not be saved") || !strings.Contains(line, "a login will be needed") {
+		t.Errorf("stderr: got %q, want one warning that the session could not be saved", line)
+	}
+}
+
+// What the server says reaches stderr without controls: no escape
+// sequence, C1 control, bidi override or zero-width character.
+func TestServerTextIsMadeSafe(t *testing.T) {
+	f := newFlow(t, nil)
+	f.seed(flowMinTTL - time.Second)
+	f.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Reply(500, "application/json",
+		`{"message":"down\u001b]0;owned\u0007 \u009b2J \u202egnp.exe\u200b\nnext"}`))
+	if _, err := f.h.Token(context.Background()); err != nil {
+		t.Fatalf("Token: %v", err)
+	}
+	line := f.stderr.String()
+	if strings.ContainsFunc(line, func(r rune) bool { return r != '\n' && unsafeRune(r) }) || strings.Count(line, "\n") != 1 {
+		t.Errorf("stderr holds controls or several lines: %q", line)
+	}
+	if !strings.Contains(line, "down") || !strings.Contains(line, "next") {
+		t.Errorf("stderr lost the server's words: %q", line)
+	}
 }

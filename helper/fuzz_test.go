@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // Fuzz targets for every parser of outside input. Their seeds run in every
@@ -106,6 +107,21 @@ func FuzzCurlQuote(f *testing.F) {
 			} else if inner[i] == '"' {
 				t.Errorf("CurlQuote(%q) = %q has an unescaped quote", s, q)
 			}
+		}
+	})
+}
+
+func FuzzSafeText(f *testing.F) {
+	for _, s := range []string{"plain", "\x1b[2J", "\u009b31m", "\u202eabc", "a\u200bb", "\xff\xfe", "line\nbreak"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := SafeText(s)
+		if strings.ContainsFunc(out, unsafeRune) || !utf8.ValidString(out) {
+			t.Errorf("SafeText(%q) = %q still holds a control or invalid UTF-8", s, out)
+		}
+		if line := oneLine(s); strings.ContainsFunc(line, unsafeRune) || strings.Contains(line, "\n") {
+			t.Errorf("oneLine(%q) = %q is not one safe line", s, line)
 		}
 	})
 }

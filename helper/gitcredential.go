@@ -94,6 +94,9 @@ func ParseGitRequest(in io.Reader) (*GitRequest, error) {
 // its subdomains, or the auth host itself. A helper configured for every
 // host must not hand an Akiflow token to any other site.
 func (h *Helper) isAkiflow(req *GitRequest) bool {
+	if !isDNSHost(req.Host) {
+		return false // evil.com/.akiflow.com, evil.com#.akiflow.com, …
+	}
 	host := strings.ToLower(req.Host)
 	if req.Protocol == h.base.Scheme && host == strings.ToLower(h.base.Host) {
 		return true
@@ -165,4 +168,16 @@ func (h *Helper) dropAccessToken(ctx context.Context, rejected string) error {
 	s.AccessToken, s.ExpiresAt = "", time.Time{}
 	h.logf("git rejected the cached token of %s: dropped it", email)
 	return h.save(s)
+}
+
+// isDNSHost accepts a host as git sends it: a DNS name (letters, digits,
+// hyphens and dots) or an IPv4 address, with an optional port.
+func isDNSHost(host string) bool {
+	name, port, hasPort := strings.Cut(host, ":")
+	if name == "" || hasPort && (port == "" || len(port) > 5 || strings.ContainsFunc(port, func(r rune) bool { return r < '0' || r > '9' })) {
+		return false
+	}
+	return !strings.ContainsFunc(name, func(r rune) bool {
+		return !(r == '-' || r == '.' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	})
 }

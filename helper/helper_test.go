@@ -78,3 +78,58 @@ func TestParseBaseURL(t *testing.T) {
 		}
 	}
 }
+
+func TestGitHostMustBeADNSName(t *testing.T) {
+	h, err := New(Config{BaseURL: "https://web.akiflow.com", Timeout: time.Second, MinTTL: time.Minute}, newMemStore())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]bool{
+		"web.akiflow.com":           true,
+		"api.akiflow.com:443":       true,
+		"akiflow.com":               true,
+		"evil.com/.akiflow.com":     false,
+		"evil.com#.akiflow.com":     false,
+		"evil.com\\.akiflow.com":    false,
+		"evil.com?.akiflow.com":     false,
+		"evil.com@.akiflow.com":     false,
+		"evil.com .akiflow.com":     false,
+		"x.akiflow.com:":            false,
+		"x.akiflow.com:44a":         false,
+		"x.akiflow.com\u202e":       false,
+		"evilakiflow.com":           false,
+		"web.akiflow.com.evil.test": false,
+	} {
+		if got := h.isAkiflow(&GitRequest{Protocol: "https", Host: host}); got != want {
+			t.Errorf("isAkiflow(https://%s) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+func TestCheckEmailRefusesInvisibleCharacters(t *testing.T) {
+	for _, bad := range []string{"a\u202e@b.c", "a\u200b@b.c", "a\u009b@b.c", "a\x7f@b.c", "a@b.c\ufeff", "a\xff@b.c"} {
+		if CheckEmail(bad) == nil {
+			t.Errorf("CheckEmail(%q) accepted", bad)
+		}
+	}
+	if err := CheckEmail("jürgen@exämple.de"); err != nil {
+		t.Errorf("CheckEmail of an international address: %v", err)
+	}
+}
+
+func TestSafeText(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain words\n":         "plain words\n",
+		"\x1b[2Jcleared":        "?[2Jcleared",
+		"csi\u009b31m":          "csi?31m",
+		"\u202egnp.exe":         "?gnp.exe",
+		"zero\u200bwidth":       "zero?width",
+		"bad \xff utf8":         "bad ? utf8",
+		"tab\tand\rreturn":      "tab?and?return",
+		"jürgen@exämple.de 🙂\n": "jürgen@exämple.de 🙂\n",
+	} {
+		if got := SafeText(in); got != want {
+			t.Errorf("SafeText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -64,6 +64,9 @@ func (h *Helper) login(ctx context.Context, email string, prev *Session) (*Sessi
 		if prev != nil && prev.ClientID != "" {
 			s.ClientID = prev.ClientID
 		}
+		if prev != nil {
+			s.Generation = prev.Generation + 1
+		}
 		s.apply(tokens)
 		return s.marshal(), nil
 	})

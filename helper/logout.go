@@ -49,6 +49,9 @@ func (h *Helper) forget(email string) error {
 	if err != nil {
 		return h.store.Remove(email) // unusable anyway: nothing to keep
 	}
+	if s.AccessToken == "" && !s.canRefresh() {
+		return nil // logged out already: nothing to forget
+	}
 	s.forget()
 	if err := h.save(s); err != nil {
 		return err

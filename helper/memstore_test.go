@@ -19,6 +19,7 @@ type memStore struct {
 	reads      int
 	lockings   int
 	unsaveable error // when set, Replace fails before asking for content
+	failCommit error // when set, Replace fails after it (a copy-on-write disk)
 	// onLock, when set, runs as Lock is called, before the lock is taken:
 	// what another process holding the lock would have done meanwhile (it
 	// may call Replace).
@@ -51,6 +52,9 @@ func (m *memStore) Replace(name string, content func() ([]byte, error)) error {
 	if err != nil {
 		return err
 	}
+	if m.failCommit != nil {
+		return m.failCommit
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.records[name] = append([]byte(nil), data...)
@@ -81,6 +85,10 @@ func (m *memStore) Lock(ctx context.Context, name string) (io.Closer, error) {
 type memLock struct{ ch chan struct{} }
 
 func (l memLock) Close() error { <-l.ch; return nil }
+
+func (m *memStore) Salvage(name string, keep func([]byte) bool) (bool, error) {
+	return false, nil // a memory store leaves nothing behind
+}
 
 func (m *memStore) Remove(name string) error {
 	m.mu.Lock()

@@ -26,6 +26,15 @@ var Formats = []string{FormatToken, FormatHeader, FormatJSON, FormatCurl, Format
 // Write prints s's access token on w in the format the helper was set up
 // with, in one write.
 func (h *Helper) Write(w io.Writer, s *Session) error {
+	// Every format carries the token, the email or the client id into
+	// what a shell, curl, git or kubectl parses: none may break a line.
+	// They were checked on arrival; this is the last line of defence.
+	if err := akiflow.CheckAccessToken(s.AccessToken); err != nil {
+		return fmt.Errorf("refusing to print the access token: %v", err)
+	}
+	if CheckEmail(s.Email) != nil || !validClientID(s.ClientID) {
+		return errors.New("refusing to print a session whose email or client id is not printable")
+	}
 	var out []byte
 	switch h.cfg.Output {
 	case FormatToken, "":

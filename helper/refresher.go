@@ -1,6 +1,7 @@
 package helper
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ const RefreshCommand = "__refresh"
 // RefreshRequest is what the child is asked to do, as its one argument
 // after RefreshCommand: JSON, with nothing secret in it.
 type RefreshRequest struct {
+	Version  int           `json:"v"` // refreshProtocol: a child of another version refuses it
 	BaseURL  string        `json:"base_url"`
 	Email    string        `json:"email"`
 	Timeout  time.Duration `json:"timeout"`
@@ -32,18 +34,22 @@ type RefreshRequest struct {
 	Verbose  bool          `json:"verbose,omitempty"`
 }
 
+// refreshProtocol is the version of the request and of the messages on the
+// pipe: bump it when either changes.
+const refreshProtocol = 1
+
 // ParseRefreshRequest reads the child's arguments into the Config of its
 // Helper.
 func ParseRefreshRequest(args []string) (Config, error) {
 	var r RefreshRequest
-	if len(args) != 1 || json.Unmarshal([]byte(args[0]), &r) != nil || r.Email == "" {
+	if len(args) != 1 || json.Unmarshal([]byte(args[0]), &r) != nil || r.Version != refreshProtocol || r.Email == "" {
 		return Config{}, UsageError("%s is run by akiflow-token itself", RefreshCommand)
 	}
 	return Config{BaseURL: r.BaseURL, Email: r.Email, Timeout: r.Timeout, Insecure: r.Insecure, Verbose: r.Verbose}, nil
 }
 
 func (h *Helper) refreshRequest(s *Session) string {
-	data, _ := json.Marshal(RefreshRequest{BaseURL: h.base.String(), Email: s.Email,
+	data, _ := json.Marshal(RefreshRequest{Version: refreshProtocol, BaseURL: h.base.String(), Email: s.Email,
 		Timeout: h.cfg.Timeout, Insecure: h.cfg.Insecure, Verbose: h.cfg.Verbose})
 	return string(data)
 }
@@ -54,6 +60,10 @@ type childMessage struct {
 	Log    string     `json:"log,omitempty"`
 	Done   bool       `json:"done,omitempty"`
 	Failed *wireError `json:"failed,omitempty"`
+	// Unsaved is a refreshed session the child could not save: the
+	// server has rotated the refresh token, and this access token is all
+	// that is left of it. It travels on our own pipe, never to a log.
+	Unsaved *Session `json:"unsaved,omitempty"`
 }
 
 // wireError carries a refresh's error across the pipe as the values it
@@ -96,6 +106,8 @@ func (w *wireError) err() error {
 		cause = w.Server
 	case w.Network != nil:
 		cause = &akiflow.NetworkError{Op: w.Network.Op, Host: w.Network.Host, Err: errors.New(w.Network.Message)}
+	case w.Code == ExitOK:
+		cause = &Error{Code: ExitFailure, Err: errors.New(w.Message)} // a failure never exits 0
 	default:
 		cause = &Error{Code: w.Code, Err: errors.New(w.Message)}
 	}
@@ -115,39 +127,58 @@ func (e *childError) Error() string { return e.message }
 func (e *childError) Unwrap() error { return e.cause }
 
 // readChild reads the child's messages from r, forwarding its log lines to
-// the Helper's stderr, until its outcome.
-func (h *Helper) readChild(ctx context.Context, r io.Reader) error {
-	done := make(chan error, 1)
+// the Helper's stderr, until its outcome: nil, or the session it refreshed
+// and could not save.
+func (h *Helper) readChild(ctx context.Context, r io.Reader) (*Session, error) {
+	type outcome struct {
+		unsaved *Session
+		err     error
+	}
+	done := make(chan outcome, 1)
 	go func() {
-		dec := json.NewDecoder(r)
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 4096), maxChildLine)
 		for {
 			var m childMessage
-			if err := dec.Decode(&m); err != nil {
-				done <- errors.New("the refresh process ended without saying how it went")
+			if !sc.Scan() {
+				done <- outcome{err: errChildVanished}
 				return
+			}
+			if json.Unmarshal(sc.Bytes(), &m) != nil {
+				continue // not ours: the outcome is what counts
 			}
 			if m.Log != "" {
 				io.WriteString(h.cfg.Stderr, m.Log)
 			}
-			if m.Failed != nil {
-				done <- m.Failed.err()
-				return
-			}
 			if m.Done {
-				done <- nil
+				var err error
+				if m.Failed != nil {
+					err = m.Failed.err()
+				}
+				done <- outcome{m.Unsaved, err}
 				return
 			}
 		}
 	}()
 	select {
 	case <-ctx.Done():
-		return ErrInterrupted // the child finishes and saves without us
+		return nil, ErrInterrupted // the child finishes and saves without us
 	case <-time.After(h.lockWait()): // its own requests are bounded: this is a backstop
-		return withCode(ExitUnavailable, "the refresh did not finish within %s", h.lockWait())
-	case err := <-done:
-		return err
+		return nil, withCode(ExitUnavailable, "the refresh did not finish within %s", h.lockWait())
+	case o := <-done:
+		return o.unsaved, o.err
 	}
 }
+
+// maxChildLine bounds a line from the child: its log lines and outcome are
+// a few kilobytes.
+const maxChildLine = 1 << 20
+
+// errChildVanished is a refresh process that ended without an outcome
+// (killed, or a binary of another version during an upgrade): whether the
+// refresh was sent is unknown, so the session is kept as it is, and a
+// still-good token serves.
+var errChildVanished = withCode(ExitUnavailable, "the refresh process ended without saying how it went")
 
 // serveRefresh is the child's work once it holds the lock: refresh the
 // account's session, save it, and report on out.
@@ -158,10 +189,17 @@ func (h *Helper) serveRefresh(lock io.Closer, out io.Writer) error {
 	if err == nil && !s.canRefresh() {
 		err = errors.New("there is no session to refresh")
 	}
+	var fresh *Session
 	if err == nil {
-		_, err = h.refreshHere(context.Background(), lock, s)
+		fresh, err = h.refreshHere(context.Background(), lock, s)
 	}
-	enc.Encode(childMessage{Done: true, Failed: toWire(err)}) // the parent may be gone: nothing to do about it
+	m := childMessage{Done: true, Failed: toWire(err)}
+	if fresh != nil {
+		if saved, _ := h.load(s.Email); saved == nil || saved.AccessToken != fresh.AccessToken {
+			m.Unsaved = fresh
+		}
+	}
+	enc.Encode(m) // the parent may be gone: nothing to do about it
 	return err
 }
 

@@ -1,10 +1,12 @@
 package helper
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"akiflow-token/helper/akiflow"
@@ -24,7 +26,19 @@ type Session struct {
 	AccessToken  string    `json:"access_token,omitempty"`
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	ExpiresAt    time.Time `json:"expires_at,omitzero"`
+	// Lifetime is how long, in seconds, Akiflow issued the access token
+	// for: the effective --min-ttl is at most half of it (minTTL).
+	Lifetime int64 `json:"lifetime,omitempty"`
+	// Generation counts the saves of this record, so that a leftover of a
+	// killed save is put in place only if it is newer (Helper.salvage).
+	Generation int64 `json:"generation,omitempty"`
 }
+
+// MaxRecordSize bounds a session record, for the store (which reserves
+// that much before a refresh is sent) and for reading one back: two tokens
+// of akiflow.MaxTokenSize, each of whose bytes JSON may write in six (a
+// control character as \u00XX), and the small fields.
+const MaxRecordSize = 2*6*akiflow.MaxTokenSize + 4<<10
 
 // errNewerFormat marks a cache file from a newer akiflow-token.
 var errNewerFormat = errors.New("written by a newer akiflow-token")
@@ -42,27 +56,54 @@ func ParseSession(data []byte) (*Session, error) {
 		return nil, errors.New("not a valid session file")
 	case s.AccessToken != "" && s.ExpiresAt.IsZero():
 		return nil, errors.New("not a valid session file: a token without expiry")
+	case CheckEmail(s.Email) != nil:
+		return nil, errors.New("not a valid session file: its email is not one")
+	case s.AccessToken != "" && akiflow.CheckAccessToken(s.AccessToken) != nil:
+		return nil, errors.New("not a valid session file: its access token is not printable")
+	case !validClientID(s.ClientID):
+		return nil, errors.New("not a valid session file: its client id is not one")
+	case len(s.RefreshToken) > akiflow.MaxTokenSize:
+		return nil, errors.New("not a valid session file: its refresh token is too long")
 	}
 	return &s, nil
 }
 
-func (s *Session) marshal() []byte {
-	data, _ := json.MarshalIndent(s, "", "  ") // cannot fail: plain fields
-	return append(data, '\n')
+// validClientID accepts what we make (a UUID) and what may safely reach a
+// header or an output: a short token of letters, digits and hyphens.
+func validClientID(id string) bool {
+	return id == "" || len(id) <= 64 && !strings.ContainsFunc(id, func(r rune) bool {
+		return !(r == '-' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	})
 }
 
-// validFor says the access token has at least ttl left at now.
+func (s *Session) marshal() []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // no \u003c for "<": a record stays within MaxRecordSize
+	enc.SetIndent("", "  ")
+	enc.Encode(s) // cannot fail: plain fields
+	return b.Bytes()
+}
+
+// validFor says the access token has at least ttl left at now, and has
+// not expired.
 func (s *Session) validFor(now time.Time, ttl time.Duration) bool {
-	return s != nil && s.AccessToken != "" && s.ExpiresAt.Sub(now) >= ttl
+	return s != nil && s.AccessToken != "" && s.ExpiresAt.After(now) && s.ExpiresAt.Sub(now) >= ttl
 }
 
 // canRefresh says the session holds a refresh token.
 func (s *Session) canRefresh() bool { return s != nil && s.RefreshToken != "" }
 
-// apply takes in new tokens; a reply without a refresh token keeps ours.
+// apply takes in new tokens; a reply without a refresh token keeps ours,
+// and one without an access token (refused, beside a new refresh token)
+// leaves none. The expiry is rounded down: never later than the real one.
 func (s *Session) apply(t *akiflow.Tokens) {
 	s.AccessToken = t.AccessToken
-	s.ExpiresAt = t.ExpiresAt.UTC().Round(time.Second)
+	s.ExpiresAt = t.ExpiresAt.UTC().Truncate(time.Second)
+	s.Lifetime = int64(t.Lifetime / time.Second)
+	if t.AccessToken == "" {
+		s.ExpiresAt, s.Lifetime = time.Time{}, 0
+	}
 	if t.RefreshToken != "" {
 		s.RefreshToken = t.RefreshToken
 	}
@@ -70,7 +111,7 @@ func (s *Session) apply(t *akiflow.Tokens) {
 
 // forget drops the tokens but keeps the account's identity and client id.
 func (s *Session) forget() {
-	s.AccessToken, s.RefreshToken, s.ExpiresAt = "", "", time.Time{}
+	s.AccessToken, s.RefreshToken, s.ExpiresAt, s.Lifetime = "", "", time.Time{}, 0
 }
 
 // newClientID makes the random (version 4) UUID that identifies this

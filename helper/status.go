@@ -1,6 +1,7 @@
 package helper
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"time"
@@ -47,10 +48,14 @@ func (h *Helper) Status(w io.Writer) error {
 			st.Others = append(st.Others, other)
 		}
 	}
+	var out bytes.Buffer
 	if h.cfg.Output == FormatJSON {
-		w.Write(marshalLine(st))
+		out.Write(marshalLine(st))
 	} else {
-		writeStatus(w, &st, s, now)
+		writeStatus(&out, &st, s, now)
+	}
+	if _, err := w.Write(out.Bytes()); err != nil {
+		return fmt.Errorf("could not write the status: %w", err)
 	}
 	if !st.LoggedIn {
 		return loginNeeded(fmt.Sprintf("not logged in to %s", h.base.Host))

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+
+	"akiflow-token/helper/akiflow"
 )
 
 // Store keeps an auth host's records: one per account, named by its email,
@@ -28,6 +30,11 @@ type Store interface {
 	// Lock takes the record's exclusive lock, across processes, waiting
 	// until ctx is done (then its error matches ctx.Err()). Close unlocks.
 	Lock(ctx context.Context, name string) (io.Closer, error)
+	// Salvage recovers what a killed Replace of name left behind: while the
+	// record's lock is held, it offers each leftover, newest first, to keep,
+	// moves the first one kept into the record's place and removes the
+	// others. It reports whether it moved one.
+	Salvage(name string, keep func(data []byte) bool) (bool, error)
 	// Remove deletes the record name; a missing record is not an error.
 	Remove(name string) error
 	// Names lists the records, without reading them.
@@ -42,9 +49,28 @@ type Store interface {
 // never clashes with an account's record.
 const currentRecord = "current"
 
-// save replaces an account's session.
+// save replaces an account's session with s, its next generation.
 func (h *Helper) save(s *Session) error {
+	s.Generation++
 	return h.store.Replace(s.Email, func() ([]byte, error) { return s.marshal(), nil })
+}
+
+// salvage puts in place the session a process killed between saving and
+// renaming left behind (its refresh token may be the only good one), if it
+// is newer than the record; it removes any other leftover. Called with the
+// account's lock held.
+func (h *Helper) salvage(email string) {
+	current, _ := h.load(email)
+	moved, err := h.store.Salvage(email, func(data []byte) bool {
+		s, err := ParseSession(data)
+		return err == nil && s.Email == email && (current == nil || s.Generation > current.Generation)
+	})
+	switch {
+	case err != nil:
+		h.warnf("%v", err)
+	case moved:
+		h.logf("recovered the session a killed akiflow-token had saved but not put in place")
+	}
 }
 
 // account is the selected account: --email, else the one that logged in
@@ -72,7 +98,7 @@ func (h *Helper) accounts() ([]string, error) {
 	names, err := h.store.Names()
 	var emails []string
 	for _, n := range names {
-		if strings.Contains(n, "@") {
+		if CheckEmail(n) == nil { // a file name is outside input too
 			emails = append(emails, n)
 		}
 	}
@@ -107,8 +133,11 @@ func (h *Helper) load(email string) (*Session, error) {
 	return s, nil
 }
 
-// lockWait bounds the wait for another process's refresh or login.
-func (h *Helper) lockWait() time.Duration { return max(30*time.Second, 3*h.cfg.Timeout) }
+// lockWait bounds the wait for another process's refresh or login, and for
+// the refresh process: longer than a refresh can take.
+func (h *Helper) lockWait() time.Duration {
+	return max(30*time.Second, akiflow.RefreshBound(h.cfg.Timeout)+5*time.Second)
+}
 
 // lock takes an account's lock, for at most lockWait.
 func (h *Helper) lock(ctx context.Context, email string) (io.Closer, error) {
@@ -120,8 +149,11 @@ func (h *Helper) lock(ctx context.Context, email string) (io.Closer, error) {
 		return nil, fmt.Errorf("another akiflow-token has been refreshing or logging in to %s for over %s; try again", email, h.lockWait())
 	case errors.Is(err, context.Canceled):
 		return nil, ErrInterrupted
+	case err != nil:
+		return nil, err
 	}
-	return lock, err
+	h.salvage(email)
+	return lock, nil
 }
 
 // unsafeRecord says err is a store's refusal to use a record.

@@ -24,7 +24,7 @@ func newTerminal(f io.ReadWriteCloser) *terminal {
 func (t *terminal) Close() error { return t.f.Close() }
 
 func (t *terminal) printf(format string, args ...any) {
-	fmt.Fprintf(t.f, format+"\n", args...)
+	io.WriteString(t.f, SafeText(fmt.Sprintf(format+"\n", args...)))
 }
 
 // ask prints prompt and reads one line. Ctrl-C (ctx cancelled) returns

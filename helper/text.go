@@ -1,19 +1,64 @@
 package helper
 
-import "strings"
+import (
+	"io"
+	"strings"
+)
 
-// oneLine keeps outside text (git's, kubectl's) to one short printable
-// line for a message.
+// Text from the server, the disk or the environment reaches a terminal
+// only through SafeText: a C1 control (U+009B is ESC [ on many terminals),
+// an escape sequence, a bidi override or a zero-width character could
+// rewrite or hide what the person reads.
+
+// unsafeRune says r could move the cursor, change the terminal's state, or
+// hide or reorder text.
+func unsafeRune(r rune) bool {
+	switch {
+	case r < ' ' && r != '\n', r >= 0x7f && r <= 0x9f: // C0 but the line break, DEL, C1
+		return true
+	case r >= 0x200b && r <= 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0xfeff, r == 0x061c:
+		return true // zero-width characters, bidi marks, overrides and isolates
+	}
+	return false
+}
+
+// SafeText replaces what unsafeRune refuses, and invalid UTF-8, with "?".
+func SafeText(s string) string {
+	if isValidUTF8(s) && !strings.ContainsFunc(s, unsafeRune) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unsafeRune(r) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+}
+
+func isValidUTF8(s string) bool { return strings.ToValidUTF8(s, "") == s }
+
+// safeWriter passes what is written through SafeText: every message of a
+// Helper reaches stderr through one.
+type safeWriter struct{ w io.Writer }
+
+func (s safeWriter) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(s.w, SafeText(string(b))); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// oneLine keeps outside text (git's, kubectl's) to one short line for a
+// message.
 func oneLine(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
+	s = strings.Join(strings.Fields(strings.Map(func(r rune) rune {
+		if unsafeRune(r) || r == '\n' {
 			return ' '
 		}
 		return r
-	}, s)
-	s = strings.TrimSpace(s)
+	}, strings.ToValidUTF8(s, "?"))), " ")
 	if len(s) > 200 {
-		s = s[:200] + "…"
+		s = strings.ToValidUTF8(s[:200], "") + "…"
 	}
 	return s
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"akiflow-token/helper/akiflow"
 )
@@ -68,25 +70,37 @@ func (h *Helper) Token(ctx context.Context) (*Session, error) {
 	}
 
 	if s.canRefresh() {
-		h.logf("refreshing the token of %s (%s left, --min-ttl %s)", email, h.left(s), h.cfg.MinTTL)
+		h.logf("refreshing the token of %s (%s left, --min-ttl %s)", email, h.left(s), h.minTTL(s))
 		fresh, err := h.refresh(ctx, lock, s)
+		if err != nil {
+			// Decide on what is saved now: a reply that rotated the
+			// refresh token beside an unusable access token left the new
+			// refresh token and no access token.
+			if saved, lerr := h.load(email); lerr == nil && saved != nil {
+				s = saved
+			}
+		}
 		var se *akiflow.ServerError
 		switch {
 		case err == nil:
 			return fresh, nil
 		case errors.As(err, &se) && se.Rejected():
-			h.warnf("Akiflow rejected the saved session (%s); a new login is needed", orDefault(se.Code, fmt.Sprint(se.Status)))
+			h.warnf("Akiflow rejected the saved session (%s); a new login is needed", se.Code)
 			// The refresh token is dead: forget it, so that the next calls
 			// ask for a login at once instead of trying it again.
 			s.forget()
 			if err := h.save(s); err != nil {
 				h.warnf("%v", err)
 			}
-		case (ExitCode(err) == ExitUnavailable || notSent(err)) && s.validFor(h.now(), 0):
+		case ExitCode(err) == ExitInterrupted:
+			return nil, err
+		case s.validFor(h.now(), 0):
+			// Not a rejection: the session is as good as it was, and so is
+			// the token it holds, for a while.
 			h.warnf("%v; using the cached token, which expires in %s", err, h.left(s))
 			return s, nil
 		default:
-			return nil, err
+			return nil, explainRefreshError(err)
 		}
 	}
 	return h.login(ctx, email, s)
@@ -96,7 +110,7 @@ func (h *Helper) Token(ctx context.Context) (*Session, error) {
 // another process refreshed it while this one waited: with --force-refresh,
 // only a token other than the one this process meant to replace counts.
 func (h *Helper) refreshedMeanwhile(s, cached *Session) bool {
-	if !s.validFor(h.now(), h.cfg.MinTTL) {
+	if !s.validFor(h.now(), h.minTTL(s)) {
 		return false
 	}
 	return !h.cfg.ForceRefresh || cached == nil || s.AccessToken != cached.AccessToken
@@ -122,7 +136,7 @@ func (h *Helper) cached(email string) (*Session, bool) {
 		return nil, false
 	}
 	s, err := ParseSession(data)
-	if err != nil || !s.validFor(h.now(), h.cfg.MinTTL) {
+	if err != nil || !s.validFor(h.now(), h.minTTL(s)) {
 		return nil, false
 	}
 	return s, true
@@ -149,32 +163,72 @@ func notSent(err error) bool {
 }
 
 // refreshHere refreshes in this process, under the lock its caller holds.
-// The record that will hold the new tokens is prepared first, so that a
-// refresh whose result could not be saved (and whose rotated token would be
-// lost) is never sent. Once sent, a refresh is not abandoned on Ctrl-C: the
-// server would spend the old token all the same.
+// The record that will hold the new tokens is prepared first (its space
+// reserved), so that a refresh whose result could not be saved (and whose
+// rotated token would be lost) is never sent. Once sent, a refresh is not
+// abandoned on Ctrl-C: the server would spend the old token all the same.
+// Whatever new refresh token the server sent is saved, even beside an
+// access token that could not be used.
 func (h *Helper) refreshHere(ctx context.Context, _ io.Closer, s *Session) (*Session, error) {
 	var next *Session
+	var refused error // the reply's error, once its new refresh token is saved
 	sent := false
 	err := h.store.Replace(s.Email, func() ([]byte, error) {
 		sent = true
 		tokens, err := h.httpClient().Refresh(context.WithoutCancel(ctx), s.RefreshToken, s.ClientID)
-		if err != nil {
+		if err != nil && (tokens == nil || tokens.RefreshToken == "") {
 			return nil, err
 		}
 		fresh := *s
 		fresh.apply(tokens)
-		next = &fresh
+		fresh.Generation++
+		next, refused = &fresh, err
 		return next.marshal(), nil
 	})
 	switch {
 	case err != nil && !sent:
 		return nil, &notSentError{err}
+	case err != nil && next != nil && next.AccessToken != "":
+		// The server has rotated the refresh token and the new one could
+		// not be saved (a copy-on-write file system, where no space can be
+		// reserved): the token still serves until it expires.
+		h.warnf("%v; the refreshed session could not be saved: this token works until %s, then a login will be needed",
+			err, next.ExpiresAt.Local().Format("15:04"))
+		return next, nil
 	case err != nil:
 		return nil, err
+	case refused != nil:
+		h.logf("saved the new refresh token from a reply whose access token was refused")
+		return nil, refused
 	}
 	h.logf("saved the refreshed session to %s", h.store.Path(s.Email))
 	return next, nil
+}
+
+// minTTL is the effective --min-ttl for s: at most half the lifetime
+// Akiflow issued its token for, so that short-lived tokens (a staging
+// server, or Akiflow shortening them) cost one refresh per half lifetime,
+// not one per call.
+func (h *Helper) minTTL(s *Session) time.Duration {
+	if s != nil && s.Lifetime > 0 {
+		return min(h.cfg.MinTTL, time.Duration(s.Lifetime)*time.Second/2)
+	}
+	return h.cfg.MinTTL
+}
+
+// explainRefreshError says what to do about a failed refresh when no
+// still-good token remains: try later (exit 4) for what may pass; for a
+// refusal that is not Akiflow's rejection of the token (a proxy's 401, a
+// firewall's 403), a login may still help.
+func explainRefreshError(err error) error {
+	var se *akiflow.ServerError
+	if errors.As(err, &se) && !se.Transient() {
+		switch se.Status {
+		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
+			return fmt.Errorf("%w; if it goes on, run \"akiflow-token login\"", err)
+		}
+	}
+	return err
 }
 
 // interruptible cancels ctx on Ctrl-C or SIGTERM. Only the slow paths set

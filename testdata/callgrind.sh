@@ -36,7 +36,7 @@ chmod 600 "$session" "$cache/current.json"
 
 count() { # name, command...: prints the instruction total; stdin: $STDIN
   local name=$1; shift
-  HOME="$out/home" XDG_CACHE_HOME="$out/home/.cache" GODEBUG=asyncpreemptoff=1 \
+  HOME="$out/home" XDG_CACHE_HOME="$out/home/.cache" GODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 \
     valgrind --tool=callgrind --callgrind-out-file="$out/$name.out" "$@" <"${STDIN:-/dev/null}" >/dev/null 2>"$out/$name.log" \
     || { cat "$out/$name.log"; exit 1; }
   callgrind_annotate "$out/$name.out" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'

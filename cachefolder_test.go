@@ -233,7 +233,7 @@ func TestNoHomeNoCacheFolder(t *testing.T) {
 	w := newWorld(t)
 	_, slashCacheErr := os.Lstat("/.cache")
 	wd := t.TempDir()
-	const want = "akiflow-token: cannot find the cache folder: set HOME or XDG_CACHE_HOME\n"
+	const want = "akiflow-token: cannot find the cache folder: set HOME or XDG_CACHE_HOME to an absolute path (without control characters)\n"
 	for _, tc := range []struct {
 		name  string
 		extra []string
@@ -242,6 +242,7 @@ func TestNoHomeNoCacheFolder(t *testing.T) {
 		{"empty", []string{"HOME=", "XDG_CACHE_HOME="}},
 		{"a relative XDG_CACHE_HOME", []string{"XDG_CACHE_HOME=cache"}},
 		{"a relative HOME", []string{"HOME=home"}},
+		{"a line break in XDG_CACHE_HOME", []string{"XDG_CACHE_HOME=/tmp/x\naccount: admin@corp.com on web.akiflow.com"}},
 	} {
 		for _, args := range [][]string{nil, {"-e", alice}, {"status"}, {"logout"}} {
 			r := w.runWithout(wd, []string{"HOME", "XDG_CACHE_HOME"}, tc.extra, args...)

@@ -367,3 +367,29 @@ XDG_CACHE_HOME="$DISK/cache" "$BINARY"; echo "freed: $?" >&2
 		t.Errorf("printed %d tokens, want 1", tokens)
 	}
 }
+
+// While another process holds the account's lock (a login waiting at its
+// code prompt, a slow refresh), a still-good token is printed with a
+// warning after a short wait, not held up for the whole lock wait; an
+// expired one waits.
+func TestStillGoodTokenDoesNotWaitForAnotherLogin(t *testing.T) {
+	w := newWorld(t)
+	token := w.login(alice)
+	w.nearExpiry(alice)
+	lockPath := strings.TrimSuffix(w.cacheFile(alice), ".json") + ".lock"
+	f, err := os.OpenFile(lockPath, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	before := w.counts()
+	res := w.run()
+	check(t, "the cached token", w.tokenOf(res), token)
+	if !strings.Contains(res.stderr, "another akiflow-token is refreshing or logging in") {
+		t.Errorf("no warning: %q", redact(res.stderr))
+	}
+	w.checkRequests(before, map[string]int{})
+}

@@ -175,7 +175,7 @@ func TestServerFaults(t *testing.T) {
 		{"truncated JSON", []akiflowtest.Fault{akiflowtest.Reply(200, "application/json", `{"access_token":"eyJ`)}, "not valid JSON", 1, false},
 		{"200 HTML maintenance page", []akiflowtest.Fault{akiflowtest.Reply(200, "text/html", "<html>Down for maintenance</html>")}, "not JSON", 1, false},
 		{"200 empty object", []akiflowtest.Fault{akiflowtest.Reply(200, "application/json", "{}")}, "access token is not usable", 1, false},
-		{"oversized reply", []akiflowtest.Fault{akiflowtest.Reply(200, "application/json", `{"access_token":"`+strings.Repeat("x", 2<<20)+`"}`)}, "larger than", 1, false},
+		{"oversized reply", []akiflowtest.Fault{akiflowtest.Reply(200, "application/json", `{"access_token":"`+strings.Repeat("x", 5<<20)+`"}`)}, "larger than", 1, false},
 		{"no answer", []akiflowtest.Fault{akiflowtest.Hang()}, "no answer within 500ms", 1, false},
 		{"connection reset", []akiflowtest.Fault{akiflowtest.Reset()}, "could not reach Akiflow", 1, false},
 		{"reply lost after rotation", []akiflowtest.Fault{akiflowtest.ProcessedThenLost(akiflowtest.RouteRefresh)}, "could not reach Akiflow", 1, true},

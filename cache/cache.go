@@ -419,3 +419,13 @@ func unwrapPathError(err error) error {
 	}
 	return err
 }
+
+// Root is the folder that holds every store, for messages and help: a
+// placeholder when there is no cache folder.
+func Root() string {
+	home, err := cacheHome()
+	if err != nil {
+		return filepath.Join("$XDG_CACHE_HOME", appDir)
+	}
+	return filepath.Join(home, appDir)
+}

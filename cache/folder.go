@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 
 	"github.com/adrg/xdg"
 )
@@ -21,7 +22,7 @@ var ErrNoCacheHome error = noCacheHome{}
 type noCacheHome struct{}
 
 func (noCacheHome) Error() string {
-	return "cannot find the cache folder: set HOME or XDG_CACHE_HOME"
+	return "cannot find the cache folder: set HOME or XDG_CACHE_HOME to an absolute path (without control characters)"
 }
 
 // Unsafe says the store refuses to work, rather than finds no record.
@@ -32,7 +33,11 @@ func (noCacheHome) Unsafe() bool { return true }
 // macOS), which needs HOME to be an absolute path. A relative
 // XDG_CACHE_HOME is ignored, as the XDG spec says.
 func cacheHome() (string, error) {
-	if dir := os.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(dir) {
+	dir := os.Getenv("XDG_CACHE_HOME")
+	if strings.ContainsFunc(dir, unicode.IsControl) || strings.ContainsFunc(os.Getenv("HOME"), unicode.IsControl) {
+		return "", ErrNoCacheHome // a line break in a path would forge lines in status
+	}
+	if filepath.IsAbs(dir) {
 		return filepath.Clean(dir), nil
 	}
 	// adrg/xdg expands "~" and "$HOME" in XDG_CACHE_HOME, and falls back to

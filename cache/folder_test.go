@@ -243,7 +243,7 @@ func TestNoHomeNoCacheHome(t *testing.T) {
 			if _, err := s.AdoptLock("a@b.c", os.Stdin); !errors.Is(err, ErrNoCacheHome) {
 				t.Errorf("AdoptLock: %v", err)
 			}
-			if got, want := ErrNoCacheHome.Error(), "cannot find the cache folder: set HOME or XDG_CACHE_HOME"; got != want {
+			if got, want := ErrNoCacheHome.Error(), "cannot find the cache folder: set HOME or XDG_CACHE_HOME to an absolute path (without control characters)"; got != want {
 				t.Errorf("message %q, want %q", got, want)
 			}
 			if _, err := os.Lstat("/.cache"); slashCacheErr != nil && err == nil {

@@ -145,6 +145,9 @@ func leftovers(dir, base string) ([]string, error) {
 	var paths []string
 	for _, e := range entries {
 		digits, ok := strings.CutPrefix(e.Name(), "."+base)
+		if e.IsDir() {
+			continue // never ours: left alone, and not warned about at every refresh
+		}
 		if ok && digits != "" && strings.Trim(digits, "0123456789") == "" {
 			paths = append(paths, filepath.Join(dir, e.Name()))
 		}

@@ -92,13 +92,13 @@ func refusedItsRequest(exited <-chan int) bool {
 // ServeRefresh is the child's side: it adopts the lock handed down by its
 // parent, refreshes the account's session, saves it and reports on the
 // result pipe. It runs to the end whatever happens to the parent: a refresh
-// once sent spends the old token, so SIGTERM, SIGHUP and SIGINT (a service
+// once sent spends the old token, so SIGTERM, SIGHUP, SIGINT and SIGQUIT (a service
 // manager, a closed terminal or a container stop signal every process) are
 // ignored for its whole life, which its timeouts bound. It refuses to run
 // unless fd 3 is the account's lock file, held by its parent, and fd 4 a
 // pipe: it writes on no other file, and refreshes nothing without the lock.
 func (h *Helper) ServeRefresh() error {
-	signal.Ignore(syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT)
+	signal.Ignore(syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT)
 	// A backstop, as nothing but SIGKILL ends this process now: its
 	// requests are bounded by --timeout, the save is not. Twice the parent's
 	// wait leaves the requests ample room.

@@ -3,6 +3,7 @@ package helper
 import (
 	"io"
 	"strings"
+	"unicode"
 )
 
 // Text from the server, the disk or the environment reaches a terminal
@@ -11,15 +12,20 @@ import (
 // rewrite or hide what the person reads.
 
 // unsafeRune says r could move the cursor, change the terminal's state, or
-// hide or reorder text.
+// hide or reorder text: every control (C0 but the line break, DEL, C1),
+// every format character (zero-width ones, bidi marks, overrides and
+// isolates, the soft hyphen, tags), the line and paragraph separators, and
+// the variation selectors.
 func unsafeRune(r rune) bool {
 	switch {
-	case r < ' ' && r != '\n', r >= 0x7f && r <= 0x9f: // C0 but the line break, DEL, C1
+	case r == '\n':
+		return false
+	case r < 0x80:
+		return r < ' ' || r == 0x7f
+	case r >= 0xfe00 && r <= 0xfe0f, r >= 0xe0100 && r <= 0xe01ef: // variation selectors
 		return true
-	case r >= 0x200b && r <= 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0xfeff, r == 0x061c:
-		return true // zero-width characters, bidi marks, overrides and isolates
 	}
-	return false
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Co)
 }
 
 // SafeText replaces what unsafeRune refuses, and invalid UTF-8, with "?".

@@ -55,7 +55,19 @@ func (h *Helper) Token(ctx context.Context) (*Session, error) {
 			return nil, err
 		}
 	}
-	lock, err := h.lock(ctx, email)
+	// While the cached token is still good, another process's refresh or
+	// login (a person at its code prompt) is not worth a long wait.
+	lockCtx, cancelLock := ctx, context.CancelFunc(func() {})
+	if cached.validFor(h.now(), 0) {
+		lockCtx, cancelLock = context.WithTimeout(ctx, stillGoodWait)
+	}
+	lock, err := h.lock(lockCtx, email)
+	timedOut := errors.Is(lockCtx.Err(), context.DeadlineExceeded)
+	cancelLock()
+	if err != nil && timedOut && cached.validFor(h.now(), 0) {
+		h.warnf("another akiflow-token is refreshing or logging in to %s; using the cached token, which expires in %s", email, h.left(cached))
+		return cached, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -231,8 +243,12 @@ func explainRefreshError(err error) error {
 	return err
 }
 
-// interruptible cancels ctx on Ctrl-C or SIGTERM. Only the slow paths set
-// it up: a cache hit has no use for it.
+// stillGoodWait bounds the wait for the lock when the cached token is still
+// good: a refresh by another process takes less, a login much more.
+const stillGoodWait = 3 * time.Second
+
+// interruptible cancels ctx on Ctrl-C, SIGTERM or SIGHUP (a closed
+// terminal). Only the slow paths set it up: a cache hit has no use for it.
 func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -36,8 +38,10 @@ const (
 
 	xsrfCookie = "XSRF-TOKEN"
 
-	// maxReplySize bounds every reply we read: they are a few kilobytes.
-	maxReplySize = 1 << 20
+	// maxReplySize bounds every reply we read: they are a few kilobytes, but
+	// a refresh reply too large to read would lose the refresh token it
+	// rotated, so the bound is generous.
+	maxReplySize = 4 << 20
 )
 
 // Tokens is what a login or a refresh yields.
@@ -57,16 +61,20 @@ type Client struct {
 	timeout   time.Duration
 	userAgent string
 	now       func() time.Time
+
+	appVersion, platform string // Akiflow-Version, Akiflow-Platform
 }
 
 // ClientConfig configures NewClient.
 type ClientConfig struct {
-	BaseURL   *url.URL
-	Timeout   time.Duration // bound on each exchange
-	Insecure  bool          // skip TLS verification
-	UserAgent string
-	Logf      func(format string, args ...any) // one line per exchange; may be nil
-	Now       func() time.Time
+	AppVersion string // Akiflow-Version; AppVersion when empty
+	Platform   string // Akiflow-Platform; Platform when empty
+	BaseURL    *url.URL
+	Timeout    time.Duration // bound on each exchange
+	Insecure   bool          // skip TLS verification
+	UserAgent  string
+	Logf       func(format string, args ...any) // one line per exchange; may be nil
+	Now        func() time.Time
 }
 
 // NewClient returns a client for cfg.BaseURL.
@@ -80,7 +88,8 @@ func NewClient(cfg ClientConfig) *Client {
 		rt = &loggingTransport{next: transport, logf: cfg.Logf}
 	}
 	jar, _ := cookiejar.New(nil) // never fails without options
-	c := &Client{base: cfg.BaseURL, timeout: cfg.Timeout, userAgent: cfg.UserAgent, now: cfg.Now, logf: cfg.Logf}
+	c := &Client{base: cfg.BaseURL, timeout: cfg.Timeout, userAgent: cfg.UserAgent, now: cfg.Now, logf: cfg.Logf,
+		appVersion: orDefault(cfg.AppVersion, AppVersion), platform: orDefault(cfg.Platform, Platform)}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -253,15 +262,16 @@ func (c *Client) SubmitCode(ctx context.Context, codeURL, email, code string) er
 func (c *Client) Me(ctx context.Context) (*Tokens, error) {
 	sent := c.now()
 	var reply struct {
-		Data *tokenReply `json:"data"`
+		Data json.RawMessage `json:"data"`
 	}
 	if err := c.do(ctx, "login", http.MethodGet, c.resolve(pathMe), nil, nil, &reply); err != nil {
 		return nil, err
 	}
-	if reply.Data == nil {
+	var data tokenReply
+	if DecodeReply(reply.Data, &data) != nil {
 		return nil, &ServerError{Op: "login", Status: http.StatusOK, Message: "the user reply has no data"}
 	}
-	return reply.Data.tokens("login", sent)
+	return data.tokens("login", sent)
 }
 
 // csrf fetches a fresh session and XSRF cookie.
@@ -330,8 +340,8 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 		req.Header[k] = v
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Akiflow-Platform", Platform)
-	req.Header.Set("Akiflow-Version", AppVersion)
+	req.Header.Set("Akiflow-Platform", c.platform)
+	req.Header.Set("Akiflow-Version", c.appVersion)
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("X-Requested-With", "XMLHttpRequest")
 	if in != nil {
@@ -355,7 +365,7 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 		return &ServerError{Op: op, Status: resp.StatusCode, Message: fmt.Sprintf("the reply is larger than %d bytes", maxReplySize)}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return newServerError(op, endpointOf(c.base, req.URL), resp, data)
+		return newServerError(op, endpointOf(c.base, resp.Request.URL), resp, data) // the URL that answered, after redirects
 	}
 	if out == nil {
 		return nil
@@ -385,20 +395,60 @@ func (c *Client) networkError(ctx context.Context, op string, err error) error {
 		err = ue.Err // its message repeats the URL, which may hold the signed code URL
 	}
 	var ne net.Error
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var hostname x509.HostnameError
+	var verify *tls.CertificateVerificationError
 	switch {
 	case errors.Is(context.Cause(ctx), context.Canceled):
 		return fmt.Errorf("%s: %w", op, context.Canceled)
+	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &hostname), errors.As(err, &verify):
+		return &CertificateError{Host: c.base.Host, Err: err}
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		err = fmt.Errorf("no answer within %s", c.timeout)
 	}
 	return &NetworkError{Op: op, Host: c.base.Host, Err: err}
 }
 
-// tokenReply is the token part of the refresh and /user/me replies.
+// tokenReply is the token part of the refresh and /user/me replies. Its
+// fields are read one by one, and a field of an unexpected type is only
+// that field's problem: a reply that rotated the refresh token must not
+// lose it because its expiry is a string.
 type tokenReply struct {
-	AccessToken  string      `json:"access_token"`
-	RefreshToken string      `json:"refresh_token"`
-	ExpiresIn    json.Number `json:"expires_in"`
+	AccessToken  lenient `json:"access_token"`
+	RefreshToken lenient `json:"refresh_token"`
+	ExpiresIn    lenient `json:"expires_in"`
+}
+
+// lenient is a JSON value kept as it came, for a field read on its own.
+type lenient struct{ raw json.RawMessage }
+
+func (l *lenient) UnmarshalJSON(b []byte) error {
+	l.raw = append(json.RawMessage(nil), b...)
+	return nil
+}
+
+// text is the value if it is a JSON string, else "".
+func (l lenient) text() string {
+	var s string
+	if json.Unmarshal(l.raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// seconds is the value if it is a number, or a string holding one.
+func (l lenient) seconds() (float64, bool) {
+	var n json.Number
+	if json.Unmarshal(l.raw, &n) != nil {
+		var s string
+		if json.Unmarshal(l.raw, &s) != nil {
+			return 0, false
+		}
+		n = json.Number(s)
+	}
+	f, err := n.Float64()
+	return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
 // MaxTokenSize bounds each token a reply may carry: a JWT or a refresh
@@ -426,28 +476,39 @@ func CheckAccessToken(token string) error {
 // access token is unusable may still carry a new refresh token (the old
 // one is spent by then): it is returned with the error, alone.
 func (r *tokenReply) tokens(op string, sent time.Time) (*Tokens, error) {
+	access, refresh := r.AccessToken.text(), r.RefreshToken.text()
 	var partial *Tokens
-	if r.RefreshToken != "" && len(r.RefreshToken) <= MaxTokenSize {
-		partial = &Tokens{RefreshToken: r.RefreshToken}
+	if refresh != "" && len(refresh) <= MaxTokenSize {
+		partial = &Tokens{RefreshToken: refresh}
 	}
 	fail := func(why string) (*Tokens, error) {
 		return partial, &ServerError{Op: op, Status: http.StatusOK, Message: why}
 	}
-	if len(r.RefreshToken) > MaxTokenSize {
+	if len(refresh) > MaxTokenSize {
 		return fail(fmt.Sprintf("the reply's refresh token is longer than %d bytes", MaxTokenSize))
 	}
-	if err := CheckAccessToken(r.AccessToken); err != nil {
+	if err := CheckAccessToken(access); err != nil {
 		return fail("the reply's access token is not usable: " + err.Error())
 	}
-	t := &Tokens{AccessToken: r.AccessToken, RefreshToken: r.RefreshToken}
-	if secs, err := r.ExpiresIn.Float64(); err == nil && secs > 0 && secs < 1e9 {
+	// The lifetime is the shorter of expires_in and the JWT's own (exp -
+	// iat), counted from when the request was sent: never later than the
+	// real expiry, whatever the clocks say. A JWT without iat gives its
+	// exp, as a last resort.
+	t := &Tokens{AccessToken: access, RefreshToken: refresh}
+	if secs, ok := r.ExpiresIn.seconds(); ok && secs > 0 && secs < 1e9 {
 		t.Lifetime = time.Duration(secs * float64(time.Second))
-		t.ExpiresAt = sent.Add(t.Lifetime)
-	} else if exp, ok := jwtExpiry(r.AccessToken); ok && exp.After(sent) {
-		t.ExpiresAt, t.Lifetime = exp, exp.Sub(sent)
-	} else {
+	}
+	jwtLife, exp, isJWT := jwtLifetime(access)
+	switch {
+	case jwtLife > 0 && (t.Lifetime == 0 || jwtLife < t.Lifetime):
+		t.Lifetime = jwtLife
+	case t.Lifetime == 0 && isJWT && exp.After(sent):
+		t.Lifetime = exp.Sub(sent)
+	}
+	if t.Lifetime <= 0 {
 		return fail("the reply says nothing of when the token expires")
 	}
+	t.ExpiresAt = sent.Add(t.Lifetime)
 	return t, nil
 }
 

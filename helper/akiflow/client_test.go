@@ -257,6 +257,12 @@ func TestUnusableAccessTokenKeepsTheNewRefreshToken(t *testing.T) {
 		{"C1 CSI", func(r map[string]any) { r["access_token"] = "abc\u009b31mdef" }},
 		{"too long", func(r map[string]any) { r["access_token"] = strings.Repeat("a", MaxTokenSize+1) }},
 		{"no expiry", func(r map[string]any) { delete(r, "expires_in"); r["access_token"] = "opaque" }},
+		{"a number", func(r map[string]any) { r["access_token"] = 12345 }},
+		{"an object", func(r map[string]any) { r["access_token"] = map[string]any{"jwt": "x"} }},
+		{"expiry a word", func(r map[string]any) { r["expires_in"] = "soon"; r["access_token"] = "opaque" }},
+		{"expiry a bool", func(r map[string]any) { r["expires_in"] = true; r["access_token"] = "opaque" }},
+		{"expiry a list", func(r map[string]any) { r["expires_in"] = []int{1800}; r["access_token"] = "opaque" }},
+		{"expiry NaN", func(r map[string]any) { r["expires_in"] = "NaN"; r["access_token"] = "opaque" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := akiflowtest.NewServer()
@@ -284,4 +290,65 @@ func redactTokens(t *Tokens) string {
 		return "nil"
 	}
 	return fmt.Sprintf("access token of %d bytes, refresh token of %d bytes", len(t.AccessToken), len(t.RefreshToken))
+}
+
+// A certificate this machine does not trust is not a passing failure: it
+// says what is wrong and how to fix it, and is not retried.
+func TestUntrustedCertificateIsPermanent(t *testing.T) {
+	srv := akiflowtest.NewTLSServer()
+	defer srv.Close()
+	base, _ := url.Parse(srv.URL)
+	c := NewClient(ClientConfig{BaseURL: base, Timeout: 2 * time.Second})
+	_, err := c.Refresh(context.Background(), "def50200", "id")
+	var ce *CertificateError
+	if !errors.As(err, &ce) || IsTransient(err) {
+		t.Fatalf("got %v (transient %v), want a CertificateError, not transient", err, IsTransient(err))
+	}
+	for _, want := range []string{"certificate", "SSL_CERT_FILE", "trust store"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if n := srv.Count(akiflowtest.RouteCSRF); n != 0 {
+		t.Errorf("%d requests reached the server through an untrusted certificate", n)
+	}
+}
+
+// A redirect is followed on the auth host, but what the page it leads to
+// answers is that page's: a 401 from it is not Akiflow rejecting the
+// refresh token.
+func TestRedirectedRefreshIsNotARejection(t *testing.T) {
+	srv := akiflowtest.NewServer()
+	defer srv.Close()
+	c := newTestClient(t, srv, nil)
+	tokens := loginForTest(t, c, srv, "a@example.com")
+	srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Redirect(302, "/user/me"))
+	srv.Fail(akiflowtest.RouteMe, akiflowtest.Reply(401, "application/json", `{"error":"login_required"}`))
+	_, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
+	var se *ServerError
+	if !errors.As(err, &se) || se.Rejected() {
+		t.Fatalf("got %v (rejected: %v), want a ServerError that is not a rejection", err, se != nil && se.Rejected())
+	}
+	if _, err := c.Refresh(context.Background(), tokens.RefreshToken, "id"); err != nil {
+		t.Errorf("the refresh token no longer works: %v", err)
+	}
+}
+
+// The expiry is never later than the JWT says: the shorter of expires_in
+// and the JWT's own lifetime (exp - iat) counts, from the request.
+func TestExpiryIsTheShorterLifetime(t *testing.T) {
+	srv := akiflowtest.NewServer()
+	defer srv.Close()
+	sent := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC) // far from the server's clock: no matter
+	c := newTestClient(t, srv, func() time.Time { return sent })
+	tokens := loginForTest(t, c, srv, "a@example.com")
+	srv.SetExpiresIn(60)
+	srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Rewrite(akiflowtest.RouteRefresh, func(r map[string]any) { r["expires_in"] = 3600 }))
+	fresh, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sent.Add(time.Minute); !fresh.ExpiresAt.Equal(want) || fresh.Lifetime != time.Minute {
+		t.Errorf("expires at %s (lifetime %s), want %s (1m): the JWT's lifetime is shorter", fresh.ExpiresAt, fresh.Lifetime, want)
+	}
 }

@@ -20,7 +20,7 @@ type ServerError struct {
 
 func (e *ServerError) Error() string {
 	msg := fmt.Sprintf("Akiflow %s failed", e.Op)
-	if e.Status != http.StatusOK {
+	if e.Status < 200 || e.Status > 299 {
 		msg += fmt.Sprintf(": HTTP %d", e.Status)
 	}
 	if e.Code != "" {
@@ -34,7 +34,8 @@ func (e *ServerError) Error() string {
 
 // Transient says the server may answer differently later.
 func (e *ServerError) Transient() bool {
-	return e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.Status == http.StatusRequestTimeout || e.Status == http.StatusOK
+	return e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.Status == http.StatusRequestTimeout ||
+		e.Status >= 200 && e.Status <= 299 // a success that did not give what was asked: a broken reply
 }
 
 // Rejected says Akiflow refused the refresh token itself: only then is a
@@ -75,3 +76,18 @@ func IsTransient(err error) bool {
 	var t interface{ Transient() bool }
 	return errors.As(err, &t) && t.Transient()
 }
+
+// CertificateError is a TLS certificate this machine does not trust for the
+// auth host: it will not pass by itself, so it is not transient.
+type CertificateError struct {
+	Host string
+	Err  error
+}
+
+func (e *CertificateError) Error() string {
+	return fmt.Sprintf("could not verify the TLS certificate of %s (%v): if a proxy or your company signs it, "+
+		"add its CA to the system's trust store or point SSL_CERT_FILE at it (--insecure turns the check off, which lets anyone read your tokens)",
+		e.Host, e.Err)
+}
+
+func (e *CertificateError) Unwrap() error { return e.Err }

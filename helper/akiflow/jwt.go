@@ -7,22 +7,28 @@ import (
 	"time"
 )
 
-// jwtExpiry reads the exp claim of a JWT without checking its signature:
-// it is only a fallback for a reply without expires_in.
-func jwtExpiry(token string) (time.Time, bool) {
+// jwtLifetime reads, without checking the signature, how long a JWT was
+// issued for: exp - iat, which no clock skew between us and the server
+// changes. Without iat it gives exp alone, as a time.
+func jwtLifetime(token string) (lifetime time.Duration, exp time.Time, ok bool) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return time.Time{}, false
+		return 0, time.Time{}, false
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err != nil {
-		return time.Time{}, false
+		return 0, time.Time{}, false
 	}
 	var claims struct {
 		Exp float64 `json:"exp"`
+		Iat float64 `json:"iat"`
 	}
 	if json.Unmarshal(payload, &claims) != nil || claims.Exp <= 0 || claims.Exp > 1e11 {
-		return time.Time{}, false
+		return 0, time.Time{}, false
 	}
-	return time.Unix(int64(claims.Exp), 0), true
+	exp = time.Unix(int64(claims.Exp), 0)
+	if claims.Iat > 0 && claims.Iat < claims.Exp {
+		lifetime = time.Duration(claims.Exp-claims.Iat) * time.Second
+	}
+	return lifetime, exp, true
 }

@@ -64,6 +64,7 @@ type Server struct {
 	redirectTo  string
 	key         []byte
 	connections int
+	onCode      func(email, code string)
 }
 
 type session struct {
@@ -83,6 +84,16 @@ type Fault func(w http.ResponseWriter, r *http.Request, s *Server)
 
 // NewServer starts a fake on loopback over plain HTTP.
 func NewServer() *Server { return start((*httptest.Server).Start) }
+
+// NewServerOn starts a fake over plain HTTP on l (a fixed address, for a
+// fake that a person runs by hand).
+func NewServerOn(l net.Listener) *Server {
+	return start(func(h *httptest.Server) {
+		h.Listener.Close()
+		h.Listener = l
+		h.Start()
+	})
+}
 
 // NewTLSServer starts a fake on loopback over HTTPS with a test certificate.
 func NewTLSServer() *Server { return start((*httptest.Server).StartTLS) }
@@ -122,6 +133,10 @@ func (s *Server) SetCodeTTL(d time.Duration) { s.locked(func() { s.codeTTL = d }
 
 // RedirectLoginTo makes the login reply send the code to another origin.
 func (s *Server) RedirectLoginTo(origin string) { s.locked(func() { s.redirectTo = origin }) }
+
+// OnCode makes f be called with each code the server "mails", as it mails
+// it. f runs with the server locked: it must not call the server's methods.
+func (s *Server) OnCode(f func(email, code string)) { s.locked(func() { s.onCode = f }) }
 
 // Fail makes the next requests on route answer with the faults, in order.
 func (s *Server) Fail(route string, faults ...Fault) {
@@ -288,6 +303,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	code := fmt.Sprintf("%06d", must(rand.Int(rand.Reader, big.NewInt(1e6))))
 	s.codes[body.Email] = code // a new code kills the old one
+	if s.onCode != nil {
+		s.onCode(body.Email, code)
+	}
 	s.newSession(w, "")
 	origin := s.URL
 	if s.redirectTo != "" {
@@ -353,7 +371,7 @@ func (s *Server) refreshToken(w http.ResponseWriter, r *http.Request) {
 // issue makes a new token pair for email.
 func (s *Server) issue(email string) map[string]any {
 	exp := time.Now().Add(time.Duration(s.expiresIn) * time.Second)
-	claims, _ := json.Marshal(map[string]any{"sub": email, "exp": exp.Unix(), "jti": random(8)})
+	claims, _ := json.Marshal(map[string]any{"sub": email, "iat": time.Now().Unix(), "exp": exp.Unix(), "jti": random(8)})
 	access := b64(`{"typ":"JWT","alg":"RS256"}`) + "." + b64(string(claims)) + "." + b64(random(32))
 	refresh := "def50200" + hex.EncodeToString([]byte(random(200)))
 	s.access[access] = exp

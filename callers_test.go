@@ -45,15 +45,21 @@ func TestGitCredentialHelper(t *testing.T) {
 		name   string
 		helper string
 	}{
-		{"shell command", "!akiflow-token"},
+		{"shell command", "!akiflow-token git-credential"},
 		{"git-credential-akiflow", "akiflow"},
+		{"before git-credential", "!akiflow-token"}, // configurations from before the namespace
 	} {
 		t.Run(setup.name, func(t *testing.T) {
 			w := newWorld(t)
 			first := w.login(alice)
-			// The README's recipe: reset the URL's helper list, then add ours.
-			w.git("", "config", "--global", "credential."+w.srv.URL+".helper", "")
-			w.git("", "config", "--global", "--add", "credential."+w.srv.URL+".helper", setup.helper)
+			// The README's recipe: reset the URL's helper list, then add
+			// ours; run twice, as a person may.
+			for range 2 {
+				check(t, "git config --replace-all", w.git("", "config", "--global", "--replace-all", "credential."+w.srv.URL+".helper", "").code, 0)
+				check(t, "git config --add", w.git("", "config", "--global", "--add", "credential."+w.srv.URL+".helper", setup.helper).code, 0)
+			}
+			helpers := w.git("", "config", "--global", "--get-all", "credential."+w.srv.URL+".helper")
+			check(t, "the helper list", helpers.stdout, "\n"+setup.helper+"\n")
 
 			request := "url=" + w.srv.URL + "/repo.git\n\n"
 			before := w.counts()
@@ -104,7 +110,7 @@ func TestGitProtocolLines(t *testing.T) {
 	token := w.login(alice)
 	host := strings.TrimPrefix(w.srv.URL, "http://")
 	pipe := func(op, lines string, env ...string) result {
-		return w.runStdin(strings.NewReader(lines), env, op)
+		return w.runStdin(strings.NewReader(lines), env, "git-credential", op)
 	}
 
 	res := pipe("capability", "")
@@ -170,11 +176,40 @@ func TestGitGetLogsInOnTheTerminal(t *testing.T) {
 	check(t, "username", gitLines(res.stdout)["username"], alice)
 }
 
-func TestUnknownCommandAtATerminalIsAUsageError(t *testing.T) {
+// A mistyped command is a usage error, at a terminal or not: $(akiflow-token
+// tokne) in cron must not "succeed" with an empty token. Only git's own
+// namespace ignores an operation it does not know, as git asks.
+func TestUnknownCommandIsAUsageError(t *testing.T) {
 	w := newWorld(t)
+	w.login(alice)
+	for _, word := range []string{"tokne", "stauts", "frobnicate", "get-token"} {
+		res := w.run(word)
+		check(t, word+": exit status", res.code, 80)
+		check(t, word+": stdout", res.stdout, "")
+	}
+	res := w.run("tokne")
+	if !strings.Contains(res.stderr, `did you mean "token"`) {
+		t.Errorf("no suggestion: %q", res.stderr)
+	}
 	r := w.start("frobnicate")
-	res := r.wait()
-	check(t, "exit", res.code, 80)
+	check(t, "at a terminal: exit", r.wait().code, 80)
+
+	// git-credential and git-credential-akiflow: a future operation of git
+	// is ignored silently.
+	res = w.runStdin(strings.NewReader("protocol=https\nhost=api.akiflow.com\n\n"), nil, "git-credential", "frobnicate")
+	check(t, "git-credential frobnicate: exit", res.code, 0)
+	check(t, "git-credential frobnicate: stdout", res.stdout, "")
+	check(t, "git-credential frobnicate: stderr", res.stderr, "")
+	res = w.runProgram(strings.NewReader("protocol=https\nhost=api.akiflow.com\n\n"), nil,
+		filepath.Join(filepath.Dir(binary), "git-credential-akiflow"), "frobnicate")
+	check(t, "git-credential-akiflow frobnicate: exit", res.code, 0)
+	check(t, "git-credential-akiflow frobnicate: stdout", res.stdout, "")
+	res = w.runProgram(strings.NewReader("protocol=https\nhost=api.akiflow.com\n\n"), nil,
+		filepath.Join(filepath.Dir(binary), "git-credential-akiflow"), "get")
+	check(t, "git-credential-akiflow get: exit", res.code, 0)
+	if !strings.Contains(res.stdout, "password=") {
+		t.Errorf("git-credential-akiflow get: no password line (%d bytes of stdout)", len(res.stdout))
+	}
 }
 
 // kubeconfig writes a kubeconfig whose user runs akiflow-token.
@@ -320,7 +355,7 @@ func TestExecCommand(t *testing.T) {
 	res = w.run("exec", "--env", "1BAD", "--", "true")
 	check(t, "bad --env", res.code, 80)
 	res = w.run("exec", "--", "no-such-command-anywhere")
-	check(t, "missing command", res.code, 1)
+	check(t, "missing command", res.code, 127)
 
 	// No token, no command.
 	w.run("logout")

@@ -11,6 +11,8 @@ var fastFlags = []fastFlag{
 	{name: "timeout", kind: "duration", env: "AKIFLOW_TIMEOUT", def: "15s", field: func(c *cli) any { return &c.Timeout }},
 	{name: "non-interactive", kind: "bool", env: "AKIFLOW_NON_INTERACTIVE", field: func(c *cli) any { return &c.NonInteractive }},
 	{name: "base-url", kind: "string", env: "AKIFLOW_BASE_URL", def: "https://web.akiflow.com", field: func(c *cli) any { return &c.BaseURL }},
+	{name: "app-version", kind: "string", env: "AKIFLOW_APP_VERSION", def: "2.69.3", field: func(c *cli) any { return &c.AppVersion }},
+	{name: "platform", kind: "string", env: "AKIFLOW_PLATFORM", def: "web", field: func(c *cli) any { return &c.Platform }},
 	{name: "insecure", kind: "bool", field: func(c *cli) any { return &c.Insecure }},
 	{name: "verbose", kind: "bool", short: 'v', field: func(c *cli) any { return &c.Verbose }},
 }

@@ -3,7 +3,6 @@ package main
 //go:generate go test -run ^TestFastFlagsAreCurrent$ -update .
 
 import (
-	"context"
 	"os"
 	"slices"
 	"strings"
@@ -21,8 +20,9 @@ import (
 // not take for sure, it leaves to kong, which also reports every error:
 // this parser never does.
 
-// fastCommands are the commands the fast path runs.
-var fastCommands = []string{"token", "get", "store", "erase", "capability"}
+// fastCommands are the commands the fast path runs: "git-credential" takes
+// one argument, the operation.
+var fastCommands = []string{"token", "git-credential", "get", "store", "erase", "capability"}
 
 // A fastFlag is one of cli's global flags, as kong reads it.
 type fastFlag struct {
@@ -41,14 +41,17 @@ func runFast(args []string) (status int, ok bool) {
 	if !ok {
 		return 0, false
 	}
-	h, err := newHelper(c.config())
+	h, err := newHelper(c.config(args))
 	if err != nil {
 		return exitStatus(err), true
 	}
-	if command == "token" {
+	switch {
+	case command == "token":
 		return exitStatus(tokenCmd{}.Run(h)), true
+	case strings.HasPrefix(command, "git-credential "):
+		return exitStatus(gitCredential(h, c.GitCredential.Operation)), true
 	}
-	return exitStatus(h.GitCredential(context.Background(), command, os.Stdin, os.Stdout)), true
+	return exitStatus(gitCredential(h, command)), true
 }
 
 // fastParse is what kong would make of args and the environment, for the
@@ -72,10 +75,15 @@ func fastParse(args []string, lookupEnv func(string) (string, bool)) (c cli, com
 			return c, "", false
 		}
 		if !strings.HasPrefix(arg, "-") {
-			if command != "" || !slices.Contains(fastCommands, arg) {
+			switch {
+			case command == "git-credential":
+				c.GitCredential.Operation = arg
+				command += " <operation>" // as kong names it
+			case command != "" || !slices.Contains(fastCommands, arg):
 				return c, "", false
+			default:
+				command = arg
 			}
-			command = arg
 			continue
 		}
 		f, value, inline := findFlag(arg)
@@ -95,8 +103,11 @@ func fastParse(args []string, lookupEnv func(string) (string, bool)) (c cli, com
 			return c, "", false
 		}
 	}
-	if command == "" {
+	switch command {
+	case "":
 		command = "token"
+	case "git-credential":
+		return c, "", false // no operation: kong says so
 	}
 	return c, command, true
 }

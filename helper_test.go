@@ -751,20 +751,24 @@ func TestTwoAccounts(t *testing.T) {
 		}
 	}
 
-	// Logging bob out leaves alice alone; logging out twice is fine.
-	for range 2 {
-		res := w.run("logout")
-		check(t, "logout exit", res.code, 0)
-	}
-	st = w.run("status")
+	// Logging bob (the default) out leaves alice alone, and makes her the
+	// default; logging bob out twice is fine.
+	res := w.run("logout")
+	check(t, "logout exit", res.code, 0)
+	check(t, "logout stderr", res.stderr, "logged out "+bob+"\nthe default account is now "+alice+"\n")
+	res = w.run("logout", "-e", bob)
+	check(t, "second logout exit", res.code, 0)
+	check(t, "second logout stderr", res.stderr, "no session for "+bob+"\n")
+	st = w.run("status", "-e", bob)
 	check(t, "status exit after logout", st.code, 3)
 	if !strings.Contains(st.stdout, "refresh: none") {
 		t.Errorf("status after logout:\n%s", redact(st.stdout))
 	}
 	check(t, "alice still logged in", w.tokenOf(w.run("-e", alice)), a)
-	check(t, "bob's token is gone", w.run().code, 3)
+	check(t, "alice is the default now", w.tokenOf(w.run()), a)
+	check(t, "bob's token is gone", w.run("-e", bob).code, 3)
 
-	res := w.run("logout", "--all")
+	res = w.run("logout", "--all")
 	check(t, "logout --all exit", res.code, 0)
 	check(t, "alice is logged out too", w.run("-e", alice).code, 3)
 	check(t, "status exit after logout --all", w.run("status", "-e", alice).code, 3)

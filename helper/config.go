@@ -30,12 +30,50 @@ type Config struct {
 	Timeout        time.Duration // bound on each exchange
 	Output         string        // one of the Format constants
 	ExecInfo       string        // KUBERNETES_EXEC_INFO, read for FormatExecCredential
-	NonInteractive bool          // never prompt
-	Insecure       bool          // skip TLS verification
-	Verbose        bool
-	Stderr         io.Writer
-	Now            func() time.Time // nil for time.Now
+	NonInteractive bool          // never prompt for an implicit login
+	// NonInteractiveWhy names what turned prompting off, for messages:
+	// "--non-interactive", "AKIFLOW_NON_INTERACTIVE", "GIT_TERMINAL_PROMPT=0".
+	NonInteractiveWhy string
+	Insecure          bool // skip TLS verification
+	Verbose           bool
+	AppVersion        string // Akiflow-Version; akiflow.AppVersion when empty
+	Platform          string // Akiflow-Platform; akiflow.Platform when empty
+	// Source names where a flag's value came from, for messages: "--email"
+	// or "AKIFLOW_EMAIL". Nil: the flag.
+	Source func(flag string) string
+	Stderr io.Writer
+	Now    func() time.Time // nil for time.Now
 }
+
+// name is how messages call the value of flag.
+func (cfg *Config) name(flag string) string {
+	if cfg.Source != nil {
+		return cfg.Source(flag)
+	}
+	return "--" + flag
+}
+
+// AuthHost checks the auth host's URL and returns its host, which names
+// its store.
+func (cfg *Config) AuthHost() (string, error) {
+	base, err := cfg.baseURL()
+	if err != nil {
+		return "", err
+	}
+	return base.Host, nil
+}
+
+func (cfg *Config) baseURL() (*url.URL, error) {
+	raw := orDefault(cfg.BaseURL, DefaultBaseURL)
+	base, err := ParseBaseURL(raw)
+	if err != nil {
+		return nil, UsageError("%s %q: %v", cfg.name("base-url"), raw, err)
+	}
+	return base, nil
+}
+
+// maxTimeout bounds --timeout: a refresh may take five of them.
+const maxTimeout = 10 * time.Minute
 
 // Defaults of the Config fields, which the command line shows.
 const (
@@ -84,20 +122,27 @@ func New(cfg Config, store Store) (*Helper, error) {
 		cfg.Stderr = os.Stderr
 	}
 	cfg.Stderr = safeWriter{cfg.Stderr}
-	base, err := ParseBaseURL(cfg.BaseURL)
+	base, err := cfg.baseURL()
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Email != "" {
 		if err := CheckEmail(cfg.Email); err != nil {
-			return nil, UsageError("--email: %v", err)
+			return nil, UsageError("%s: %v", cfg.name("email"), err)
 		}
 	}
 	if cfg.MinTTL < 0 {
-		return nil, UsageError("--min-ttl must not be negative")
+		return nil, UsageError("%s must not be negative (0 refreshes only expired tokens)", cfg.name("min-ttl"))
 	}
-	if cfg.Timeout <= 0 {
-		return nil, UsageError("--timeout must be positive")
+	if cfg.Timeout <= 0 || cfg.Timeout > maxTimeout {
+		return nil, UsageError("%s must be positive and at most %s, such as 15s", cfg.name("timeout"), maxTimeout)
+	}
+	cfg.AppVersion = orDefault(cfg.AppVersion, akiflow.AppVersion)
+	cfg.Platform = orDefault(cfg.Platform, akiflow.Platform)
+	for flag, v := range map[string]string{"app-version": cfg.AppVersion, "platform": cfg.Platform} {
+		if !validHeaderWord(v) {
+			return nil, UsageError("%s %q: use letters, digits, dots and hyphens, such as %s", cfg.name(flag), v, akiflow.AppVersion)
+		}
 	}
 	h := &Helper{cfg: cfg, base: base, store: store, openTerminal: openTerminal}
 	h.refresh = h.refreshDetached
@@ -105,7 +150,9 @@ func New(cfg Config, store Store) (*Helper, error) {
 		if h.execInfo, err = ParseExecInfo(cfg.ExecInfo); err != nil {
 			return nil, UsageError("%v", err)
 		}
-		h.cfg.NonInteractive = h.cfg.NonInteractive || !h.execInfo.Interactive
+		if !h.execInfo.Interactive && !h.cfg.NonInteractive {
+			h.cfg.NonInteractive, h.cfg.NonInteractiveWhy = true, "kubectl's interactive: false"
+		}
 	}
 	return h, nil
 }
@@ -114,18 +161,27 @@ func New(cfg Config, store Store) (*Helper, error) {
 func ParseBaseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || len(raw) > 512 || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, UsageError("--base-url %q is not a URL such as %s", raw, DefaultBaseURL)
+		return nil, fmt.Errorf("not a URL such as %s", DefaultBaseURL)
 	}
 	switch {
 	case u.Scheme == "https":
 	case u.Scheme == "http" && isLoopback(u.Hostname()):
 	case u.Scheme == "http":
-		return nil, UsageError("--base-url %s: plain http is only allowed to this machine (localhost); use https", raw)
+		return nil, errors.New("plain http is only allowed to this machine (localhost); use https")
 	default:
-		return nil, UsageError("--base-url %q must start with https://", raw)
+		return nil, errors.New("must start with https://")
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	return u, nil
+}
+
+// validHeaderWord accepts what may go in Akiflow-Version and
+// Akiflow-Platform, and so in -o curl's lines: a short word of letters,
+// digits, dots and hyphens.
+func validHeaderWord(s string) bool {
+	return s != "" && len(s) <= 32 && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r == '.' || r == '-' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	})
 }
 
 func isLoopback(host string) bool {
@@ -157,7 +213,8 @@ func CheckEmail(email string) error {
 func (h *Helper) httpClient() *akiflow.Client {
 	if h.client == nil {
 		cfg := akiflow.ClientConfig{BaseURL: h.base, Timeout: h.cfg.Timeout, Insecure: h.cfg.Insecure,
-			UserAgent: "akiflow-token/" + Version(), Now: h.cfg.Now}
+			UserAgent: "akiflow-token/" + Version(), Now: h.cfg.Now,
+			AppVersion: h.cfg.AppVersion, Platform: h.cfg.Platform}
 		if h.cfg.Verbose {
 			cfg.Logf = h.logf
 		}

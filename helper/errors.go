@@ -15,6 +15,8 @@ const (
 	ExitLoginNeeded = 3   // a login is needed but nobody can be asked
 	ExitUnavailable = 4   // Akiflow unreachable or failing: try again later
 	ExitUsage       = 80  // bad flags or environment (kong's own status)
+	ExitCannotRun   = 126 // exec: the command cannot be run (as shells say)
+	ExitNotFound    = 127 // exec: the command is not found (as shells say)
 	ExitInterrupted = 130 // Ctrl-C
 )
 

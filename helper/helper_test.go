@@ -73,8 +73,15 @@ func TestParseBaseURL(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "web.akiflow.com", "http://web.akiflow.com", "ftp://x", "https://u:p@x", "https://x?q=1", "http://127.0.0.1.evil.com"} {
-		if _, err := ParseBaseURL(bad); ExitCode(err) != ExitUsage {
-			t.Errorf("ParseBaseURL(%q): got %v, want a usage error", bad, err)
+		if _, err := ParseBaseURL(bad); err == nil {
+			t.Errorf("ParseBaseURL(%q) accepted", bad)
+		}
+		if bad == "" {
+			continue // Config's empty base URL is the default one
+		}
+		cfg := Config{BaseURL: bad, Source: func(flag string) string { return "AKIFLOW_" + strings.ToUpper(flag) }}
+		if _, err := cfg.AuthHost(); ExitCode(err) != ExitUsage || !strings.HasPrefix(err.Error(), "AKIFLOW_BASE-URL ") {
+			t.Errorf("AuthHost of %q: got %v, want a usage error naming where it came from", bad, err)
 		}
 	}
 }
@@ -107,7 +114,8 @@ func TestGitHostMustBeADNSName(t *testing.T) {
 }
 
 func TestCheckEmailRefusesInvisibleCharacters(t *testing.T) {
-	for _, bad := range []string{"a\u202e@b.c", "a\u200b@b.c", "a\u009b@b.c", "a\x7f@b.c", "a@b.c\ufeff", "a\xff@b.c"} {
+	for _, bad := range []string{"a\u202e@b.c", "a\u200b@b.c", "a\u009b@b.c", "a\x7f@b.c", "a@b.c\ufeff", "a\xff@b.c",
+		"bob\u2060@b.c", "bob\u00ad@b.c", "bob\U000E0041@b.c", "bob\ufe0f@b.c", "bob\u2028@b.c", "bob\u206a@b.c"} {
 		if CheckEmail(bad) == nil {
 			t.Errorf("CheckEmail(%q) accepted", bad)
 		}
@@ -127,6 +135,9 @@ func TestSafeText(t *testing.T) {
 		"bad \xff utf8":         "bad ? utf8",
 		"tab\tand\rreturn":      "tab?and?return",
 		"jürgen@exämple.de 🙂\n": "jürgen@exämple.de 🙂\n",
+		"word\u2060joiner":      "word?joiner",
+		"soft\u00adhyphen":      "soft?hyphen",
+		"tag\U000E0041s":        "tag?s",
 	} {
 		if got := SafeText(in); got != want {
 			t.Errorf("SafeText(%q) = %q, want %q", in, got, want)

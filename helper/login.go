@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"akiflow-token/helper/akiflow"
 )
@@ -36,31 +37,35 @@ func (h *Helper) Login(ctx context.Context) (*Session, error) {
 }
 
 // login asks the person for the emailed code and saves the new session.
-// prev, if any, gives the account's client id.
+// prev, if any, gives the account's client id. email may be in any case:
+// Akiflow is sent it (or --email) as the person typed it, and the session
+// is saved under its key (accountKey).
 func (h *Helper) login(ctx context.Context, email string, prev *Session) (*Session, error) {
 	tty, err := h.terminal()
 	if err != nil {
 		return nil, err
 	}
 	defer tty.Close()
+	key, typed := accountKey(email), h.shown(email)
 	var s *Session
 	// The record is prepared before a code is mailed: a login whose
 	// session could not be saved would be asked for in vain.
-	err = h.store.Replace(email, func() ([]byte, error) {
+	err = h.store.Replace(key, func() ([]byte, error) {
 		c := h.httpClient()
-		codeURL, err := c.StartLogin(ctx, email)
+		codeURL, err := c.StartLogin(ctx, typed)
 		if err != nil {
 			return nil, err
 		}
-		tty.printf("A 6-digit code was sent to %s.", email)
-		if err := confirmCode(ctx, tty, c, email, codeURL); err != nil {
+		tty.printf("A 6-digit code was sent to %s.", typed)
+		if err := confirmCode(ctx, tty, c, typed, codeURL); err != nil {
 			return nil, err
 		}
 		tokens, err := c.Me(ctx)
 		if err != nil {
 			return nil, err
 		}
-		s = &Session{Format: sessionFormat, Email: email, BaseURL: h.base.String(), ClientID: newClientID()}
+		s = &Session{Format: sessionFormat, Email: key, BaseURL: h.base.String(), ClientID: newClientID(),
+			LoggedInAt: h.now().UTC().Truncate(time.Second)}
 		if prev != nil && prev.ClientID != "" {
 			s.ClientID = prev.ClientID
 		}
@@ -73,10 +78,10 @@ func (h *Helper) login(ctx context.Context, email string, prev *Session) (*Sessi
 	if err != nil {
 		return nil, err
 	}
-	if err := h.store.Replace(currentRecord, func() ([]byte, error) { return []byte(email + "\n"), nil }); err != nil {
+	if err := h.store.Replace(currentRecord, func() ([]byte, error) { return []byte(key + "\n"), nil }); err != nil {
 		h.warnf("%v", err)
 	}
-	fmt.Fprintf(h.cfg.Stderr, "logged in as %s\n", email)
+	fmt.Fprintf(h.cfg.Stderr, "logged in as %s\n", typed)
 	return s, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -24,17 +25,34 @@ type memStore struct {
 	// what another process holding the lock would have done meanwhile (it
 	// may call Replace).
 	onLock func(name string)
+	// onReplace, when set, runs as Replace is called, before the record is
+	// prepared: what another process did just before (it may call Replace).
+	onReplace func(name string)
+	// ignoreCase makes names match without regard to case, as on macOS's
+	// and Windows' file systems: a record keeps the spelling it was first
+	// saved under (spelt), and a lock is one for every spelling.
+	ignoreCase bool
+	spelt      map[string]string
+	locked     []string // every name Lock was called with, in order
 }
 
 func newMemStore() *memStore {
-	return &memStore{records: map[string][]byte{}, locks: map[string]chan struct{}{}}
+	return &memStore{records: map[string][]byte{}, locks: map[string]chan struct{}{}, spelt: map[string]string{}}
+}
+
+// key is the map key of the record or lock name.
+func (m *memStore) key(name string) string {
+	if m.ignoreCase {
+		return strings.ToLower(name)
+	}
+	return name
 }
 
 func (m *memStore) Read(name string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.reads++
-	data, ok := m.records[name]
+	data, ok := m.records[m.key(name)]
 	if !ok {
 		return nil, fmt.Errorf("no record %s: %w", name, fs.ErrNotExist)
 	}
@@ -43,8 +61,11 @@ func (m *memStore) Read(name string) ([]byte, error) {
 
 func (m *memStore) Replace(name string, content func() ([]byte, error)) error {
 	m.mu.Lock()
-	unsaveable := m.unsaveable
+	unsaveable, onReplace := m.unsaveable, m.onReplace
 	m.mu.Unlock()
+	if onReplace != nil {
+		onReplace(name)
+	}
 	if unsaveable != nil {
 		return unsaveable
 	}
@@ -57,17 +78,22 @@ func (m *memStore) Replace(name string, content func() ([]byte, error)) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.records[name] = append([]byte(nil), data...)
+	k := m.key(name)
+	if _, ok := m.records[k]; !ok {
+		m.spelt[k] = name
+	}
+	m.records[k] = append([]byte(nil), data...)
 	return nil
 }
 
 func (m *memStore) Lock(ctx context.Context, name string) (io.Closer, error) {
 	m.mu.Lock()
 	m.lockings++
-	ch, ok := m.locks[name]
+	m.locked = append(m.locked, name)
+	ch, ok := m.locks[m.key(name)]
 	if !ok {
 		ch = make(chan struct{}, 1)
-		m.locks[name] = ch
+		m.locks[m.key(name)] = ch
 	}
 	onLock := m.onLock
 	m.mu.Unlock()
@@ -93,7 +119,8 @@ func (m *memStore) Salvage(name string, keep func([]byte) bool) (bool, error) {
 func (m *memStore) Remove(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.records, name)
+	delete(m.records, m.key(name))
+	delete(m.spelt, m.key(name))
 	return nil
 }
 
@@ -101,8 +128,8 @@ func (m *memStore) Names() ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var names []string
-	for n := range m.records {
-		names = append(names, n)
+	for k := range m.records {
+		names = append(names, m.spelt[k])
 	}
 	sort.Strings(names)
 	return names, nil
@@ -112,7 +139,7 @@ func (m *memStore) Names() ([]string, error) {
 func (m *memStore) record(name string) ([]byte, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	data, ok := m.records[name]
+	data, ok := m.records[m.key(name)]
 	return append([]byte(nil), data...), ok
 }
 

@@ -55,8 +55,8 @@ func (h *Helper) Write(w io.Writer, s *Session) error {
 		for _, header := range []string{
 			"Authorization: Bearer " + s.AccessToken,
 			"Akiflow-Client-Id: " + s.ClientID,
-			"Akiflow-Platform: " + akiflow.Platform,
-			"Akiflow-Version: " + akiflow.AppVersion,
+			"Akiflow-Platform: " + h.cfg.Platform,
+			"Akiflow-Version: " + h.cfg.AppVersion,
 		} {
 			b.WriteString("header = " + CurlQuote(header) + "\n")
 		}

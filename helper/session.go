@@ -32,6 +32,10 @@ type Session struct {
 	// Generation counts the saves of this record, so that a leftover of a
 	// killed save is put in place only if it is newer (Helper.salvage).
 	Generation int64 `json:"generation,omitempty"`
+	// LoggedInAt is when the session's login was (UTC, to the second):
+	// logout makes the account that logged in last the default. Sessions
+	// saved before it was kept have none.
+	LoggedInAt time.Time `json:"logged_in_at,omitzero"`
 }
 
 // MaxRecordSize bounds a session record, for the store (which reserves

@@ -19,8 +19,10 @@ type AccountStatus struct {
 	Others       []string `json:"other_accounts"`
 }
 
-// Status reports the selected account, and lists the others, on w: text,
-// or JSON with -o json. It returns an exit-3 error when a login is needed.
+// Status reports the selected account, and lists the others that have not
+// been logged out, on w: text, or JSON with -o json. Accounts are named by
+// their keys (accountKey). It returns an exit-3 error when a login is
+// needed.
 func (h *Helper) Status(w io.Writer) error {
 	email, err := h.account()
 	if err != nil {
@@ -44,9 +46,15 @@ func (h *Helper) Status(w io.Writer) error {
 		st.ExpiresAt = rfc3339(s.ExpiresAt)
 	}
 	for _, other := range accounts {
-		if other != email {
-			st.Others = append(st.Others, other)
+		if other == email {
+			continue
 		}
+		// A logged-out account (no token at all) is no other account to
+		// switch to; one whose file cannot be read is listed all the same.
+		if o, err := h.peek(other); err == nil && o != nil && !o.hasTokens() {
+			continue
+		}
+		st.Others = append(st.Others, other)
 	}
 	var out bytes.Buffer
 	if h.cfg.Output == FormatJSON {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,12 +46,33 @@ type Store interface {
 	Dir() string
 }
 
-// currentRecord names the account that logged in last. It has no "@", so it
-// never clashes with an account's record.
+// currentRecord names the account that logged in last: the default one. It
+// has no "@", so it never clashes with an account's record.
 const currentRecord = "current"
 
-// save replaces an account's session with s, its next generation.
+// accountKey is the form of an email that names everything the account
+// keeps: its record, its lock and the current record's content. Emails
+// match without regard to case, the local part's too (Akiflow's accounts
+// do), so the key is the whole address in lower case: -e Work@Example.com
+// and -e work@example.com are one account, with one session. The session's
+// "email" field holds the key too, since a refresh saves the session under
+// the name its email gives. What the person typed is what the login sends
+// to Akiflow and what messages show (Helper.shown).
+func accountKey(email string) string { return strings.ToLower(email) }
+
+// shown is how messages name the account key: as --email spelt it, when
+// that is this account, else as the key.
+func (h *Helper) shown(email string) string {
+	if h.cfg.Email != "" && accountKey(h.cfg.Email) == accountKey(email) {
+		return h.cfg.Email
+	}
+	return email
+}
+
+// save replaces an account's session with s, its next generation, under the
+// account's key.
 func (h *Helper) save(s *Session) error {
+	s.Email = accountKey(s.Email)
 	s.Generation++
 	return h.store.Replace(s.Email, func() ([]byte, error) { return s.marshal(), nil })
 }
@@ -58,12 +80,13 @@ func (h *Helper) save(s *Session) error {
 // salvage puts in place the session a process killed between saving and
 // renaming left behind (its refresh token may be the only good one), if it
 // is newer than the record; it removes any other leftover. Called with the
-// account's lock held.
-func (h *Helper) salvage(email string) {
-	current, _ := h.load(email)
-	moved, err := h.store.Salvage(email, func(data []byte) bool {
+// record's lock held; name is the record (an account's key, or another
+// spelling of it being merged), key the account's.
+func (h *Helper) salvage(name, key string) {
+	current, _ := h.readRecord(name, false)
+	moved, err := h.store.Salvage(name, func(data []byte) bool {
 		s, err := ParseSession(data)
-		return err == nil && s.Email == email && (current == nil || s.Generation > current.Generation)
+		return err == nil && accountKey(s.Email) == key && (current == nil || s.Generation > current.Generation)
 	})
 	switch {
 	case err != nil:
@@ -73,18 +96,15 @@ func (h *Helper) salvage(email string) {
 	}
 }
 
-// account is the selected account: --email, else the one that logged in
-// last, else the only one cached; "" when there is none. It reads one small
-// record, not the sessions.
+// account is the selected account's key: --email, else the one that logged
+// in last, else the only one cached; "" when there is none. It reads one
+// small record, not the sessions.
 func (h *Helper) account() (string, error) {
 	if h.cfg.Email != "" {
-		return h.cfg.Email, nil
+		return accountKey(h.cfg.Email), nil
 	}
-	data, err := h.store.Read(currentRecord)
-	if err == nil {
-		if email := strings.TrimSpace(string(data)); CheckEmail(email) == nil {
-			return email, nil
-		}
+	if email := h.currentAccount(); email != "" {
+		return email, nil
 	}
 	accounts, err := h.accounts()
 	if err != nil || len(accounts) != 1 {
@@ -93,44 +113,212 @@ func (h *Helper) account() (string, error) {
 	return accounts[0], nil
 }
 
-// accounts lists the cached accounts of this auth host.
-func (h *Helper) accounts() ([]string, error) {
-	names, err := h.store.Names()
-	var emails []string
-	for _, n := range names {
-		if CheckEmail(n) == nil { // a file name is outside input too
-			emails = append(emails, n)
-		}
+// currentAccount is the key of the account the current record names; ""
+// when there is none (or it names none).
+func (h *Helper) currentAccount() string {
+	data, err := h.store.Read(currentRecord)
+	if err != nil {
+		return ""
 	}
-	return emails, err
+	if email := strings.TrimSpace(string(data)); CheckEmail(email) == nil {
+		return accountKey(email)
+	}
+	return ""
 }
 
-// load reads an account's session: nil when there is none. A record that
-// cannot be used is "no session", with a warning; one the store refuses or
-// from a newer akiflow-token is an error, so that it is never overwritten.
-func (h *Helper) load(email string) (*Session, error) {
+// accounts lists the keys of the accounts cached for this auth host,
+// sorted: records of one account under several spellings count once.
+func (h *Helper) accounts() ([]string, error) {
+	names, err := h.store.Names()
+	var keys []string
+	for _, n := range names {
+		if CheckEmail(n) == nil { // a file name is outside input too
+			keys = append(keys, accountKey(n))
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys), err
+}
+
+// spellings finds the account key's records among the store's names: the
+// ones under another case (from an akiflow-token that told cases apart),
+// and whether one is named by the key itself.
+func spellings(names []string, key string) (others []string, keyed bool) {
+	for _, n := range names {
+		switch {
+		case n == key:
+			keyed = true
+		case CheckEmail(n) == nil && accountKey(n) == key:
+			others = append(others, n)
+		}
+	}
+	return others, keyed
+}
+
+// load reads an account's session (email in any case): nil when there is
+// none. A record that cannot be used is "no session", with a warning; one
+// the store refuses or from a newer akiflow-token is an error, so that it
+// is never overwritten. A record of the account under another spelling,
+// which the next lock merges into the key's (Helper.merge), is read too,
+// and the newer one returned; the session's email is the key.
+func (h *Helper) load(email string) (*Session, error) { return h.loadAccount(email, true) }
+
+// peek is load without warnings, for looking at accounts other than the
+// selected one.
+func (h *Helper) peek(email string) (*Session, error) { return h.loadAccount(email, false) }
+
+func (h *Helper) loadAccount(email string, warn bool) (*Session, error) {
 	if email == "" {
 		return nil, nil
 	}
-	data, err := h.store.Read(email)
+	key := accountKey(email)
+	s, err := h.readRecord(key, warn)
+	if err != nil {
+		return nil, err
+	}
+	names, _ := h.store.Names() // unreadable: the key's record is all there is
+	others, keyed := spellings(names, key)
+	if !keyed && len(others) > 0 && (s != nil || !h.missing(key)) {
+		// The store ignores case (macOS, Windows): the record under
+		// another spelling is the key's.
+		others = nil
+	}
+	for _, name := range others {
+		o, err := h.readRecord(name, warn)
+		if err != nil {
+			if warn {
+				h.warnf("%v; ignoring it", err)
+			}
+			continue
+		}
+		if o != nil && (s == nil || newerSession(o, s)) {
+			s = o
+		}
+	}
+	if s != nil && accountKey(s.Email) == key {
+		s.Email = key
+	}
+	return s, nil
+}
+
+// readRecord reads and parses the record name: nil when there is none or
+// it cannot be used (with a warning, if warn); an error when the store
+// refuses it or a newer akiflow-token wrote it.
+func (h *Helper) readRecord(name string, warn bool) (*Session, error) {
+	data, err := h.store.Read(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil
 	case unsafeRecord(err):
 		return nil, err
 	case err != nil:
-		h.warnf("%v; treating it as no session", err)
+		if warn {
+			h.warnf("%v; treating it as no session", err)
+		}
 		return nil, nil
 	}
 	s, err := ParseSession(data)
 	switch {
 	case errors.Is(err, errNewerFormat):
-		return nil, fmt.Errorf("%s was %w", h.store.Path(email), err)
+		return nil, fmt.Errorf("%s was %w", h.store.Path(name), err)
 	case err != nil:
-		h.warnf("ignoring %s: %v", h.store.Path(email), err)
+		if warn {
+			h.warnf("ignoring %s: %v", h.store.Path(name), err)
+		}
 		return nil, nil
 	}
 	return s, nil
+}
+
+// missing says the store has no record name (in a store that ignores case,
+// a record under another spelling is one).
+func (h *Helper) missing(name string) bool {
+	_, err := h.store.Read(name)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// newerSession says a is the newer of two records of one account: one that
+// holds tokens beats one that does not (logged out, or its refresh token
+// rejected: a live session is never given up for it); then the later
+// generation (saves counted); then the later expiry.
+func newerSession(a, b *Session) bool {
+	switch {
+	case a.hasTokens() != b.hasTokens():
+		return a.hasTokens()
+	case a.Generation != b.Generation:
+		return a.Generation > b.Generation
+	}
+	return a.ExpiresAt.After(b.ExpiresAt)
+}
+
+// hasTokens says the session holds a token: it has not been logged out.
+func (s *Session) hasTokens() bool { return s != nil && (s.AccessToken != "" || s.RefreshToken != "") }
+
+// merge moves the account's records under other spellings (saved by an
+// akiflow-token from before emails matched without regard to case) into
+// the key's record, keeping the newer session, and removes them. Called
+// with the key's lock held; each other spelling's lock is taken too, since
+// an older akiflow-token may be refreshing it. What cannot be merged now is
+// left for the next time, with a warning.
+func (h *Helper) merge(ctx context.Context, key string) {
+	names, err := h.store.Names()
+	if err != nil {
+		return // the key's record is all there is
+	}
+	others, keyed := spellings(names, key)
+	if len(others) == 0 {
+		return
+	}
+	if !keyed && !h.missing(key) {
+		// The store ignores case: the other spelling is the key's record,
+		// and its lock the key's, which this process holds.
+		return
+	}
+	for _, name := range others {
+		if err := h.mergeSpelling(ctx, key, name); err != nil {
+			h.warnf("%v", err)
+		}
+	}
+}
+
+func (h *Helper) mergeSpelling(ctx context.Context, key, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, h.lockWait())
+	defer cancel()
+	lock, err := h.store.Lock(ctx, name)
+	if err != nil {
+		return fmt.Errorf("could not merge %s into %s: %w", h.store.Path(name), h.store.Path(key), err)
+	}
+	defer lock.Close()
+	h.salvage(name, key)
+	old, err := h.readRecord(name, false)
+	switch {
+	case err != nil:
+		return err // refused, or from a newer akiflow-token: left alone
+	case old == nil:
+		if _, err := h.store.Read(name); err != nil {
+			return nil // gone meanwhile, or not a file (load warns of it): left alone
+		}
+		return h.store.Remove(name) // not a session: nothing in it to keep
+	}
+	cur, err := h.readRecord(key, false)
+	if err != nil {
+		return err
+	}
+	if cur == nil || newerSession(old, cur) {
+		old.Email = key
+		if cur != nil {
+			// The key's record counts on from the larger count (save
+			// adds one): a record's generation never goes back.
+			old.Generation = max(old.Generation, cur.Generation)
+		}
+		if err := h.save(old); err != nil {
+			return fmt.Errorf("could not merge %s into %s: %w", h.store.Path(name), h.store.Path(key), err)
+		}
+		h.logf("moved the session of %s to %s", name, h.store.Path(key))
+	} else {
+		h.logf("dropped %s: %s holds a newer session", h.store.Path(name), h.store.Path(key))
+	}
+	return h.store.Remove(name)
 }
 
 // lockWait bounds the wait for another process's refresh or login, and for
@@ -139,20 +327,24 @@ func (h *Helper) lockWait() time.Duration {
 	return max(30*time.Second, akiflow.RefreshBound(h.cfg.Timeout)+5*time.Second)
 }
 
-// lock takes an account's lock, for at most lockWait.
+// lock takes an account's lock (email in any case: the key's), for at
+// most lockWait, then recovers a killed save and merges the account's
+// records under other spellings.
 func (h *Helper) lock(ctx context.Context, email string) (io.Closer, error) {
-	ctx, cancel := context.WithTimeout(ctx, h.lockWait())
+	key := accountKey(email)
+	wait, cancel := context.WithTimeout(ctx, h.lockWait())
 	defer cancel()
-	lock, err := h.store.Lock(ctx, email)
+	lock, err := h.store.Lock(wait, key)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return nil, fmt.Errorf("another akiflow-token has been refreshing or logging in to %s for over %s; try again", email, h.lockWait())
+		return nil, fmt.Errorf("another akiflow-token has been refreshing or logging in to %s for over %s; try again", h.shown(key), h.lockWait())
 	case errors.Is(err, context.Canceled):
 		return nil, ErrInterrupted
 	case err != nil:
 		return nil, err
 	}
-	h.salvage(email)
+	h.salvage(key, key)
+	h.merge(ctx, key)
 	return lock, nil
 }
 

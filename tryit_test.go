@@ -1,0 +1,274 @@
+package main_test
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"akiflow-token/helper/akiflow/akiflowtest"
+)
+
+// TestTryIt runs README's "Try it offline" for real: the fakeakiflow
+// program on loopback, its printed exports eval'ed by a shell, a login in a
+// terminal with the code it printed, a cache hit, status, a forced refresh,
+// curl against its protected endpoint, a short token lifetime that is
+// refreshed by waiting, and Ctrl-C, which removes its cache folder.
+func TestTryIt(t *testing.T) {
+	fakeBinary := filepath.Join(t.TempDir(), "fakeakiflow")
+	if out, err := exec.Command("go", "build", "-o", fakeBinary, "./helper/akiflow/akiflowtest/fakeakiflow").CombinedOutput(); err != nil {
+		t.Fatalf("building fakeakiflow: %v\n%s", err, out)
+	}
+
+	t.Run("walkthrough", func(t *testing.T) {
+		fake := startFake(t, fakeBinary)
+		w := newWorld(t) // its own fake stays unused: the env points at fakeakiflow
+		w.env = append(w.env, fake.env...)
+
+		r := w.start("login", "-e", alice)
+		r.expect("A 6-digit code was sent to " + alice)
+		r.expect("Code: ")
+		code := fake.code(alice)
+		r.typeLine(code[:3] + " " + code[3:])
+		res := r.wait()
+		fake.checkNoTokens("the terminal", res.stderr)
+		if res.code != 0 || !strings.Contains(res.stderr, "logged in as "+alice) {
+			t.Fatalf("login: exit %d, the terminal shows:\n%s", res.code, fake.redact(res.stderr))
+		}
+
+		// A cache hit: the same token twice, and nothing on stderr.
+		first := fake.token(w.run())
+		check(t, "second run: the cached token", fake.token(w.run()) == first, true)
+
+		st := w.run("status")
+		check(t, "status exit", st.code, 0)
+		fake.checkNoTokens("status", st.stdout)
+		for _, want := range []string{"account: " + alice, "refresh: held", "cache:   " + fake.cache + string(filepath.Separator)} {
+			if !strings.Contains(st.stdout, want) {
+				t.Errorf("status lacks %q:\n%s", want, st.stdout)
+			}
+		}
+
+		// A refresh: the two exchanges, a new token, which is then cached.
+		res = w.run("--force-refresh", "-v")
+		second := fake.token(res)
+		check(t, "--force-refresh prints a new token", second != first, true)
+		for _, want := range []string{"GET /csrf-cookie: 204", "POST /oauth/refreshToken: 200"} {
+			if !strings.Contains(res.stderr, want) {
+				t.Errorf("--force-refresh -v does not show %q:\n%s", want, fake.redact(res.stderr))
+			}
+		}
+		check(t, "after the refresh: the new token is cached", fake.token(w.run()) == second, true)
+
+		// curl, as README runs it, against the fake's protected endpoint.
+		if _, err := exec.LookPath("curl"); err != nil {
+			t.Log("curl is not installed: skipping the curl step")
+		} else {
+			const command = `curl -H "Authorization: Bearer $(akiflow-token)" "$AKIFLOW_BASE_URL/v5/tasks"`
+			res = w.runProgram(nil, nil, "sh", "-c", command)
+			fake.checkNoTokens("curl's stderr", res.stderr)
+			check(t, "curl exit", res.code, 0)
+			check(t, "curl's body", strings.TrimSpace(res.stdout), `{"data":[],"success":true}`)
+			res = w.runProgram(nil, nil, "sh", "-c", `curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(akiflow-token)" "$AKIFLOW_BASE_URL/v5/tasks"`)
+			check(t, "curl's status", res.stdout, "200")
+		}
+
+		fake.stop(t)
+	})
+
+	t.Run("short lifetime", func(t *testing.T) {
+		fake := startFake(t, fakeBinary, "--expires-in", "4s")
+		w := newWorld(t)
+		w.env = append(w.env, fake.env...)
+		r := w.start("-e", alice)
+		r.expect("Code: ")
+		r.typeLine(fake.code(alice))
+		first := fake.token(r.wait())
+		// With tokens of 4 s, the effective --min-ttl is 2 s: 2.5 s on, the
+		// next call refreshes.
+		time.Sleep(2500 * time.Millisecond)
+		res := w.run("-v")
+		check(t, "after waiting: a new token", fake.token(res) != first, true)
+		if !strings.Contains(res.stderr, "POST /oauth/refreshToken: 200") {
+			t.Errorf("-v does not show the refresh:\n%s", fake.redact(res.stderr))
+		}
+		fake.stop(t)
+	})
+}
+
+// fakeProgram is a running fakeakiflow.
+type fakeProgram struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	env   []string // its exports, as a shell evaluates them
+	url   string   // AKIFLOW_BASE_URL
+	cache string   // XDG_CACHE_HOME
+	done  chan struct{}
+
+	mu     sync.Mutex
+	stderr strings.Builder
+	tokens []string // every token a run printed, for leak checks
+}
+
+var exportLine = regexp.MustCompile(`^export (AKIFLOW_BASE_URL|XDG_CACHE_HOME)=\S+$`)
+
+// startFake starts fakeakiflow and reads its exports, which a shell
+// evaluates as README says to.
+func startFake(t *testing.T, binary string, args ...string) *fakeProgram {
+	t.Helper()
+	f := &fakeProgram{t: t, cmd: exec.Command(binary, args...), done: make(chan struct{})}
+	f.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	stdout, err := f.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := f.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if f.cmd.ProcessState == nil {
+			f.cmd.Process.Kill()
+			f.cmd.Wait()
+		}
+	})
+	go func() {
+		defer close(f.done)
+		s := bufio.NewScanner(stderr)
+		for s.Scan() {
+			f.mu.Lock()
+			f.stderr.WriteString(s.Text() + "\n")
+			f.mu.Unlock()
+		}
+	}()
+
+	// stdout: two exports, then a comment; nothing else.
+	lines := make(chan []string, 1)
+	go func() {
+		var got []string
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			got = append(got, s.Text())
+			if strings.HasPrefix(s.Text(), "#") {
+				break
+			}
+		}
+		lines <- got
+	}()
+	var exports []string
+	select {
+	case exports = <-lines:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("fakeakiflow printed no exports in 20 s; stderr:\n%s", f.stderrText())
+	}
+	if len(exports) != 3 || !exportLine.MatchString(exports[0]) || !exportLine.MatchString(exports[1]) ||
+		!strings.Contains(exports[2], "stderr") {
+		t.Fatalf("fakeakiflow's stdout: want two exports and a comment saying where the codes appear, got:\n%s\nstderr:\n%s",
+			strings.Join(exports, "\n"), f.stderrText())
+	}
+	out, err := exec.Command("sh", "-c", `eval "$1" && printf '%s\n%s\n' "$AKIFLOW_BASE_URL" "$XDG_CACHE_HOME"`,
+		"sh", strings.Join(exports, "\n")).Output()
+	if err != nil {
+		t.Fatalf("sh cannot evaluate fakeakiflow's exports: %v", err)
+	}
+	values := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(values) != 2 || !strings.HasPrefix(values[0], "http://127.0.0.1:") {
+		t.Fatalf("the exports give %q", values)
+	}
+	f.url, f.cache = values[0], values[1]
+	f.env = []string{"AKIFLOW_BASE_URL=" + f.url, "XDG_CACHE_HOME=" + f.cache}
+	if info, err := os.Stat(f.cache); err != nil || !info.IsDir() || info.Mode().Perm() != 0o700 {
+		t.Fatalf("XDG_CACHE_HOME %s is not a fresh private folder: %v %v", f.cache, info, err)
+	}
+	return f
+}
+
+func (f *fakeProgram) stderrText() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stderr.String()
+}
+
+// code waits for the code that fakeakiflow says it mailed to email, and
+// returns the last one.
+func (f *fakeProgram) code(email string) string {
+	f.t.Helper()
+	re := regexp.MustCompile(`(?m)^code for ` + regexp.QuoteMeta(email) + `: (\d{6})$`)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if m := re.FindAllStringSubmatch(f.stderrText(), -1); m != nil {
+			return m[len(m)-1][1]
+		}
+	}
+	f.t.Fatalf("fakeakiflow printed no code for %s; its stderr:\n%s", email, f.stderrText())
+	return ""
+}
+
+// token checks that a run printed exactly one token line, which the fake's
+// protected endpoint accepts, and nothing on stderr; it returns the token.
+func (f *fakeProgram) token(r result) string {
+	f.t.Helper()
+	token, ok := strings.CutSuffix(r.stdout, "\n")
+	if r.code != 0 || !ok || token == "" || strings.ContainsAny(token, " \n") {
+		f.t.Fatalf("want one token line and exit 0; got exit %d, %d bytes of stdout; stderr:\n%s", r.code, len(r.stdout), f.redact(r.stderr))
+	}
+	f.mu.Lock()
+	f.tokens = append(f.tokens, token)
+	f.mu.Unlock()
+	f.checkNoTokens("stderr", r.stderr)
+	req, _ := http.NewRequest("GET", f.url+akiflowtest.ProtectedPath, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		f.t.Errorf("the fake's %s answered %d to the printed token", akiflowtest.ProtectedPath, resp.StatusCode)
+	}
+	return token
+}
+
+// checkNoTokens fails if text holds a printed token (without showing it).
+func (f *fakeProgram) checkNoTokens(where, text string) {
+	f.t.Helper()
+	if redacted := f.redact(text); redacted != text {
+		f.t.Errorf("%s holds a token:\n%s", where, redacted)
+	}
+}
+
+func (f *fakeProgram) redact(s string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, token := range f.tokens {
+		s = strings.ReplaceAll(s, token, fmt.Sprintf("<token #%d>", i+1))
+	}
+	return s
+}
+
+// stop presses Ctrl-C: fakeakiflow exits 0 and removes its cache folder.
+func (f *fakeProgram) stop(t *testing.T) {
+	t.Helper()
+	f.cmd.Process.Signal(os.Interrupt)
+	<-f.done
+	err := f.cmd.Wait()
+	if err != nil {
+		t.Errorf("fakeakiflow after Ctrl-C: %v; stderr:\n%s", err, f.redact(f.stderrText()))
+	}
+	if _, err := os.Stat(f.cache); !os.IsNotExist(err) {
+		t.Errorf("fakeakiflow left its cache folder %s (%v)", f.cache, err)
+	}
+	if !strings.Contains(f.stderrText(), "removed "+f.cache) {
+		t.Errorf("fakeakiflow did not say it removed its cache folder:\n%s", f.stderrText())
+	}
+}

@@ -179,3 +179,34 @@ func TestGitGetAtATerminalSaysWhatItReads(t *testing.T) {
 	check(t, "exit status", res.code, 0)
 	check(t, "stdout", res.stdout, "")
 }
+
+// login is an explicit request to ask: it prompts at a terminal whatever
+// the variables that turn the implicit login's prompting off say; and when
+// prompting is off, the message names what turned it off.
+func TestLoginAlwaysAsksAtATerminal(t *testing.T) {
+	w := newWorld(t)
+	env := []string{"AKIFLOW_NON_INTERACTIVE=1", "GIT_TERMINAL_PROMPT=0"}
+	r := w.startEnv(env, "login", "-e", alice)
+	r.expect("Code: ")
+	r.typeLine(w.srv.Code(alice))
+	res := r.wait()
+	check(t, "login with prompting turned off elsewhere: exit", res.code, 0)
+	w.tokenOf(w.run())
+
+	w.run("logout")
+	for _, tc := range []struct {
+		args, env []string
+		why       string
+	}{
+		{[]string{"--non-interactive"}, nil, "--non-interactive"},
+		{nil, []string{"AKIFLOW_NON_INTERACTIVE=true"}, "AKIFLOW_NON_INTERACTIVE"},
+		{nil, []string{"GIT_TERMINAL_PROMPT=0"}, "GIT_TERMINAL_PROMPT=0"},
+	} {
+		r := w.startEnv(tc.env, tc.args...)
+		res := r.wait()
+		check(t, tc.why+": exit", res.code, 3)
+		if !strings.Contains(res.stderr, "prompting is turned off ("+tc.why+")") {
+			t.Errorf("%s: the message does not name it: %q", tc.why, res.stderr)
+		}
+	}
+}

@@ -12,6 +12,10 @@ import (
 
 // Login runs the interactive login even if a session exists.
 func (h *Helper) Login(ctx context.Context) (*Session, error) {
+	// An explicit request to log in asks whenever there is a terminal,
+	// whatever turned prompting off for the implicit logins of the
+	// commands that print a token.
+	h.cfg.NonInteractive = false
 	ctx, stop := interruptible(ctx)
 	defer stop()
 	email, err := h.account()
@@ -60,7 +64,7 @@ func (h *Helper) login(ctx context.Context, email string, prev *Session) (*Sessi
 		if err := confirmCode(ctx, tty, c, typed, codeURL); err != nil {
 			return nil, err
 		}
-		tokens, err := c.Me(ctx)
+		tokens, err := c.Me(context.WithoutCancel(ctx)) // the code is accepted: finish, Ctrl-C or not
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +126,7 @@ func confirmCode(ctx context.Context, tty *terminal, c *akiflow.Client, email, c
 // terminal opens the terminal to ask on, or says why nobody can be asked.
 func (h *Helper) terminal() (*terminal, error) {
 	if h.cfg.NonInteractive {
-		return nil, loginNeeded("a login is needed but prompting is turned off")
+		return nil, loginNeeded(fmt.Sprintf("a login is needed but prompting is turned off (%s)", orDefault(h.cfg.NonInteractiveWhy, "--non-interactive")))
 	}
 	tty, err := h.openTerminal()
 	if err != nil {

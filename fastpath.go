@@ -56,16 +56,17 @@ func runFast(args []string) (status int, ok bool) {
 
 // fastParse is what kong would make of args and the environment, for the
 // commands and flags it is sure of; false for anything else.
-func fastParse(args []string, lookupEnv func(string) (string, bool)) (c cli, command string, ok bool) {
+func fastParse(args []string, lookupEnv func(string) (string, bool)) (c *cli, command string, ok bool) {
+	c = new(cli) // on the heap: the cache hit's stack stays small
 	for _, f := range fastFlags {
-		if f.def != "" && !f.set(&c, f.def) {
+		if f.def != "" && !f.set(c, f.def) {
 			return c, "", false
 		}
 	}
 	// Kong reads every variable, even one a flag overrides.
 	for _, f := range fastFlags {
 		v, set := lookupEnv(f.env)
-		if f.env != "" && set && (!utf8.ValidString(v) || !f.set(&c, v)) {
+		if f.env != "" && set && (!utf8.ValidString(v) || !f.set(c, v)) {
 			return c, "", false // kong would refuse it, or change it
 		}
 	}
@@ -99,7 +100,7 @@ func fastParse(args []string, lookupEnv func(string) (string, bool)) (c cli, com
 			}
 			value = args[i]
 		}
-		if !f.set(&c, value) {
+		if !f.set(c, value) {
 			return c, "", false
 		}
 	}

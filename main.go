@@ -18,7 +18,7 @@ import (
 
 // cli is the command line: global flags, then one command.
 type cli struct {
-	Email          string        `short:"e" env:"AKIFLOW_EMAIL" placeholder:"EMAIL" predictor:"accounts" group:"global" help:"Akiflow account (any case). Default: the one logged in last, else the only cached one."`
+	Email          string        `short:"e" env:"AKIFLOW_EMAIL" placeholder:"EMAIL" group:"global" help:"Akiflow account (any case). Default: the one logged in last, else the only cached one."`
 	Output         string        `short:"o" env:"AKIFLOW_OUTPUT" default:"token" enum:"${formats}" group:"global" help:"Output format: token, header (Authorization: Bearer …), json, curl (a config for curl -K -) or exec-credential (kubectl). status prints text or json."`
 	MinTTL         time.Duration `name:"min-ttl" env:"AKIFLOW_MIN_TTL" default:"${default_min_ttl}" group:"global" help:"Refresh first unless the token has at least this long left (or half its issued lifetime, if less)."`
 	ForceRefresh   bool          `group:"global" help:"Refresh even if the cached token is good."`
@@ -73,7 +73,7 @@ func run(args []string) int {
 	if filepath.Base(os.Args[0]) == gitHelperName {
 		args = append([]string{"git-credential"}, args...)
 	}
-	_, completing := os.LookupEnv("COMP_LINE")
+	line, completing := os.LookupEnv("COMP_LINE")
 	if !completing {
 		if status, ok := runFast(args); ok {
 			return status
@@ -81,8 +81,9 @@ func run(args []string) int {
 	}
 	var c cli
 	parser := newParser(&c)
-	if completing {
-		answerCompletion(parser) // exits when the shell asked for completions
+	if completing { // the shell asks for completions (completion.go)
+		answerCompletion(os.Stdout, parser, line, os.Getenv("COMP_POINT"))
+		return helper.ExitOK
 	}
 	if err := checkArgs(args, os.LookupEnv); err != nil {
 		return exitStatus(err)

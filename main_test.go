@@ -253,3 +253,25 @@ func saveEnv(tb testing.TB) {
 		}
 	}
 }
+
+// FuzzCompletion: whatever line and cursor the shell sends (COMP_LINE and
+// COMP_POINT are outside input), completion answers without a panic, one
+// candidate per line, each starting with the word being completed.
+func FuzzCompletion(f *testing.F) {
+	for _, line := range []string{"akiflow-token ", "akiflow-token st", "akiflow-token -o ", "akiflow-token exec -- ls -", "akiflow-token git-credential --v", "akiflow-token completion z"} {
+		f.Add(line, "")
+	}
+	f.Add("akiflow-token -o json", "-5")
+	f.Add("akiflow-token", "999")
+	var c cli
+	parser := newParser(&c)
+	f.Fuzz(func(t *testing.T, line, point string) {
+		var out bytes.Buffer
+		answerCompletion(&out, parser, line, point)
+		for _, candidate := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+			if strings.ContainsAny(candidate, " \t") {
+				t.Errorf("completing %q: candidate %q has a space", line, candidate)
+			}
+		}
+	})
+}

@@ -465,8 +465,11 @@ func CheckAccessToken(token string) error {
 		return errors.New("it is empty")
 	case len(token) > MaxTokenSize:
 		return fmt.Errorf("it is longer than %d bytes", MaxTokenSize)
-	case strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r > '~' }):
-		return errors.New("it has spaces, control or non-ASCII characters")
+	}
+	for i := 0; i < len(token); i++ { // bytes: this runs on every cache hit
+		if c := token[i]; c <= ' ' || c > '~' {
+			return errors.New("it has spaces, control or non-ASCII characters")
+		}
 	}
 	return nil
 }

@@ -27,12 +27,13 @@ type completionCmd struct {
 // it, or save it where the shell reads its completions.
 var completionScripts = map[string]string{
 	"bash": "complete -o default -C %[1]s %[2]s\n",
-	"zsh":  "autoload -U +X bashcompinit && bashcompinit\ncomplete -o default -C %[1]s %[2]s\n",
+	"zsh": "(( $+functions[compdef] )) || { autoload -Uz compinit && compinit }\n" +
+		"autoload -U +X bashcompinit && bashcompinit\ncomplete -o default -C %[1]s %[2]s\n",
 	"fish": `function __complete_%[2]s
     set -lx COMP_LINE (commandline -cp)
     test -z (commandline -ct)
     and set COMP_LINE "$COMP_LINE "
-    %[1]s
+    %[1]s %[2]s (commandline -ct) ""
 end
 complete -f -c %[2]s -a "(__complete_%[2]s)"
 `,
@@ -51,6 +52,18 @@ func (c completionCmd) Run(k *kong.Context) error {
 // each single quote closed, escaped and reopened.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// completionRequest says the shell asks for completions, and of which
+// line: COMP_LINE is set, and the program was run as complete -C runs it,
+// with three arguments, the first its own name. A COMP_LINE inherited by a
+// program that runs akiflow-token for its token is not a request.
+func completionRequest(args []string) (string, bool) {
+	line, set := os.LookupEnv("COMP_LINE")
+	if !set || len(args) != 3 || args[0] != programName {
+		return "", false
+	}
+	return line, true
 }
 
 // answerCompletion prints the completions of the line in COMP_LINE, up to

@@ -60,6 +60,9 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// programName is the command's name, in help and in shell completion.
+const programName = "akiflow-token"
+
 // gitHelperName is the name git gives a credential helper configured as
 // "akiflow": run under it, the program is "akiflow-token git-credential".
 const gitHelperName = "git-credential-akiflow"
@@ -73,7 +76,7 @@ func run(args []string) int {
 	if filepath.Base(os.Args[0]) == gitHelperName {
 		args = append([]string{"git-credential"}, args...)
 	}
-	line, completing := os.LookupEnv("COMP_LINE")
+	line, completing := completionRequest(args)
 	if !completing {
 		if status, ok := runFast(args); ok {
 			return status
@@ -134,7 +137,7 @@ func refreshChild(args []string) int {
 // newParser makes kong's parser for c.
 func newParser(c *cli) *kong.Kong {
 	parser, err := kong.New(c,
-		kong.Name("akiflow-token"),
+		kong.Name(programName),
 		kong.Description(description),
 		kong.ExplicitGroups([]kong.Group{{Key: "global", Title: "Global flags:"}}),
 		kong.ConfigureHelp(kong.HelpOptions{NoExpandSubcommands: true}),
@@ -176,10 +179,20 @@ func (c *cli) config(args []string) helper.Config {
 	switch {
 	case c.NonInteractive:
 		cfg.NonInteractive, cfg.NonInteractiveWhy = true, source("non-interactive", args)
-	case os.Getenv("GIT_TERMINAL_PROMPT") == "0":
-		cfg.NonInteractive, cfg.NonInteractiveWhy = true, "GIT_TERMINAL_PROMPT=0"
+	case gitPromptOff():
+		cfg.NonInteractive, cfg.NonInteractiveWhy = true, "GIT_TERMINAL_PROMPT="+os.Getenv("GIT_TERMINAL_PROMPT")
 	}
 	return cfg
+}
+
+// gitPromptOff says GIT_TERMINAL_PROMPT turns prompting off, as git reads
+// it: 0, false, no or off.
+func gitPromptOff() bool {
+	switch strings.ToLower(os.Getenv("GIT_TERMINAL_PROMPT")) {
+	case "0", "false", "no", "off":
+		return true
+	}
+	return false
 }
 
 // execInfo is kubectl's KUBERNETES_EXEC_INFO, read only when it matters.

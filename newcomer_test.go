@@ -75,6 +75,18 @@ func TestCompletion(t *testing.T) {
 		t.Errorf("bash did not complete \"stat\" to \"status\"; the screen:\n%s", screen)
 	}
 
+	// fish for real, where it is installed: its complete -C asks the
+	// function the script defines.
+	if fish, err := exec.LookPath("fish"); err == nil {
+		script := w.run("completion", "fish")
+		res := w.runProgram(nil, nil, fish, "-c", script.stdout+"\ncomplete -C 'akiflow-token st'; complete -C 'akiflow-token -o j'")
+		check(t, "fish completes", strings.Fields(res.stdout), []string{"status", "json"})
+	}
+	// A COMP_LINE inherited by a program that runs akiflow-token for its
+	// token is not a request for completions.
+	res := w.runEnv([]string{"COMP_LINE=mytool lo", "COMP_POINT=9"})
+	check(t, "with an inherited COMP_LINE: the token", res.stdout, w.tokenOf(w.run())+"\n")
+
 	// zsh and fish: the scripts parse, where those shells are installed.
 	for _, shell := range []string{"zsh", "fish"} {
 		path, err := exec.LookPath(shell)
@@ -209,4 +221,17 @@ func TestLoginAlwaysAsksAtATerminal(t *testing.T) {
 			t.Errorf("%s: the message does not name it: %q", tc.why, res.stderr)
 		}
 	}
+}
+
+// --app-version and --platform (and their variables) reach every request,
+// the detached refresh included.
+func TestClientHeadersFollowTheEnvironment(t *testing.T) {
+	w := newWorld(t)
+	w.login(alice, "--app-version", "9.9.9", "--platform", "android")
+	check(t, "login: Akiflow-Version", w.srv.LastHeader(akiflowtest.RouteLogin, "Akiflow-Version"), "9.9.9")
+	w.tokenOf(w.runEnv([]string{"AKIFLOW_APP_VERSION=2.80.1", "AKIFLOW_PLATFORM=mac"}, "--force-refresh"))
+	check(t, "refresh: Akiflow-Version", w.srv.LastHeader(akiflowtest.RouteRefresh, "Akiflow-Version"), "2.80.1")
+	check(t, "refresh: Akiflow-Platform", w.srv.LastHeader(akiflowtest.RouteRefresh, "Akiflow-Platform"), "mac")
+	w.tokenOf(w.run("--force-refresh"))
+	check(t, "default Akiflow-Version", w.srv.LastHeader(akiflowtest.RouteRefresh, "Akiflow-Version"), "2.69.3")
 }

@@ -31,7 +31,7 @@ func source(flag string, args []string) string {
 		if arg == "--" {
 			break
 		}
-		if arg == "--"+flag || strings.HasPrefix(arg, "--"+flag+"=") || f.short != 0 && arg == "-"+string(f.short) {
+		if arg == "--"+flag || strings.HasPrefix(arg, "--"+flag+"=") || f.short != 0 && strings.HasPrefix(arg, "-"+string(f.short)) {
 			return "--" + flag
 		}
 	}
@@ -56,9 +56,15 @@ func checkArgs(args []string, lookupEnv func(string) (string, bool)) error {
 			return helper.UsageError("%s=%q: %s", f.env, v, f.rule())
 		}
 	}
+	if v, set := lookupEnv("AKIFLOW_EMAIL"); set && v == "" {
+		return helper.UsageError("AKIFLOW_EMAIL is empty: unset it for the default account, or name one")
+	}
 	for i, arg := range args {
 		if arg == "--" {
 			break
+		}
+		if arg == "--email=" || (arg == "-e" || arg == "--email") && i+1 < len(args) && args[i+1] == "" {
+			return helper.UsageError("--email is empty: leave it out for the default account, or name one")
 		}
 		for _, f := range fastFlags {
 			if f.kind == "duration" && arg == "--"+f.name && i+1 < len(args) && strings.HasPrefix(args[i+1], "-") {

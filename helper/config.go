@@ -139,9 +139,12 @@ func New(cfg Config, store Store) (*Helper, error) {
 	}
 	cfg.AppVersion = orDefault(cfg.AppVersion, akiflow.AppVersion)
 	cfg.Platform = orDefault(cfg.Platform, akiflow.Platform)
-	for flag, v := range map[string]string{"app-version": cfg.AppVersion, "platform": cfg.Platform} {
-		if !validHeaderWord(v) {
-			return nil, UsageError("%s %q: use letters, digits, dots and hyphens, such as %s", cfg.name(flag), v, akiflow.AppVersion)
+	for _, c := range []struct{ flag, value, example string }{
+		{"app-version", cfg.AppVersion, akiflow.AppVersion},
+		{"platform", cfg.Platform, akiflow.Platform},
+	} {
+		if !validHeaderWord(c.value) {
+			return nil, UsageError("%s %q: use letters, digits, dots and hyphens, such as %s", cfg.name(c.flag), oneLine(c.value), c.example)
 		}
 	}
 	h := &Helper{cfg: cfg, base: base, store: store, openTerminal: openTerminal}
@@ -165,13 +168,21 @@ func ParseBaseURL(raw string) (*url.URL, error) {
 	}
 	switch {
 	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && isLoopback(strings.ToLower(u.Hostname())):
 	case u.Scheme == "http":
 		return nil, errors.New("plain http is only allowed to this machine (localhost); use https")
 	default:
 		return nil, errors.New("must start with https://")
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
+	// One auth host, one folder: the host in lower case, without the
+	// scheme's default port.
+	u.Host = strings.ToLower(u.Host)
+	if u.Scheme == "https" {
+		u.Host = strings.TrimSuffix(u.Host, ":443")
+	} else {
+		u.Host = strings.TrimSuffix(u.Host, ":80")
+	}
 	return u, nil
 }
 
@@ -204,6 +215,8 @@ func CheckEmail(email string) error {
 		return fmt.Errorf("the email %q has a slash", email)
 	case !isValidUTF8(email):
 		return errors.New("the email is not valid UTF-8")
+	case email != "" && (email[0] == '=' || email[0] == '-'):
+		return fmt.Errorf("%q starts with %q: give the address alone, as -e you@example.com", email, email[:1])
 	case at <= 0 || at == len(email)-1:
 		return fmt.Errorf("%q is not an email address", email)
 	}

@@ -30,7 +30,9 @@ func CheckEnvName(name string) error {
 func reservedEnv(name string) bool {
 	upper := strings.ToUpper(name)
 	switch upper {
-	case "PATH", "HOME", "SHELL", "USER", "LOGNAME", "PWD", "TMPDIR", "IFS", "ENV", "BASH_ENV", "TERM", "LANG":
+	case "PATH", "HOME", "SHELL", "USER", "LOGNAME", "PWD", "TMPDIR", "IFS", "ENV", "BASH_ENV", "TERM", "LANG",
+		"NODE_OPTIONS", "NODE_PATH", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PERL5LIB", "PERL5OPT",
+		"RUBYOPT", "RUBYLIB", "GCONV_PATH", "JAVA_TOOL_OPTIONS", "GIT_DIR", "SSL_CERT_FILE", "SSL_CERT_DIR":
 		return true
 	}
 	return strings.HasPrefix(upper, "LD_") || strings.HasPrefix(upper, "DYLD_") || strings.HasPrefix(upper, "LC_")
@@ -43,6 +45,9 @@ func LookCommand(argv []string) (string, error) {
 		return "", UsageError("exec needs a command: akiflow-token exec -- CMD [ARGS...]")
 	}
 	path, err := exec.LookPath(argv[0])
+	if errors.Is(err, exec.ErrDot) {
+		err = nil // found through "." in PATH: a shell runs it, and so do we
+	}
 	switch {
 	case errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist):
 		return "", withCode(ExitNotFound, "%s: command not found", argv[0])

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strings"
 )
 
 // Logout forgets the selected account's session, or every account's of this
@@ -21,8 +22,10 @@ func (h *Helper) Logout(all bool) error {
 		if targets, err = h.accounts(); err != nil {
 			return err
 		}
-	} else if email, err := h.account(); err != nil || email == "" {
+	} else if email, err := h.account(); err != nil {
 		return err
+	} else if email == "" {
+		return h.noAccountSelected()
 	} else {
 		targets = []string{email}
 	}
@@ -149,4 +152,20 @@ func (h *Helper) lastLoggedIn(gone []string) (string, error) {
 		}
 	}
 	return next, nil
+}
+
+// noAccountSelected says that no account is selected, and how to pick one.
+func (h *Helper) noAccountSelected() error {
+	accounts, _ := h.accounts()
+	var withSession []string
+	for _, a := range accounts {
+		if s, _ := h.peek(a); s.hasTokens() {
+			withSession = append(withSession, a)
+		}
+	}
+	if len(withSession) == 0 {
+		fmt.Fprintf(h.cfg.Stderr, "no session for %s\n", h.base.Host)
+		return nil
+	}
+	return UsageError("no account is selected (several are cached: %s): name one with -e EMAIL", strings.Join(withSession, ", "))
 }

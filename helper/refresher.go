@@ -32,6 +32,9 @@ type RefreshRequest struct {
 	Timeout  time.Duration `json:"timeout"`
 	Insecure bool          `json:"insecure,omitempty"`
 	Verbose  bool          `json:"verbose,omitempty"`
+	// The client headers the caller was told to claim.
+	AppVersion string `json:"app_version,omitempty"`
+	Platform   string `json:"platform,omitempty"`
 }
 
 // refreshProtocol is the version of the request and of the messages on the
@@ -45,12 +48,14 @@ func ParseRefreshRequest(args []string) (Config, error) {
 	if len(args) != 1 || json.Unmarshal([]byte(args[0]), &r) != nil || r.Version != refreshProtocol || r.Email == "" {
 		return Config{}, UsageError("%s is run by akiflow-token itself", RefreshCommand)
 	}
-	return Config{BaseURL: r.BaseURL, Email: r.Email, Timeout: r.Timeout, Insecure: r.Insecure, Verbose: r.Verbose}, nil
+	return Config{BaseURL: r.BaseURL, Email: r.Email, Timeout: r.Timeout, Insecure: r.Insecure, Verbose: r.Verbose,
+		AppVersion: r.AppVersion, Platform: r.Platform}, nil
 }
 
 func (h *Helper) refreshRequest(s *Session) string {
 	data, _ := json.Marshal(RefreshRequest{Version: refreshProtocol, BaseURL: h.base.String(), Email: s.Email,
-		Timeout: h.cfg.Timeout, Insecure: h.cfg.Insecure, Verbose: h.cfg.Verbose})
+		Timeout: h.cfg.Timeout, Insecure: h.cfg.Insecure, Verbose: h.cfg.Verbose,
+		AppVersion: h.cfg.AppVersion, Platform: h.cfg.Platform})
 	return string(data)
 }
 

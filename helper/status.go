@@ -65,8 +65,13 @@ func (h *Helper) Status(w io.Writer) error {
 	if _, err := w.Write(out.Bytes()); err != nil {
 		return fmt.Errorf("could not write the status: %w", err)
 	}
-	if !st.LoggedIn {
-		return loginNeeded(fmt.Sprintf("not logged in to %s", h.base.Host))
+	switch {
+	case st.Email == "" && len(st.Others) > 1:
+		return withCode(ExitLoginNeeded, "no account is selected (several are cached): name one with -e EMAIL, or log in to make it the default")
+	case !st.LoggedIn && st.Email == "":
+		return loginNeeded(fmt.Sprintf("no account is logged in to %s", h.base.Host))
+	case !st.LoggedIn:
+		return loginNeeded(fmt.Sprintf("%s is not logged in to %s", h.shown(st.Email), h.base.Host))
 	}
 	return nil
 }

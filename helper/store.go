@@ -58,7 +58,17 @@ const currentRecord = "current"
 // "email" field holds the key too, since a refresh saves the session under
 // the name its email gives. What the person typed is what the login sends
 // to Akiflow and what messages show (Helper.shown).
-func accountKey(email string) string { return strings.ToLower(email) }
+//
+// Only ASCII letters are folded: Unicode's lower-casing would make İnfo@ and
+// info@, or the Kelvin sign and k, one account.
+func accountKey(email string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, email)
+}
 
 // shown is how messages name the account key: as --email spelt it, when
 // that is this account, else as the key.
@@ -334,7 +344,13 @@ func (h *Helper) lock(ctx context.Context, email string) (io.Closer, error) {
 	key := accountKey(email)
 	wait, cancel := context.WithTimeout(ctx, h.lockWait())
 	defer cancel()
+	// Say why, when the wait is long enough to notice (another terminal's
+	// login waiting for its code).
+	notice := time.AfterFunc(lockNotice, func() {
+		fmt.Fprintf(h.cfg.Stderr, "akiflow-token: waiting for another akiflow-token refreshing or logging in to %s (at most %s)\n", h.shown(key), h.lockWait())
+	})
 	lock, err := h.store.Lock(wait, key)
+	notice.Stop()
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return nil, fmt.Errorf("another akiflow-token has been refreshing or logging in to %s for over %s; try again", h.shown(key), h.lockWait())
@@ -347,6 +363,9 @@ func (h *Helper) lock(ctx context.Context, email string) (io.Closer, error) {
 	h.merge(ctx, key)
 	return lock, nil
 }
+
+// lockNotice is how long a wait for the lock goes unexplained.
+const lockNotice = 2 * time.Second
 
 // unsafeRecord says err is a store's refusal to use a record.
 func unsafeRecord(err error) bool {

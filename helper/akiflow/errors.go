@@ -1,6 +1,7 @@
 package akiflow
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -85,6 +86,10 @@ type CertificateError struct {
 }
 
 func (e *CertificateError) Error() string {
+	var hostname x509.HostnameError
+	if errors.As(e.Err, &hostname) {
+		return fmt.Sprintf("the TLS certificate of %s is for another host (%v): check --base-url", e.Host, e.Err)
+	}
 	return fmt.Sprintf("could not verify the TLS certificate of %s (%v): if a proxy or your company signs it, "+
 		"add its CA to the system's trust store or point SSL_CERT_FILE at it (--insecure turns the check off, which lets anyone read your tokens)",
 		e.Host, e.Err)

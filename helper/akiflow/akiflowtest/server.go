@@ -65,6 +65,7 @@ type Server struct {
 	key         []byte
 	connections int
 	onCode      func(email, code string)
+	lastHeader  map[string]http.Header // by route
 }
 
 type session struct {
@@ -222,6 +223,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	route := routeOf(r)
 	s.mu.Lock()
 	s.counts[route]++
+	if s.lastHeader == nil {
+		s.lastHeader = map[string]http.Header{}
+	}
+	s.lastHeader[route] = r.Header.Clone()
 	latency := s.latency
 	var fault Fault
 	if f := s.faults[route]; len(f) > 0 {
@@ -234,6 +239,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Handle(route, w, r)
+}
+
+// LastHeader is the header name of the last request to route.
+func (s *Server) LastHeader(route, name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastHeader[route].Get(name)
 }
 
 // Handle answers r as the healthy server would; faults may call it.

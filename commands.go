@@ -57,10 +57,12 @@ func (l logoutCmd) Run(h *helper.Helper) error { return h.Logout(l.All) }
 
 type execCmd struct {
 	Env     string   `default:"${default_token_env}" placeholder:"NAME" help:"The environment variable that holds the token (${default})."`
+	Serve   bool     `help:"Run the command as a child, with a local endpoint alive while it runs: fresh tokens at $AKIFLOW_TOKEN_URL, the Akiflow API with a fresh token at $AKIFLOW_PROXY_URL."`
+	API     apiFlag  `embed:""`
 	Command []string `arg:"" passthrough:"" help:"The command and its arguments."`
 }
 
-func (e execCmd) Run(h *helper.Helper) error {
+func (e execCmd) Run(h *helper.Helper, c *cli) error {
 	if err := helper.CheckEnvName(e.Env); err != nil {
 		return err
 	}
@@ -71,6 +73,9 @@ func (e execCmd) Run(h *helper.Helper) error {
 	path, err := helper.LookCommand(argv) // before a login: it could not run anyway
 	if err != nil {
 		return err
+	}
+	if e.Serve {
+		return runServed(h, c, e, path, argv)
 	}
 	s, err := h.Token(context.Background())
 	if err != nil {

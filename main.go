@@ -14,6 +14,7 @@ import (
 	"akiflow-token/cache"
 	"akiflow-token/helper"
 	"akiflow-token/helper/akiflow"
+	"akiflow-token/helper/endpoint"
 )
 
 // cli is the command line: global flags, then one command.
@@ -35,7 +36,8 @@ type cli struct {
 	Login         loginCmd         `cmd:"" help:"Log in now with an emailed code, even if a session exists."`
 	Status        statusCmd        `cmd:"" help:"Show the session (never a token); -o json for JSON. Exit 3 if a login is needed."`
 	Logout        logoutCmd        `cmd:"" help:"Forget the session on this machine (it is not revoked on the server)."`
-	Exec          execCmd          `cmd:"" help:"Run a command with the token in its environment: exec [--env NAME] -- CMD [ARGS…]."`
+	Exec          execCmd          `cmd:"" help:"Run a command with the token in its environment: exec [--env NAME] [--serve] -- CMD [ARGS…]."`
+	Serve         serveCmd         `cmd:"" help:"Serve fresh tokens and an Akiflow API proxy on loopback until stopped, for a service manager."`
 	GitCredential gitCredentialCmd `cmd:"" name:"git-credential" help:"Git's credential helper: configure git with helper = !akiflow-token git-credential."`
 	Completion    completionCmd    `cmd:"" help:"Print the shell completion script for bash, zsh or fish."`
 
@@ -149,6 +151,8 @@ func newParser(c *cli) *kong.Kong {
 			"default_platform":    akiflow.Platform,
 			"formats":             strings.Join(helper.Formats, ","),
 			"default_token_env":   helper.DefaultTokenEnv,
+			"default_api_url":     endpoint.DefaultAPIURL,
+			"default_listen":      endpoint.DefaultListen,
 			"cache_dir":           cache.Root(),
 		},
 	)

@@ -104,6 +104,9 @@ type Helper struct {
 	store    Store
 	client   *akiflow.Client // made on first use: a cache hit needs no HTTP
 	warned   map[string]bool
+	// stale is, during Renew, the access token the API refused: any other
+	// good token will do, and this one is replaced even with time left.
+	stale string
 
 	// Seams for the unit tests of the flow.
 	refresh      refresher                 // the detached process; in tests, in process

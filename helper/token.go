@@ -125,6 +125,9 @@ func (h *Helper) refreshedMeanwhile(s, cached *Session) bool {
 	if !s.validFor(h.now(), h.minTTL(s)) {
 		return false
 	}
+	if h.stale != "" { // Renew
+		return s.AccessToken != h.stale
+	}
 	return !h.cfg.ForceRefresh || cached == nil || s.AccessToken != cached.AccessToken
 }
 

@@ -1,0 +1,156 @@
+// Benchmarks of the local endpoint (exec --serve), as figures to report:
+//
+//	go test -run '^$' -bench Serve -benchtime 2000x .
+//
+// BenchmarkServeProxy: what the proxy adds to a request on loopback, against
+// the same request sent straight to the fake's protected endpoint (medians
+// and 90th percentiles of interleaved requests on kept-alive connections).
+// BenchmarkServeTokenURL: token-URL requests per second, the endpoint
+// limited to 2 cores (GOMAXPROCS=2), the load from this process on the
+// same machine.
+package main_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"akiflow-token/helper/akiflow/akiflowtest"
+)
+
+// benchServe starts the release build of akiflow-token exec --serve with
+// spyScript, limited to 2 cores, and returns the URLs.
+func benchServe(b *testing.B) (w *world, tokenURL, proxyURL string) {
+	b.Helper()
+	token, _, _, _ := buildBenchBinaries(b)
+	w = newServeWorld(b)
+	w.login(alice)
+	dir := b.TempDir()
+	cmd := exec.Command(token, "exec", "--serve", "--", "sh", "-c", spyScript, "sh", dir)
+	cmd.Env = append(append([]string(nil), w.env...), "GOMAXPROCS=2")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		os.WriteFile(filepath.Join(dir, "stop"), []byte("0"), 0o600)
+		cmd.Wait()
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "urls"))
+		if err == nil {
+			lines := strings.Split(string(data), "\n")
+			return w, lines[0], lines[1]
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("exec --serve never started its command")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// timed sends req and reads the whole answer, which must be a 200.
+func timed(b *testing.B, c *http.Client, req *http.Request) time.Duration {
+	d, err := send(c, req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
+func send(c *http.Client, req *http.Request) (time.Duration, error) {
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	d := time.Since(start)
+	if resp.StatusCode != 200 {
+		return d, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return d, nil
+}
+
+func BenchmarkServeProxy(b *testing.B) {
+	w, tokenURL, proxyURL := benchServe(b)
+	c := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	tok, _ := http.NewRequest("GET", tokenURL+"?format=raw", nil)
+	resp, err := c.Do(tok)
+	if err != nil {
+		b.Fatal(err)
+	}
+	token, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	direct, _ := http.NewRequest("GET", w.srv.URL+akiflowtest.ProtectedPath, nil)
+	direct.Header.Set("Authorization", "Bearer "+string(token))
+	proxied, _ := http.NewRequest("GET", proxyURL+akiflowtest.ProtectedPath, nil)
+	for range 200 { // warm both connections, and the proxy's to the fake
+		timed(b, c, direct)
+		timed(b, c, proxied)
+	}
+	connections := w.srv.Connections()
+	var d, p []sample
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			d = append(d, sample{timed(b, c, direct)})
+			p = append(p, sample{timed(b, c, proxied)})
+		} else {
+			p = append(p, sample{timed(b, c, proxied)})
+			d = append(d, sample{timed(b, c, direct)})
+		}
+	}
+	b.StopTimer()
+	µs := func(t time.Duration) float64 { return float64(t) / float64(time.Microsecond) }
+	b.ReportMetric(µs(median(d)), "direct-median-µs")
+	b.ReportMetric(µs(percentile(d, 90)), "direct-p90-µs")
+	b.ReportMetric(µs(median(p)), "proxy-median-µs")
+	b.ReportMetric(µs(percentile(p, 90)), "proxy-p90-µs")
+	b.ReportMetric(µs(median(p)-median(d)), "added-median-µs")
+	b.ReportMetric(µs(percentile(p, 90)-percentile(d, 90)), "added-p90-µs")
+	b.ReportMetric(float64(w.srv.Connections()-connections), "new-connections") // kept alive: none
+}
+
+func BenchmarkServeTokenURL(b *testing.B) {
+	_, tokenURL, _ := benchServe(b)
+	const workers = 8
+	transport := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: workers}
+	c := &http.Client{Transport: transport}
+	req, _ := http.NewRequest("GET", tokenURL, nil)
+	for range 100 {
+		timed(b, c, req)
+	}
+	var served atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for served.Add(1) <= int64(b.N) {
+				if _, err := send(c, req); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "requests/s")
+}

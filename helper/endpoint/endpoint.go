@@ -1,0 +1,430 @@
+// Package endpoint is akiflow-token's local credential endpoint, for
+// programs that run longer than a token lives (exec --serve, serve). It
+// serves two URLs on loopback:
+//
+//   - the token URL, whose GET answers a token with at least the effective
+//     --min-ttl left, as -o json prints it (?format=raw: the bare token);
+//   - the proxy URL, a base URL under which every request is forwarded to
+//     the Akiflow API with a fresh token and Akiflow's client headers: the
+//     program never handles a token.
+//
+// Tokens come from a Helper, through the same cache, lock and refresh as
+// every other akiflow-token call (source, in tokens.go). Loopback is shared
+// with every local user, and a program may show a URL in its argv, so each
+// URL carries its own random capability, compared in constant time; a
+// request without one gets a bare 404. Connections from another user's
+// sockets are refused where the system says who owns them (Linux: peer.go),
+// and requests that a browser would send (an Origin header, a Host other
+// than the listen address: DNS rebinding) are refused too. Nothing logged
+// holds a capability or a token.
+package endpoint
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"akiflow-token/helper"
+	"akiflow-token/helper/akiflow"
+)
+
+// Config is what the command line decides for an endpoint.
+type Config struct {
+	// Helper gives the tokens. It must never prompt (NonInteractive): a
+	// login that is needed is answered 503, naming akiflow-token login.
+	Helper *helper.Helper
+	// Email names the account in messages; "" when the Helper serves the
+	// default account.
+	Email string
+	// API is the proxy's upstream, as ParseAPIURL returned it.
+	API *url.URL
+	// Timeout bounds the wait for the API's response headers (not the
+	// bodies, which stream) and each connection's setup.
+	Timeout time.Duration
+	// AppVersion and Platform are the Akiflow-Version and Akiflow-Platform
+	// the proxy sends.
+	AppVersion, Platform string
+	// Stderr gets warnings; Verbose adds a line per request (method, path
+	// below the capability, status, time: never a query, token or
+	// capability).
+	Stderr  io.Writer
+	Verbose bool
+}
+
+// Endpoint is a running endpoint.
+type Endpoint struct {
+	cfg      Config
+	addr     string // host:port, as the URLs and Host headers name it
+	tokenCap string // the token URL's capability
+	proxyCap string // the proxy URL's capability
+	tokens   *source
+	proxy    http.Handler
+	srv      *http.Server
+	errorLog *log.Logger // the server's and the proxy's: discarded unless Verbose
+	cancel   context.CancelFunc
+	done     chan struct{}
+	err      error // of Serve, once done is closed
+
+	mu          sync.Mutex
+	loginWarned atomic.Bool // the last answer was "login needed", and stderr said so
+}
+
+// capabilityBytes is the randomness of each capability: 256 bits.
+const capabilityBytes = 32
+
+// Start listens on listen (checked by ParseListen) and serves until Close
+// or Shutdown.
+func Start(cfg Config, listen string) (*Endpoint, error) {
+	if cfg.Helper == nil || cfg.API == nil || cfg.Timeout <= 0 {
+		return nil, errors.New("endpoint: incomplete Config")
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	cfg.AppVersion = orDefault(cfg.AppVersion, akiflow.AppVersion)
+	cfg.Platform = orDefault(cfg.Platform, akiflow.Platform)
+	addr, err := ParseListen(listen)
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("could not listen on %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Endpoint{
+		cfg:      cfg,
+		addr:     l.Addr().String(),
+		tokenCap: newCapability(),
+		proxyCap: newCapability(),
+		tokens:   &source{h: cfg.Helper, ctx: ctx},
+		cancel:   cancel,
+		done:     make(chan struct{}),
+	}
+	e.errorLog = log.New(io.Discard, "", 0)
+	if cfg.Verbose {
+		e.errorLog = log.New(safeWriter{cfg.Stderr}, "akiflow-token: endpoint: ", 0)
+	}
+	e.proxy = e.newProxy()
+	e.srv = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          e.errorLog,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	go func() {
+		err := e.srv.Serve(sameUserOnly(l, e.logf))
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		e.err = err
+		close(e.done)
+	}()
+	return e, nil
+}
+
+// TokenURL is the URL whose GET answers a token as -o json prints it.
+func (e *Endpoint) TokenURL() string { return "http://" + e.addr + "/" + e.tokenCap }
+
+// ProxyURL is the base URL of the API proxy: ProxyURL()+"/v5/tasks" is
+// the API's /v5/tasks.
+func (e *Endpoint) ProxyURL() string { return "http://" + e.addr + "/" + e.proxyCap }
+
+// Addr is the address the endpoint listens on.
+func (e *Endpoint) Addr() string { return e.addr }
+
+// Done is closed when the endpoint has stopped serving; Err says why.
+func (e *Endpoint) Done() <-chan struct{} { return e.done }
+
+// Err is why the endpoint stopped: nil after Close or Shutdown.
+func (e *Endpoint) Err() error {
+	select {
+	case <-e.done:
+		return e.err
+	default:
+		return nil
+	}
+}
+
+// Close stops the endpoint at once: the listener and every connection.
+func (e *Endpoint) Close() error {
+	e.cancel()
+	err := e.srv.Close()
+	<-e.done
+	return err
+}
+
+// Shutdown stops accepting, lets the requests under way finish until ctx
+// is done, then closes.
+func (e *Endpoint) Shutdown(ctx context.Context) error {
+	err := e.srv.Shutdown(ctx)
+	e.cancel()
+	if err != nil {
+		e.srv.Close()
+	}
+	<-e.done
+	return err
+}
+
+func newCapability() string {
+	b := make([]byte, capabilityBytes)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on the systems we run on
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ServeHTTP routes by the capability in the first path segment; a request
+// without one of ours gets a bare 404, whatever else it holds.
+func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	w.Header().Set("Cache-Control", "no-store")
+	first, rest := splitCapability(r.URL.EscapedPath())
+	rec := &statusRecorder{ResponseWriter: w}
+	var what, path string
+	switch {
+	case capabilityIs(first, e.tokenCap):
+		what = "token URL"
+		if !e.browserish(rec, r) {
+			e.serveToken(rec, r, rest)
+		}
+	case capabilityIs(first, e.proxyCap):
+		what, path = "proxy", rest
+		switch {
+		case e.browserish(rec, r):
+		case e.quotesCapability(rest) || e.quotesCapability(r.URL.RawQuery):
+			// Forwarded, it would reach the API and its logs.
+			http.Error(rec, "the request quotes the endpoint's capability: it is not forwarded", http.StatusBadRequest)
+		default:
+			e.proxy.ServeHTTP(rec, r)
+		}
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	e.logRequest(r, what, path, rec.status, start)
+}
+
+// splitCapability splits "/CAP/rest" into "CAP" and "/rest".
+func splitCapability(path string) (first, rest string) {
+	path, ok := strings.CutPrefix(path, "/")
+	if !ok {
+		return "", ""
+	}
+	if i := strings.IndexByte(path, '/'); i >= 0 {
+		return path[:i], path[i:]
+	}
+	return path, ""
+}
+
+// capabilityIs compares in constant time: how much of a guess is right
+// takes no measurable time.
+func capabilityIs(got, want string) bool {
+	return len(got) == len(want) && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// quotesCapability says s holds one of the capabilities.
+func (e *Endpoint) quotesCapability(s string) bool {
+	return strings.Contains(s, e.tokenCap) || strings.Contains(s, e.proxyCap)
+}
+
+// browserish refuses, with 403, what a browser sends and a program does
+// not: an Origin header (a page's fetch), a Host other than the listen
+// address (a DNS rebinding attack names its own host).
+func (e *Endpoint) browserish(w http.ResponseWriter, r *http.Request) bool {
+	_, origin := r.Header["Origin"]
+	if !origin && strings.EqualFold(r.Host, e.addr) {
+		return false
+	}
+	http.Error(w, "forbidden: requests from browsers are refused", http.StatusForbidden)
+	return true
+}
+
+func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, rest string) {
+	if rest != "" && rest != "/" {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "the token URL answers GET", http.StatusMethodNotAllowed)
+		return
+	}
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "json" && format != "raw" {
+		http.Error(w, "format is json (the default) or raw", http.StatusBadRequest)
+		return
+	}
+	s, err := e.tokens.token(r.Context())
+	if err != nil {
+		e.fail(w, err)
+		return
+	}
+	e.served()
+	var body bytes.Buffer
+	if format == "raw" {
+		if err := akiflow.CheckAccessToken(s.AccessToken); err != nil {
+			e.fail(w, fmt.Errorf("refusing to serve the access token: %v", err))
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		body.WriteString(s.AccessToken)
+	} else {
+		if err := e.cfg.Helper.WriteJSON(&body, s); err != nil {
+			e.fail(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(body.Bytes())
+}
+
+// failure is the JSON of an answer without a token.
+type failure struct {
+	Error   string `json:"error"`   // login_needed, unavailable, timeout, interrupted, failed
+	Message string `json:"message"` // for a person; never a token
+	Command string `json:"command,omitempty"`
+}
+
+// fail answers a request that got no token: 503 when a login is needed
+// (naming the command that logs in), 502 when Akiflow fails, 504 when it
+// does not answer in time, 500 for anything else.
+func (e *Endpoint) fail(w http.ResponseWriter, err error) {
+	f := failure{Error: "failed", Message: helper.SafeText(err.Error())}
+	status := http.StatusInternalServerError
+	switch helper.ExitCode(err) {
+	case helper.ExitLoginNeeded:
+		status, f.Error = http.StatusServiceUnavailable, "login_needed"
+		f.Command = "akiflow-token login"
+		if e.cfg.Email != "" {
+			f.Command += " -e " + e.cfg.Email
+		}
+		f.Message = fmt.Sprintf("a login is needed: run %q in a terminal; this endpoint takes the new session as soon as it is saved", f.Command)
+		e.warnLogin(f.Message)
+	case helper.ExitUnavailable:
+		status, f.Error = http.StatusBadGateway, "unavailable"
+		if isTimeout(err) {
+			status, f.Error = http.StatusGatewayTimeout, "timeout"
+		}
+	case helper.ExitInterrupted:
+		status, f.Error = http.StatusServiceUnavailable, "interrupted"
+	}
+	writeJSON(w, status, f)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, _ := json.Marshal(v) // plain structs: cannot fail
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(data, '\n'))
+}
+
+// isTimeout says err is a timeout, including one the refresh process
+// reported in words.
+func isTimeout(err error) bool {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	msg := err.Error() // package akiflow's words for its own timeouts, and the refresh process's
+	return strings.Contains(msg, "no answer within") || strings.Contains(msg, "did not finish within") ||
+		strings.Contains(msg, "deadline exceeded") || strings.Contains(msg, "timeout")
+}
+
+// warnLogin says once on stderr, until a token is served again, that a
+// login is needed.
+func (e *Endpoint) warnLogin(msg string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.loginWarned.Load() {
+		e.loginWarned.Store(true)
+		fmt.Fprintf(e.cfg.Stderr, "akiflow-token: warning: %s; until then the endpoint answers 503\n", msg)
+	}
+}
+
+// served notes that a token was served: the next "login needed" is said
+// again.
+func (e *Endpoint) served() {
+	if !e.loginWarned.Load() {
+		return // the path of nearly every request: no lock
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.loginWarned.Load() {
+		e.loginWarned.Store(false)
+		fmt.Fprintln(e.cfg.Stderr, "akiflow-token: the endpoint has a session again")
+	}
+}
+
+func (e *Endpoint) logf(format string, args ...any) {
+	fmt.Fprintf(safeWriter{e.cfg.Stderr}, "akiflow-token: endpoint: "+format+"\n", args...)
+}
+
+// logRequest is --verbose's line for a request: the path below the
+// capability, never the query (which the program may fill with anything).
+func (e *Endpoint) logRequest(r *http.Request, what, path string, status int, start time.Time) {
+	if !e.cfg.Verbose {
+		return
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	e.logf("%s %s %s: %d (%s)", what, r.Method, path, status, time.Since(start).Round(time.Microsecond))
+}
+
+// statusRecorder notes the status of an answer, for the log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController flush a streamed answer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// safeWriter keeps control characters out of stderr.
+type safeWriter struct{ w io.Writer }
+
+func (s safeWriter) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(s.w, helper.SafeText(string(b))); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

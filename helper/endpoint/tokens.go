@@ -1,0 +1,151 @@
+package endpoint
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"akiflow-token/helper"
+)
+
+// source gives the endpoint's requests their tokens, through the Helper:
+// the same cache, lock and refresh as every other akiflow-token call, so
+// that a CLI call, a kubectl call and the endpoint never spend the refresh
+// token twice.
+//
+// A cache hit (Helper.Cached) costs a read of the session file and no
+// network, and runs in any request's goroutine. Anything else (a refresh,
+// a login that is needed, a failure) runs one call at a time: the requests
+// that arrive meanwhile wait for it and share its outcome, so that a burst
+// of requests costs one refresh.
+type source struct {
+	h   *helper.Helper
+	ctx context.Context // the endpoint's life: a request that leaves does not cut a refresh short
+
+	mu      sync.Mutex
+	running chan struct{} // closed when the call under way ends; nil when none
+	last    outcome       // of the last call
+	forced  time.Time     // when Renew last ran
+}
+
+type outcome struct {
+	s     *helper.Session
+	err   error
+	at    time.Time
+	fresh bool // s had at least the effective --min-ttl left (a cache hit right after)
+}
+
+// holdoff is how long a failing Akiflow is left alone: within it, a call
+// that failed for a reason that may pass (or fell back on a token that is
+// still good, but under --min-ttl) is not tried again; its outcome serves.
+// Without it, every request would try a refresh of its own.
+const holdoff = 5 * time.Second
+
+// forcedGap is the least time between two refreshes forced by a 401 from
+// the API: an endpoint that answers 401 whatever the token must not make
+// the proxy refresh at every request.
+const forcedGap = 10 * time.Second
+
+// token returns a session whose access token has at least the effective
+// --min-ttl left (or, while Akiflow fails, one that is still good).
+func (t *source) token(ctx context.Context) (*helper.Session, error) {
+	return t.get(ctx, "")
+}
+
+// renew returns a session whose access token is not stale, one the API
+// refused: refreshed if need be, at most once per forcedGap. ok is false
+// when no other token could be had: the 401 stands.
+func (t *source) renew(ctx context.Context, stale string) (*helper.Session, bool, error) {
+	s, err := t.get(ctx, stale)
+	if err != nil {
+		return nil, false, err
+	}
+	return s, s.AccessToken != stale, nil
+}
+
+func (t *source) get(ctx context.Context, stale string) (*helper.Session, error) {
+	for {
+		if s, ok := t.h.Cached(); ok && s.AccessToken != stale {
+			return s, nil
+		}
+		t.mu.Lock()
+		if o, ok := t.recent(stale); ok {
+			t.mu.Unlock()
+			return o.s, o.err
+		}
+		if running := t.running; running != nil {
+			t.mu.Unlock()
+			select {
+			case <-running:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			t.mu.Lock()
+			o := t.last
+			t.mu.Unlock()
+			// The call waited for serves, unless it gave the very token
+			// that was refused.
+			if o.err != nil || o.s.AccessToken != stale {
+				return o.s, o.err
+			}
+			continue
+		}
+		if stale != "" && time.Since(t.forced) < forcedGap {
+			// A refresh was forced a moment ago: take the token as it is.
+			t.mu.Unlock()
+			stale = ""
+			continue
+		}
+		if stale != "" {
+			t.forced = time.Now()
+		}
+		running := make(chan struct{})
+		t.running = running
+		t.mu.Unlock()
+
+		o := t.call(stale)
+
+		t.mu.Lock()
+		t.last, t.running = o, nil
+		close(running)
+		t.mu.Unlock()
+		return o.s, o.err
+	}
+}
+
+// recent returns the last call's outcome while it stands in for a new
+// call: within holdoff of a failure that a new call would only repeat, or
+// of a fallback on a still-good token. A login that is needed is looked at
+// again at every request (it costs no network), so that a login elsewhere
+// is picked up at once. Called with t.mu held.
+func (t *source) recent(stale string) (outcome, bool) {
+	o := t.last
+	if o.at.IsZero() || time.Since(o.at) > holdoff {
+		return o, false
+	}
+	switch {
+	case o.err != nil:
+		code := helper.ExitCode(o.err)
+		return o, code != helper.ExitLoginNeeded && code != helper.ExitInterrupted
+	case o.fresh:
+		return o, false // then it was a cache hit, which Cached would have found
+	}
+	return o, o.s.AccessToken != stale && time.Now().Before(o.s.ExpiresAt)
+}
+
+// call runs the flow once: Token, or Renew for a refused token.
+func (t *source) call(stale string) outcome {
+	var s *helper.Session
+	var err error
+	if stale != "" {
+		s, err = t.h.Renew(t.ctx, stale)
+	} else {
+		s, err = t.h.Token(t.ctx)
+	}
+	o := outcome{s: s, err: err, at: time.Now()}
+	if err == nil {
+		c, ok := t.h.Cached()
+		o.fresh = ok && c.AccessToken == s.AccessToken
+	}
+	return o
+}

@@ -172,11 +172,6 @@ func (e *notSentError) Error() string {
 
 func (e *notSentError) Unwrap() error { return e.err }
 
-func notSent(err error) bool {
-	var ns *notSentError
-	return errors.As(err, &ns)
-}
-
 // refreshHere refreshes in this process, under the lock its caller holds.
 // The record that will hold the new tokens is prepared first (its space
 // reserved), so that a refresh whose result could not be saved (and whose

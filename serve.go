@@ -175,7 +175,15 @@ func runServed(h *helper.Helper, c *cli, e execCmd, path string, argv []string) 
 	})
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGHUP, os.Interrupt, syscall.SIGQUIT)
+	// A signal this process was started with ignored (nohup, a script's
+	// background job) stays ignored, here and in the command: Notify would
+	// undo that.
+	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGHUP, os.Interrupt, syscall.SIGQUIT} {
+		if !signal.Ignored(sig) {
+			signal.Notify(signals, sig)
+		}
+	}
+	cmd.SysProcAttr = childProcAttr() // on Linux, the command dies with us
 	if err := cmd.Start(); err != nil {
 		ep.Close()
 		if errors.Is(err, fs.ErrNotExist) {

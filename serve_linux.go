@@ -27,3 +27,10 @@ func dieOf(sig syscall.Signal) {
 	time.Sleep(time.Second) // a signal that does not end a process by default (SIGCHLD, SIGWINCH)
 	os.Exit(128 + int(sig))
 }
+
+// childProcAttr makes exec --serve's command receive SIGTERM if this
+// process dies first (kill -9): its endpoint is gone, and its port could
+// be taken by another user's listener.
+func childProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+}

@@ -24,3 +24,6 @@ func dieOf(sig syscall.Signal) {
 	}
 	os.Exit(128 + int(sig))
 }
+
+// childProcAttr: no parent-death signal outside Linux.
+func childProcAttr() *syscall.SysProcAttr { return nil }

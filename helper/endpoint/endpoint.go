@@ -238,9 +238,29 @@ func capabilityIs(got, want string) bool {
 	return len(got) == len(want) && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
-// quotesCapability says s holds one of the capabilities.
+// quotesCapability says s holds one of the capabilities, as it is or
+// percent-decoded (once or twice: a client may encode what it quotes).
 func (e *Endpoint) quotesCapability(s string) bool {
-	return strings.Contains(s, e.tokenCap) || strings.Contains(s, e.proxyCap)
+	for range 3 {
+		if strings.Contains(s, e.tokenCap) || strings.Contains(s, e.proxyCap) {
+			return true
+		}
+		decoded, err := url.PathUnescape(strings.ReplaceAll(s, "+", " "))
+		if err != nil || decoded == s {
+			return false
+		}
+		s = decoded
+	}
+	return false
+}
+
+// withoutCapabilities is s with any capability it quotes replaced, for a
+// log line.
+func (e *Endpoint) withoutCapabilities(s string) string {
+	if e.quotesCapability(s) {
+		return "(a path that quotes a capability)"
+	}
+	return s
 }
 
 // browserish refuses, with 403, what a browser sends and a program does
@@ -386,7 +406,7 @@ func (e *Endpoint) logRequest(r *http.Request, what, path string, status int, st
 	if status == 0 {
 		status = http.StatusOK
 	}
-	e.logf("%s %s %s: %d (%s)", what, r.Method, path, status, time.Since(start).Round(time.Microsecond))
+	e.logf("%s %s %s: %d (%s)", what, r.Method, e.withoutCapabilities(path), status, time.Since(start).Round(time.Microsecond))
 }
 
 // statusRecorder notes the status of an answer, for the log.

@@ -643,3 +643,20 @@ func TestIsTimeout(t *testing.T) {
 		}
 	}
 }
+
+// A capability is found however the client quoted it, and no log line
+// holds one.
+func TestQuotedCapabilitiesAreFound(t *testing.T) {
+	e := &Endpoint{tokenCap: "Tok3nCap4bility", proxyCap: "Pr0xyCap4bility"}
+	for _, s := range []string{"/x/Tok3nCap4bility", "/x/%54ok3nCap4bility", "q=%2554ok3nCap4bility", "/../Pr0xyCap4bility/y"} {
+		if !e.quotesCapability(s) {
+			t.Errorf("quotesCapability(%q) = false", s)
+		}
+		if got := e.withoutCapabilities(s); strings.Contains(got, "Cap4bility") {
+			t.Errorf("withoutCapabilities(%q) = %q", s, got)
+		}
+	}
+	if e.quotesCapability("/v5/tasks?q=1") {
+		t.Error("an ordinary path quotes a capability")
+	}
+}

@@ -95,8 +95,11 @@ func Version() string {
 // record per account (named by email), plus a record naming the account
 // that logged in last.
 //
-// A Helper serves one command and is not safe for concurrent use. Processes
-// (and Helpers) coordinate through the store's per-account locks.
+// A Helper serves one command. Its methods are not safe for concurrent use,
+// but for Cached, which only reads and may run beside the others (the
+// endpoint of exec --serve serves cache hits while one Token or Renew runs
+// at a time). Processes (and Helpers) coordinate through the store's
+// per-account locks.
 type Helper struct {
 	cfg      Config
 	base     *url.URL

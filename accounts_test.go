@@ -48,16 +48,6 @@ func (w *world) session(path string) map[string]any {
 	return s
 }
 
-// writeSession writes s as the session file at path, as an older
-// akiflow-token (or time passing) would.
-func (w *world) writeSession(path string, s map[string]any) {
-	w.t.Helper()
-	data, _ := json.Marshal(s)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		w.t.Fatal(err)
-	}
-}
-
 // Work@Example.com and work@example.com are one account: one login, one
 // session file and one lock, named by the lower-case email; the login
 // speaks to the person (and Akiflow) in the spelling typed.
@@ -103,84 +93,6 @@ func TestEmailsMatchWithoutRegardToCase(t *testing.T) {
 	check(t, "status exit", st.code, 0)
 	if !strings.HasPrefix(st.stdout, "account: "+key+" on ") || strings.Contains(st.stdout, "other:") {
 		t.Errorf("status:\n%s", redact(st.stdout))
-	}
-}
-
-// A session file an older akiflow-token saved under the email as typed is
-// found, and renamed to the lower-case name under the lock; when both
-// exist, the newer session wins and the other file is removed. Lock files
-// stay.
-func TestSessionSavedUnderAnotherCaseIsMerged(t *testing.T) {
-	const typed, key = "Work@Example.com", "work@example.com"
-
-	t.Run("only the old spelling", func(t *testing.T) {
-		w := newWorld(t)
-		w.login(key)
-		old := filepath.Join(w.hostFolder(), typed+".json")
-		s := w.session(w.cacheFile(key))
-		s["email"] = typed
-		s["expires_at"] = time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
-		delete(s, "logged_in_at") // older versions had none
-		w.writeSession(old, s)
-		os.Remove(w.cacheFile(key))
-		os.WriteFile(filepath.Join(w.hostFolder(), "current.json"), []byte(typed+"\n"), 0o600)
-
-		// status finds it, and only reads.
-		st := w.run("status")
-		check(t, "status exit", st.code, 0)
-		if !strings.Contains(st.stdout, "account: "+key+" on ") || !strings.Contains(st.stdout, "refresh: held") {
-			t.Errorf("status:\n%s", redact(st.stdout))
-		}
-		check(t, "files after status", w.files(), []string{typed + ".json", "current.json", key + ".lock"})
-
-		// Nobody to ask, and no login needed: its refresh token serves.
-		before := w.counts()
-		token := w.tokenOf(w.run())
-		w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
-		check(t, "files after the merge", w.files(), []string{typed + ".lock", "current.json", key + ".json", key + ".lock"})
-		check(t, "the merged session's email", w.session(w.cacheFile(key))["email"], key)
-		check(t, "-e as typed", w.tokenOf(w.run("-e", typed)), token)
-		w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
-	})
-
-	for _, tc := range []struct {
-		name             string
-		keyGen, otherGen int
-		otherWins        bool
-	}{
-		{"the old spelling is newer", 0, 5, true},
-		{"the lower-case one is newer", 5, 1, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t)
-			w.login(key)
-			w.login("other@example.com")
-			// other's session, as an older akiflow-token would have saved
-			// it for Work@Example.com.
-			o := w.session(w.cacheFile("other@example.com"))
-			o["email"], o["generation"] = typed, tc.otherGen
-			w.writeSession(filepath.Join(w.hostFolder(), typed+".json"), o)
-			os.Remove(w.cacheFile("other@example.com"))
-			w.editSession(key, func(s map[string]any) { s["generation"] = tc.keyGen })
-			k := w.session(w.cacheFile(key))
-
-			before := w.counts()
-			w.tokenOf(w.run("--force-refresh", "-e", key))
-			w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
-			if _, err := os.Stat(filepath.Join(w.hostFolder(), typed+".json")); !os.IsNotExist(err) {
-				t.Errorf("the old spelling's file is still there: %v", err)
-			}
-			winner := k
-			if tc.otherWins {
-				winner = o
-			}
-			got := w.session(w.cacheFile(key))
-			check(t, "client id (whose session won)", got["client_id"], winner["client_id"])
-			check(t, "email", got["email"], key)
-			if _, err := os.Stat(filepath.Join(w.hostFolder(), typed+".lock")); err != nil {
-				t.Errorf("the old spelling's lock file: %v", err)
-			}
-		})
 	}
 }
 

@@ -47,7 +47,6 @@ func TestGitCredentialHelper(t *testing.T) {
 	}{
 		{"shell command", "!akiflow-token git-credential"},
 		{"git-credential-akiflow", "akiflow"},
-		{"before git-credential", "!akiflow-token"}, // configurations from before the namespace
 	} {
 		t.Run(setup.name, func(t *testing.T) {
 			w := newWorld(t)
@@ -155,7 +154,7 @@ func TestGitProtocolLines(t *testing.T) {
 	// No session, GIT_TERMINAL_PROMPT=0: exit 3 at once, nothing on stdout.
 	w.run("logout")
 	before := w.counts()
-	res = w.runStdin(strings.NewReader("protocol=http\nhost="+host+"\n\n"), []string{"GIT_TERMINAL_PROMPT=0"}, "get")
+	res = w.runStdin(strings.NewReader("protocol=http\nhost="+host+"\n\n"), []string{"GIT_TERMINAL_PROMPT=0"}, "git-credential", "get")
 	check(t, "no session: exit", res.code, 3)
 	check(t, "no session: stdout", res.stdout, "")
 	w.checkRequests(before, map[string]int{})
@@ -168,7 +167,7 @@ func TestGitGetLogsInOnTheTerminal(t *testing.T) {
 	w.srv.Revoke(alice)
 	w.expire(alice)
 	host := strings.TrimPrefix(w.srv.URL, "http://")
-	r := w.startStdin(strings.NewReader("protocol=http\nhost="+host+"\n\n"), nil, "get")
+	r := w.startStdin(strings.NewReader("protocol=http\nhost="+host+"\n\n"), nil, "git-credential", "get")
 	r.typeLine(w.waitCode(r, alice))
 	res := r.wait()
 	check(t, "exit", res.code, 0)

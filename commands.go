@@ -92,14 +92,6 @@ type gitCredentialCmd struct {
 
 func (g gitCredentialCmd) Run(h *helper.Helper) error { return gitCredential(h, g.Operation) }
 
-// legacyGitCmd is one of git's operations at the top level, where
-// configurations from before git-credential call them.
-type legacyGitCmd struct{}
-
-func (legacyGitCmd) Run(k *kong.Context, h *helper.Helper) error {
-	return gitCredential(h, k.Command())
-}
-
 func gitCredential(h *helper.Helper, op string) error {
 	if term.IsTerminal(int(os.Stdin.Fd())) && (op == helper.GitGet || op == helper.GitErase || op == helper.GitStore) {
 		// A person typed it: say what it waits for.

@@ -22,7 +22,7 @@ import (
 
 // fastCommands are the commands the fast path runs: "git-credential" takes
 // one argument, the operation.
-var fastCommands = []string{"token", "git-credential", "get", "store", "erase", "capability"}
+var fastCommands = []string{"token", "git-credential"}
 
 // A fastFlag is one of cli's global flags, as kong reads it.
 type fastFlag struct {
@@ -48,10 +48,8 @@ func runFast(args []string) (status int, ok bool) {
 	switch {
 	case command == "token":
 		return exitStatus(tokenCmd{}.Run(h)), true
-	case strings.HasPrefix(command, "git-credential "):
-		return exitStatus(gitCredential(h, c.GitCredential.Operation)), true
 	}
-	return exitStatus(gitCredential(h, command)), true
+	return exitStatus(gitCredential(h, c.GitCredential.Operation)), true
 }
 
 // fastParse is what kong would make of args and the environment, for the

@@ -128,7 +128,7 @@ func TestHostileAccessTokenIsNeverPrinted(t *testing.T) {
 			w.expire(alice)
 			w.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Rewrite(akiflowtest.RouteRefresh, edit))
 			u := strings.TrimPrefix(w.srv.URL, "http://")
-			res := w.runStdin(strings.NewReader("protocol=http\nhost="+u+"\n\n"), nil, "get")
+			res := w.runStdin(strings.NewReader("protocol=http\nhost="+u+"\n\n"), nil, "git-credential", "get")
 			check(t, "git get: stdout", res.stdout, "")
 			check(t, "git get: exit status", res.code, 4)
 		})
@@ -219,7 +219,7 @@ func TestGitHostsThatAreNotNamesGetNothing(t *testing.T) {
 	w := newWorld(t)
 	w.login(alice)
 	for _, host := range []string{"evil.com/.akiflow.com", "evil.com#.akiflow.com", `evil.com\.akiflow.com`, "evil.com?.akiflow.com"} {
-		res := w.runStdin(strings.NewReader("protocol=https\nhost="+host+"\n\n"), nil, "get")
+		res := w.runStdin(strings.NewReader("protocol=https\nhost="+host+"\n\n"), nil, "git-credential", "get")
 		check(t, host+": stdout", res.stdout, "")
 		check(t, host+": exit status", res.code, 0)
 	}

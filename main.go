@@ -40,13 +40,6 @@ type cli struct {
 	Serve         serveCmd         `cmd:"" help:"Serve fresh tokens and an Akiflow API proxy on loopback until stopped, for a service manager."`
 	GitCredential gitCredentialCmd `cmd:"" name:"git-credential" help:"Git's credential helper: configure git with helper = !akiflow-token git-credential."`
 	Completion    completionCmd    `cmd:"" help:"Print the shell completion script for bash, zsh or fish."`
-
-	// Git's operations at the top level, as configurations from before the
-	// git-credential command call them.
-	Get        legacyGitCmd `cmd:"" hidden:""`
-	Store      legacyGitCmd `cmd:"" hidden:""`
-	Erase      legacyGitCmd `cmd:"" hidden:""`
-	Capability legacyGitCmd `cmd:"" hidden:""`
 }
 
 const description = `Print a valid Akiflow access token: curl -H "Authorization: Bearer $(akiflow-token)" …

@@ -168,7 +168,7 @@ func TestFastPathAgreesWithKong(t *testing.T) {
 		{nil, map[string]string{"AKIFLOW_NON_INTERACTIVE": "yes"}, true},
 		{nil, map[string]string{"AKIFLOW_NON_INTERACTIVE": "No"}, true},
 		{nil, map[string]string{"AKIFLOW_NON_INTERACTIVE": "t"}, false},
-		{[]string{"get"}, nil, true},
+		{[]string{"get"}, nil, false},
 		{[]string{"git-credential", "get"}, nil, true},
 		{[]string{"git-credential", "frobnicate", "-e", "a@b.c"}, nil, true},
 		{[]string{"-v", "git-credential", "capability"}, nil, true},
@@ -176,8 +176,8 @@ func TestFastPathAgreesWithKong(t *testing.T) {
 		{[]string{"git-credential", "get", "extra"}, nil, false},
 		{[]string{"tokne"}, nil, false},
 		{[]string{"--app-version", "2.80.1", "--platform", "mac"}, map[string]string{"AKIFLOW_APP_VERSION": "3"}, true},
-		{[]string{"-e", "a@b.c", "erase"}, nil, true},
-		{[]string{"capability", "--insecure"}, nil, true},
+		{[]string{"-e", "a@b.c", "git-credential", "erase"}, nil, true},
+		{[]string{"git-credential", "capability", "--insecure"}, nil, true},
 		{[]string{"--force-refresh", "-v"}, nil, true},
 		{[]string{"token", "--timeout", "2s"}, nil, true},
 		{[]string{"-o", "yaml"}, nil, false},
@@ -232,7 +232,7 @@ func TestEveryVariableIsFuzzed(t *testing.T) {
 	for _, name := range envNames() {
 		for _, value := range []string{"", "0", "1", "yes", "t", "json", "1m", "-1m", "a@b.c", "http://127.0.0.1:1", "\xff"} {
 			checkAgrees(t, nil, map[string]string{name: value})
-			checkAgrees(t, []string{"get"}, map[string]string{name: value})
+			checkAgrees(t, []string{"git-credential", "get"}, map[string]string{name: value})
 		}
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/renameio/v2"
+
 	"akiflow-token/helper"
 	"akiflow-token/helper/endpoint"
 )
@@ -239,27 +241,12 @@ func unwrapExecError(err error) error {
 }
 
 // writePrivateFile replaces path, atomically, with a 0600 file holding
-// data: a symbolic link there is replaced, not followed.
+// data: a symbolic link there is replaced, not followed, and the temporary
+// file is made beside it.
 func writePrivateFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	err := renameio.WriteFile(path, data, 0o600, renameio.WithStaticPermissions(0o600), renameio.WithTempDir(filepath.Dir(path)))
 	if err != nil {
-		return fmt.Errorf("could not write the URLs: %w", err)
-	}
-	defer os.Remove(f.Name()) // once renamed, there is nothing left to remove
-	if err := f.Chmod(0o600); err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("could not write the URLs to %s: %w", path, err)
+		return fmt.Errorf("could not write the URLs to %s: %w", path, unwrapExecError(err))
 	}
 	return nil
 }

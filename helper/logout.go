@@ -52,11 +52,7 @@ func (h *Helper) Logout(all bool) error {
 // any. An account with no record is not locked: a logout of a mistyped
 // email creates nothing.
 func (h *Helper) forget(key string) (bool, error) {
-	names, err := h.store.Names()
-	if err != nil {
-		return false, err
-	}
-	if others, keyed := spellings(names, key); !keyed && len(others) == 0 {
+	if _, err := h.store.Read(key); errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	lock, err := h.lock(context.Background(), key) // not in the middle of a refresh

@@ -90,11 +90,10 @@ func (h *Helper) save(s *Session) error {
 // salvage puts in place the session a process killed between saving and
 // renaming left behind (its refresh token may be the only good one), if it
 // is newer than the record; it removes any other leftover. Called with the
-// record's lock held; name is the record (an account's key, or another
-// spelling of it being merged), key the account's.
-func (h *Helper) salvage(name, key string) {
-	current, _ := h.readRecord(name, false)
-	moved, err := h.store.Salvage(name, func(data []byte) bool {
+// record's lock held.
+func (h *Helper) salvage(key string) {
+	current, _ := h.readRecord(key, false)
+	moved, err := h.store.Salvage(key, func(data []byte) bool {
 		s, err := ParseSession(data)
 		return err == nil && accountKey(s.Email) == key && (current == nil || s.Generation > current.Generation)
 	})
@@ -150,27 +149,10 @@ func (h *Helper) accounts() ([]string, error) {
 	return slices.Compact(keys), err
 }
 
-// spellings finds the account key's records among the store's names: the
-// ones under another case (from an akiflow-token that told cases apart),
-// and whether one is named by the key itself.
-func spellings(names []string, key string) (others []string, keyed bool) {
-	for _, n := range names {
-		switch {
-		case n == key:
-			keyed = true
-		case CheckEmail(n) == nil && accountKey(n) == key:
-			others = append(others, n)
-		}
-	}
-	return others, keyed
-}
-
 // load reads an account's session (email in any case): nil when there is
 // none. A record that cannot be used is "no session", with a warning; one
 // the store refuses or from a newer akiflow-token is an error, so that it
-// is never overwritten. A record of the account under another spelling,
-// which the next lock merges into the key's (Helper.merge), is read too,
-// and the newer one returned; the session's email is the key.
+// is never overwritten.
 func (h *Helper) load(email string) (*Session, error) { return h.loadAccount(email, true) }
 
 // peek is load without warnings, for looking at accounts other than the
@@ -181,34 +163,7 @@ func (h *Helper) loadAccount(email string, warn bool) (*Session, error) {
 	if email == "" {
 		return nil, nil
 	}
-	key := accountKey(email)
-	s, err := h.readRecord(key, warn)
-	if err != nil {
-		return nil, err
-	}
-	names, _ := h.store.Names() // unreadable: the key's record is all there is
-	others, keyed := spellings(names, key)
-	if !keyed && len(others) > 0 && (s != nil || !h.missing(key)) {
-		// The store ignores case (macOS, Windows): the record under
-		// another spelling is the key's.
-		others = nil
-	}
-	for _, name := range others {
-		o, err := h.readRecord(name, warn)
-		if err != nil {
-			if warn {
-				h.warnf("%v; ignoring it", err)
-			}
-			continue
-		}
-		if o != nil && (s == nil || newerSession(o, s)) {
-			s = o
-		}
-	}
-	if s != nil && accountKey(s.Email) == key {
-		s.Email = key
-	}
-	return s, nil
+	return h.readRecord(accountKey(email), warn)
 }
 
 // readRecord reads and parses the record name: nil when there is none or
@@ -240,96 +195,8 @@ func (h *Helper) readRecord(name string, warn bool) (*Session, error) {
 	return s, nil
 }
 
-// missing says the store has no record name (in a store that ignores case,
-// a record under another spelling is one).
-func (h *Helper) missing(name string) bool {
-	_, err := h.store.Read(name)
-	return errors.Is(err, fs.ErrNotExist)
-}
-
-// newerSession says a is the newer of two records of one account: one that
-// holds tokens beats one that does not (logged out, or its refresh token
-// rejected: a live session is never given up for it); then the later
-// generation (saves counted); then the later expiry.
-func newerSession(a, b *Session) bool {
-	switch {
-	case a.hasTokens() != b.hasTokens():
-		return a.hasTokens()
-	case a.Generation != b.Generation:
-		return a.Generation > b.Generation
-	}
-	return a.ExpiresAt.After(b.ExpiresAt)
-}
-
 // hasTokens says the session holds a token: it has not been logged out.
 func (s *Session) hasTokens() bool { return s != nil && (s.AccessToken != "" || s.RefreshToken != "") }
-
-// merge moves the account's records under other spellings (saved by an
-// akiflow-token from before emails matched without regard to case) into
-// the key's record, keeping the newer session, and removes them. Called
-// with the key's lock held; each other spelling's lock is taken too, since
-// an older akiflow-token may be refreshing it. What cannot be merged now is
-// left for the next time, with a warning.
-func (h *Helper) merge(ctx context.Context, key string) {
-	names, err := h.store.Names()
-	if err != nil {
-		return // the key's record is all there is
-	}
-	others, keyed := spellings(names, key)
-	if len(others) == 0 {
-		return
-	}
-	if !keyed && !h.missing(key) {
-		// The store ignores case: the other spelling is the key's record,
-		// and its lock the key's, which this process holds.
-		return
-	}
-	for _, name := range others {
-		if err := h.mergeSpelling(ctx, key, name); err != nil {
-			h.warnf("%v", err)
-		}
-	}
-}
-
-func (h *Helper) mergeSpelling(ctx context.Context, key, name string) error {
-	ctx, cancel := context.WithTimeout(ctx, h.lockWait())
-	defer cancel()
-	lock, err := h.store.Lock(ctx, name)
-	if err != nil {
-		return fmt.Errorf("could not merge %s into %s: %w", h.store.Path(name), h.store.Path(key), err)
-	}
-	defer lock.Close()
-	h.salvage(name, key)
-	old, err := h.readRecord(name, false)
-	switch {
-	case err != nil:
-		return err // refused, or from a newer akiflow-token: left alone
-	case old == nil:
-		if _, err := h.store.Read(name); err != nil {
-			return nil // gone meanwhile, or not a file (load warns of it): left alone
-		}
-		return h.store.Remove(name) // not a session: nothing in it to keep
-	}
-	cur, err := h.readRecord(key, false)
-	if err != nil {
-		return err
-	}
-	if cur == nil || newerSession(old, cur) {
-		old.Email = key
-		if cur != nil {
-			// The key's record counts on from the larger count (save
-			// adds one): a record's generation never goes back.
-			old.Generation = max(old.Generation, cur.Generation)
-		}
-		if err := h.save(old); err != nil {
-			return fmt.Errorf("could not merge %s into %s: %w", h.store.Path(name), h.store.Path(key), err)
-		}
-		h.logf("moved the session of %s to %s", name, h.store.Path(key))
-	} else {
-		h.logf("dropped %s: %s holds a newer session", h.store.Path(name), h.store.Path(key))
-	}
-	return h.store.Remove(name)
-}
 
 // lockWait bounds the wait for another process's refresh or login, and for
 // the refresh process: longer than a refresh can take.
@@ -338,8 +205,7 @@ func (h *Helper) lockWait() time.Duration {
 }
 
 // lock takes an account's lock (email in any case: the key's), for at
-// most lockWait, then recovers a killed save and merges the account's
-// records under other spellings.
+// most lockWait, then recovers a killed save.
 func (h *Helper) lock(ctx context.Context, email string) (io.Closer, error) {
 	key := accountKey(email)
 	wait, cancel := context.WithTimeout(ctx, h.lockWait())
@@ -359,8 +225,7 @@ func (h *Helper) lock(ctx context.Context, email string) (io.Closer, error) {
 	case err != nil:
 		return nil, err
 	}
-	h.salvage(key, key)
-	h.merge(ctx, key)
+	h.salvage(key)
 	return lock, nil
 }
 

@@ -44,7 +44,7 @@ count() { # name, command...: prints the instruction total; stdin: $STDIN
 hit=$(count akiflow-token "$out/akiflow-token")
 # git's credential get, as git runs it on every fetch.
 printf 'protocol=https\nhost=web.akiflow.com\n\n' >"$out/git-request"
-get=$(STDIN="$out/git-request" count get "$out/akiflow-token" get)
+get=$(STDIN="$out/git-request" count get "$out/akiflow-token" git-credential get)
 floor=$(count floor "$out/floor" "$session")
 floorhttp=$(count floor-http "$out/floor-http" "$session")
 printf '%-14s %12s instructions\n' akiflow-token "$hit" "git get" "$get" floor "$floor" floor-http "$floorhttp"

@@ -42,13 +42,11 @@ func benchGet(b *testing.B, u string) {
 func BenchmarkBareProxy(b *testing.B) {
 	r := newRig(b, nil)
 	target, _ := url.Parse(r.api.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
 	token := r.session()["access_token"].(string)
-	director := proxy.Director
-	proxy.Director = func(req *http.Request) {
-		director(req)
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Header.Set("Authorization", "Bearer "+token)
+	}}
 	bare := httptest.NewServer(proxy)
 	defer bare.Close()
 	benchGet(b, bare.URL+"/v5/tasks")

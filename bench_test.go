@@ -1,7 +1,7 @@
 // Process benchmarks: whole runs of akiflow-token against the floors of
 // testdata/floor and testdata/floor-http. Run them with
 //
-//	go test -run '^$' -bench . -benchtime 300x
+//	go test -run '^$' -bench . -benchtime 400x .
 //
 // They report figures (b.ReportMetric); no test asserts a time.
 package main_test
@@ -20,29 +20,23 @@ import (
 	"akiflow-token/helper/akiflow/akiflowtest"
 )
 
-// releaseTags are the build tags the README installs akiflow-token with:
-// the pure-Go resolver and user lookup (a static binary: no dynamic loader
-// at every start) and no HTTP/2 (two requests a refresh need none of it).
-var releaseTags = "netgo,osusergo,nethttpomithttp2"
-
 var benchBinaries struct {
-	once                                    sync.Once
-	token, floor, floorHTTP, floorHTTPPlain string
-	err                                     error
+	once                             sync.Once
+	floor, floorHTTP, floorHTTPPlain string
+	err                              error
 }
 
-// buildBenchBinaries builds akiflow-token as the README installs it (no
-// -race) and the two floors, once: the floors with the same tags, and
+// buildBenchBinaries returns akiflow-token as the README installs it (the
+// tests' binary) and builds the two floors, once: with the same tags, and
 // floor-http also plainly, for reference.
 func buildBenchBinaries(b *testing.B) (token, floor, floorHTTP, floorHTTPPlain string) {
 	b.Helper()
 	bb := &benchBinaries
 	bb.once.Do(func() {
 		dir := filepath.Dir(binary)
-		bb.token, bb.floor = filepath.Join(dir, "bench-akiflow-token"), filepath.Join(dir, "floor")
+		bb.floor = filepath.Join(dir, "floor")
 		bb.floorHTTP, bb.floorHTTPPlain = filepath.Join(dir, "floor-http"), filepath.Join(dir, "floor-http-plain")
 		for _, build := range [][]string{
-			{"-tags", releaseTags, "-o", bb.token, "."},
 			{"-tags", releaseTags, "-o", bb.floor, "./testdata/floor"},
 			{"-tags", releaseTags, "-o", bb.floorHTTP, "./testdata/floor-http"},
 			{"-o", bb.floorHTTPPlain, "./testdata/floor-http"},
@@ -56,7 +50,7 @@ func buildBenchBinaries(b *testing.B) (token, floor, floorHTTP, floorHTTPPlain s
 	if bb.err != nil {
 		b.Fatal(bb.err)
 	}
-	return bb.token, bb.floor, bb.floorHTTP, bb.floorHTTPPlain
+	return binary, bb.floor, bb.floorHTTP, bb.floorHTTPPlain
 }
 
 // sample is one measured process run.

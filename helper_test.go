@@ -1,18 +1,27 @@
 // End-to-end tests: the real akiflow-token binary, run as a person, a shell,
-// git or kubectl runs it, against the fake Akiflow server of
-// helper/akiflowtest, with a hermetic HOME and XDG folders per test.
+// git, kubectl or curl runs it, against the fake Akiflow server of
+// helper/akiflow/akiflowtest, with a hermetic HOME and XDG folders per test.
+//
+// This file holds TestMain, the fixtures (a world: a fake and a home) and
+// the helpers every end-to-end test shares; the tests live in files named
+// by feature. What needs no real process, terminal or program (usage
+// errors, output formats, git's protocol lines, status, bad cache files,
+// logout) is in the testscript scripts of testdata/script instead
+// (script_test.go), and the rules themselves in the unit tests of helper/
+// and cache/.
 package main_test
 
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,11 +33,29 @@ import (
 	"akiflow-token/helper/akiflow/akiflowtest"
 )
 
-// binary is the akiflow-token built for these tests (with -race when the
-// tests are).
+// binary is akiflow-token as the README installs it: the release tags and
+// never -race, even when the tests run with -race (the race detector still
+// watches the tests and the packages they run in process). TestMain builds
+// it once for every end-to-end test, the scripts and the benchmarks; its
+// folder also holds git-credential-akiflow, a link to it.
 var binary string
 
+// releaseTags are the build tags the README installs akiflow-token with:
+// the pure-Go resolver and user lookup (a static binary: no dynamic loader
+// at every start) and no HTTP/2 (two requests a refresh need none of it).
+const releaseTags = "netgo,osusergo,nethttpomithttp2"
+
 func TestMain(m *testing.M) {
+	// The end-to-end tests mostly wait: for the programs they run, and for
+	// the fake's answers. Unless -parallel says otherwise, run at least 4
+	// at once, even on a machine with fewer cores.
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet && runtime.GOMAXPROCS(0) < 4 {
+		flag.Set("test.parallel", "4")
+	}
+
 	dir, err := os.MkdirTemp("", "akiflow-token-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -36,11 +63,7 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(dir, 0o755) // tests also run it as another user
 	binary = filepath.Join(dir, "akiflow-token")
-	args := []string{"build", "-tags", releaseTags, "-o", binary}
-	if raceEnabled() {
-		args = append(args, "-race")
-	}
-	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", releaseTags, "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building akiflow-token: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -54,17 +77,76 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func raceEnabled() bool {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
+// requireTools is AKIFLOW_TEST_REQUIRE_TOOLS=1: a missing tool fails the
+// test that needs it instead of skipping it.
+var requireTools = os.Getenv("AKIFLOW_TEST_REQUIRE_TOOLS") == "1"
+
+// needTool skips the test, saying why, when the program name is not
+// installed; with AKIFLOW_TEST_REQUIRE_TOOLS=1 it fails it instead.
+func needTool(t testing.TB, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err == nil {
+		return
 	}
-	for _, s := range info.Settings {
-		if s.Key == "-race" && s.Value == "true" {
-			return true
-		}
+	if requireTools {
+		t.Fatalf("%s is not installed, and AKIFLOW_TEST_REQUIRE_TOOLS=1 requires every tool the tests drive", name)
 	}
+	t.Skipf("skipped: %s is not installed (with AKIFLOW_TEST_REQUIRE_TOOLS=1 this fails instead)", name)
+}
+
+// haveTool says whether the program name is installed, for a test that
+// can leave out the step that needs it: it logs the step left out; with
+// AKIFLOW_TEST_REQUIRE_TOOLS=1 it fails the test instead.
+func haveTool(t testing.TB, name, step string) bool {
+	t.Helper()
+	if _, err := exec.LookPath(name); err == nil {
+		return true
+	}
+	if requireTools {
+		t.Fatalf("%s is not installed, and AKIFLOW_TEST_REQUIRE_TOOLS=1 requires every tool the tests drive", name)
+	}
+	t.Logf("%s is not installed: leaving out %s (with AKIFLOW_TEST_REQUIRE_TOOLS=1 this fails instead)", name, step)
 	return false
+}
+
+// needRoot skips the test, saying why, unless it runs as root.
+func needRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skipf("skipped: needs root, %s", why)
+	}
+}
+
+// needLong skips a test that takes long with -short.
+func needLong(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("long; runs without -short")
+	}
+}
+
+// repeat is how many times a loop runs: full, or short with -short.
+func repeat(full, short int) int {
+	if testing.Short() {
+		return short
+	}
+	return full
+}
+
+// patience bounds every wait for something that must happen: generous, so
+// that only something that never happens fails, however loaded the machine.
+const patience = 30 * time.Second
+
+// waitUntil polls cond until it holds, for up to patience.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s, and still not: %s", patience, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // world is one test's machine: a fake Akiflow server and a home folder.
@@ -102,9 +184,15 @@ func newWorldWith(t testing.TB, srv *akiflowtest.Server) *world {
 		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
 		"PATH=" + filepath.Dir(binary) + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"AKIFLOW_BASE_URL=" + srv.URL,
-		// A -race binary otherwise sleeps a second at exit; a race still fails it.
-		"GORACE=atexit_sleep_ms=0 exitcode=66",
 	}
+	return w
+}
+
+// newServeWorld is a world whose API (for the endpoint's proxy) is the fake.
+func newServeWorld(t testing.TB) *world {
+	t.Helper()
+	w := newWorld(t)
+	w.env = append(w.env, "AKIFLOW_API_URL="+w.srv.URL)
 	return w
 }
 
@@ -114,7 +202,43 @@ func (w *world) setHome(dir string) {
 	w.env = append(w.env, "HOME="+dir, "XDG_CACHE_HOME="+filepath.Join(dir, ".cache"), "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"))
 }
 
-// result is what a run of the binary left.
+// nobody is the user the tests run akiflow-token as, to meet file
+// permissions that root would ignore.
+var nobody = &syscall.Credential{Uid: 65534, Gid: 65534}
+
+// asNobody moves the world to a home that belongs to nobody, when the tests
+// run as root; otherwise the tests' own user does.
+func (w *world) asNobody() {
+	w.t.Helper()
+	if os.Getuid() != 0 {
+		return
+	}
+	home, err := os.MkdirTemp("", "akiflow-token-nobody-")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { os.RemoveAll(home) })
+	os.Chmod(home, 0o755)
+	os.Chown(home, int(nobody.Uid), int(nobody.Gid))
+	w.setHome(home)
+	w.user = nobody
+}
+
+// giveHome hands the world's home to the user the world runs as.
+func (w *world) giveHome() {
+	w.t.Helper()
+	if w.user == nil {
+		return
+	}
+	filepath.Walk(w.home, func(path string, info os.FileInfo, err error) error {
+		if err == nil {
+			err = os.Lchown(path, int(w.user.Uid), int(w.user.Gid))
+		}
+		return err
+	})
+}
+
+// result is what a run of a program left.
 type result struct {
 	stdout, stderr string
 	code           int
@@ -188,6 +312,104 @@ func exitCode(t testing.TB, err error) int {
 	}
 	t.Fatalf("running akiflow-token: %v", err)
 	return -1
+}
+
+// parallel runs n copies of akiflow-token at once, with no terminal, and
+// returns their results.
+func (w *world) parallel(n int, args ...string) []result {
+	w.t.Helper()
+	results := make([]result, n)
+	var wg, ready sync.WaitGroup
+	start := make(chan struct{})
+	ready.Add(n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ready.Done()
+			<-start
+			results[i] = w.runStdin(nil, nil, args...)
+		}()
+	}
+	ready.Wait()
+	close(start)
+	wg.Wait()
+	return results
+}
+
+// lockedBuffer is a bytes.Buffer that a process writes while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// commandRun is a program running with no terminal, in a session of its
+// own, its output read as it comes.
+type commandRun struct {
+	w              *world
+	cmd            *exec.Cmd
+	stdout, stderr lockedBuffer
+	done           chan struct{}
+	res            result
+}
+
+// startCommand starts akiflow-token with args.
+func (w *world) startCommand(args ...string) *commandRun {
+	w.t.Helper()
+	return w.startProgram(nil, binary, args...)
+}
+
+// startProgram starts any program (a shell that runs akiflow-token), with
+// extra descriptors from 3 up.
+func (w *world) startProgram(extra []*os.File, name string, args ...string) *commandRun {
+	w.t.Helper()
+	r := &commandRun{w: w, done: make(chan struct{})}
+	r.cmd = exec.Command(name, args...)
+	r.cmd.Env = append([]string(nil), w.env...)
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	r.cmd.ExtraFiles = extra
+	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
+	if err := r.cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	go func() {
+		r.cmd.Wait()
+		r.res = result{stdout: r.stdout.String(), stderr: r.stderr.String(), code: r.cmd.ProcessState.ExitCode()}
+		close(r.done)
+	}()
+	w.t.Cleanup(func() {
+		r.cmd.Process.Kill() // a no-op once it has ended
+		<-r.done
+	})
+	return r
+}
+
+// pid is the running program's process id.
+func (r *commandRun) pid() int { return r.cmd.Process.Pid }
+
+// wait waits for the program to end (for up to patience).
+func (r *commandRun) wait() result {
+	r.w.t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(patience):
+		r.w.t.Fatalf("%s did not end within %s; stderr:\n%s", filepath.Base(r.cmd.Path), patience, redact(r.stderr.String()))
+	}
+	r.w.checkNoSecrets("stderr", r.res.stderr)
+	return r.res
 }
 
 // secretKind names what a secret of the fake is: "an access token" or "a
@@ -280,7 +502,7 @@ func (w *world) startStdin(stdin io.Reader, env []string, args ...string) *termi
 // "Code: " a second time waits for a second prompt.
 func (r *terminalRun) expect(text string) {
 	r.w.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(patience)
 	for time.Now().Before(deadline) {
 		if r.consume(text) {
 			return
@@ -330,13 +552,19 @@ func (r *terminalRun) wait() result {
 	return res
 }
 
+// waitCode waits for the prompt and returns the code that was mailed.
+func (w *world) waitCode(r *terminalRun, email string) string {
+	w.t.Helper()
+	r.expect("Code: ")
+	return w.srv.Code(email)
+}
+
 // login logs email in through the terminal, typing the mailed code, and
 // returns the printed token.
 func (w *world) login(email string, args ...string) string {
 	w.t.Helper()
 	r := w.start(append([]string{"-e", email}, args...)...)
-	r.expect("Code: ")
-	r.typeLine(w.srv.Code(email))
+	r.typeLine(w.waitCode(r, email))
 	res := r.wait()
 	if res.code != 0 {
 		w.t.Fatalf("login of %s: exit %d\n%s", email, res.code, redact(res.stderr))
@@ -371,7 +599,14 @@ func (w *world) checkAccepted(token string) {
 	}
 }
 
-// cacheFile is the path of email's session file.
+// sessionPath is where email's session file lives, whether or not it
+// exists.
+func (w *world) sessionPath(email string) string {
+	host := strings.ReplaceAll(strings.TrimPrefix(w.srv.URL, "http://"), ":", "%3A")
+	return filepath.Join(w.home, ".cache", "akiflow-token", host, email+".json")
+}
+
+// cacheFile is the path of email's session file, which must exist.
 func (w *world) cacheFile(email string) string {
 	w.t.Helper()
 	matches, _ := filepath.Glob(filepath.Join(w.home, ".cache", "akiflow-token", "*", email+".json"))
@@ -381,22 +616,46 @@ func (w *world) cacheFile(email string) string {
 	return matches[0]
 }
 
+// lockFile is the path of email's lock file.
+func (w *world) lockFile(email string) string {
+	w.t.Helper()
+	return strings.TrimSuffix(w.cacheFile(email), ".json") + ".lock"
+}
+
+// readSession parses email's cache file as the next run would.
+func (w *world) readSession(email string) (map[string]any, error) {
+	data, err := os.ReadFile(w.cacheFile(email))
+	if err != nil {
+		return nil, err
+	}
+	var s map[string]any
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, err
+	}
+	if s["format"] != 1.0 || s["email"] != email {
+		return nil, fmt.Errorf("not a session of %s", email)
+	}
+	return s, nil
+}
+
+// session is readSession that fails the test on an error.
+func (w *world) session(email string) map[string]any {
+	w.t.Helper()
+	s, err := w.readSession(email)
+	if err != nil {
+		w.t.Fatalf("the session of %s: %v", email, err)
+	}
+	return s
+}
+
 // editSession rewrites email's cache file through edit, as time passing or
 // a damaged disk would.
 func (w *world) editSession(email string, edit func(map[string]any)) {
 	w.t.Helper()
-	path := w.cacheFile(email)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	var s map[string]any
-	if err := json.Unmarshal(data, &s); err != nil {
-		w.t.Fatal(err)
-	}
+	s := w.session(email)
 	edit(s)
-	data, _ = json.Marshal(s)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
+	data, _ := json.Marshal(s)
+	if err := os.WriteFile(w.cacheFile(email), data, 0o600); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -405,6 +664,14 @@ func (w *world) editSession(email string, edit func(map[string]any)) {
 func (w *world) expire(email string) {
 	w.editSession(email, func(s map[string]any) {
 		s["expires_at"] = time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	})
+}
+
+// nearExpiry leaves the cached token of email a minute: good, but under
+// --min-ttl, so the next call refreshes.
+func (w *world) nearExpiry(email string) {
+	w.editSession(email, func(s map[string]any) {
+		s["expires_at"] = time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
 	})
 }
 
@@ -427,8 +694,50 @@ func (w *world) checkRequests(before map[string]int, want map[string]int) {
 	}
 }
 
+// gate holds the requests of one route at the fake until it is opened:
+// while it is shut, the process that sent them is known to be waiting for
+// Akiflow, however long the test takes, with no latency to guess.
+type gate struct {
+	arrived chan struct{} // receives once per request held
+	open    chan struct{}
+	once    sync.Once
+}
+
+// hold makes the next n requests on route wait at a gate, then be answered
+// as the healthy server would.
+func (w *world) hold(route string, n int) *gate {
+	g := &gate{arrived: make(chan struct{}, n), open: make(chan struct{})}
+	faults := make([]akiflowtest.Fault, n)
+	for i := range faults {
+		faults[i] = func(rw http.ResponseWriter, r *http.Request, s *akiflowtest.Server) {
+			g.arrived <- struct{}{}
+			select {
+			case <-g.open:
+				s.Handle(route, rw, r)
+			case <-r.Context().Done(): // the client gave up
+			}
+		}
+	}
+	w.srv.Fail(route, faults...)
+	w.t.Cleanup(g.release) // before the fake closes: its Close waits for us
+	return g
+}
+
+// waitArrival waits until a request has reached the gate.
+func (g *gate) waitArrival(t testing.TB) {
+	t.Helper()
+	select {
+	case <-g.arrived:
+	case <-time.After(patience):
+		t.Fatalf("no request reached the gate within %s", patience)
+	}
+}
+
+// release opens the gate for good.
+func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
+
 // check compares got and want; its failure message never shows a token.
-func check(t *testing.T, what string, got, want any) {
+func check(t testing.TB, what string, got, want any) {
 	t.Helper()
 	if g, w := fmt.Sprint(got), fmt.Sprint(want); g != w {
 		t.Errorf("%s: got %s, want %s", what, redact(g), redact(w))
@@ -437,7 +746,7 @@ func check(t *testing.T, what string, got, want any) {
 
 // checkChanged fails unless got is a token other than old (and not empty);
 // its failure message never shows a token.
-func checkChanged(t *testing.T, what, got, old string) {
+func checkChanged(t testing.TB, what, got, old string) {
 	t.Helper()
 	if got == "" || got == old {
 		t.Errorf("%s: got %q, want a token other than %q", what, redact(got), redact(old))
@@ -466,493 +775,3 @@ func redact(s string) string {
 }
 
 const alice = "alice@example.com"
-
-func TestFirstLoginThenCacheHit(t *testing.T) {
-	w := newWorld(t)
-	before := w.counts()
-	r := w.start("-e", alice)
-	r.expect("A 6-digit code was sent to " + alice)
-	r.expect("Code: ")
-	r.typeLine(w.srv.Code(alice))
-	res := r.wait()
-	check(t, "connections for the login's 4 exchanges", w.srv.Connections(), 1)
-	token := w.tokenOf(res)
-	if !strings.Contains(res.stderr, "logged in as "+alice) {
-		t.Errorf("the terminal does not say who logged in:\n%s", redact(res.stderr))
-	}
-	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "login": 1, "code": 1, "user/me": 1})
-
-	// The cache folder is private.
-	info, err := os.Stat(filepath.Dir(w.cacheFile(alice)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	check(t, "cache folder mode", info.Mode().Perm(), os.FileMode(0o700))
-	info, _ = os.Stat(w.cacheFile(alice))
-	check(t, "cache file mode", info.Mode().Perm(), os.FileMode(0o600))
-
-	// Later runs, without a terminal and without --email, print the cached
-	// token and make no request at all.
-	before = w.counts()
-	for range 3 {
-		again := w.run()
-		check(t, "cached token is the same", w.tokenOf(again), token)
-		check(t, "stderr of a cache hit", again.stderr, "")
-	}
-	w.checkRequests(before, map[string]int{})
-}
-
-func TestLoginAsksForTheEmail(t *testing.T) {
-	w := newWorld(t)
-	r := w.start()
-	r.expect("Akiflow email: ")
-	r.typeLine("alice.example.com")
-	r.expect("is not an email address")
-	check(t, "login requests before a valid email", w.srv.Count(akiflowtest.RouteLogin), 0)
-	r.typeLine(alice)
-	r.expect("Code: ")
-	r.typeLine(w.srv.Code(alice))
-	w.tokenOf(r.wait())
-	w.tokenOf(w.run("-e", alice))
-}
-
-func TestCodeIsAskedAgain(t *testing.T) {
-	w := newWorld(t)
-	r := w.start("-e", alice)
-	r.expect("Code: ")
-	before := w.counts()
-	r.typeLine("12345") // too short: asked again, nothing sent
-	r.expect("The code is 6 digits")
-	r.expect("Code: ")
-	w.checkRequests(before, map[string]int{})
-	code := w.srv.Code(alice)
-	wrong := fmt.Sprintf("%06d", (atoi(code)+1)%1000000)
-	r.typeLine(wrong[:3] + " " + wrong[3:])
-	r.expect("Invalid authentication code. Try again.")
-	r.expect("Code: ")
-	r.typeLine(code[:3] + "-" + code[3:])
-	res := r.wait()
-	w.tokenOf(res)
-	check(t, "prompts for the code", strings.Count(res.stderr, "Code: "), 3)
-	w.checkRequests(before, map[string]int{"code": 2, "user/me": 1})
-}
-
-func TestThreeWrongCodesFail(t *testing.T) {
-	w := newWorld(t)
-	r := w.start("-e", alice)
-	wrong := fmt.Sprintf("%06d", (atoi(w.waitCode(r, alice))+1)%1000000)
-	r.typeLine(wrong)
-	for range 2 {
-		r.expect("Try again.")
-		r.expect("Code: ") // a new prompt, not the first one again
-		r.typeLine(wrong)
-	}
-	res := r.wait()
-	check(t, "exit status", res.code, 1)
-	check(t, "stdout", res.stdout, "")
-	check(t, "code requests", w.srv.Count(akiflowtest.RouteCode), 3)
-	check(t, "prompts for the code", strings.Count(res.stderr, "Code: "), 3)
-
-	// No session was saved: no file matches the cache file's pattern, and
-	// the pattern is one the session file would match.
-	pattern := filepath.Join(w.home, ".cache", "akiflow-token", "*", alice+".json")
-	if ok, err := filepath.Match(pattern, w.sessionPath(alice)); !ok || err != nil {
-		t.Fatalf("the pattern %s does not match the session file %s (%v)", pattern, w.sessionPath(alice), err)
-	}
-	matches, err := filepath.Glob(pattern)
-	if err != nil {
-		t.Fatal(err)
-	}
-	check(t, "session files after three wrong codes", matches, []string{})
-}
-
-// waitCode waits for the prompt and returns the code that was mailed.
-func (w *world) waitCode(r *terminalRun, email string) string {
-	w.t.Helper()
-	r.expect("Code: ")
-	return w.srv.Code(email)
-}
-
-func atoi(s string) int {
-	n := 0
-	fmt.Sscan(s, &n)
-	return n
-}
-
-func TestExpiredCodeURLSendsANewCode(t *testing.T) {
-	w := newWorld(t)
-	w.srv.SetCodeTTL(-time.Minute) // every signed URL is already expired
-	r := w.start("-e", alice)
-	r.typeLine(w.waitCode(r, alice))
-	r.expect("The code has expired. Send a new one? [Y/n] ")
-	w.srv.SetCodeTTL(15 * time.Minute)
-	r.typeLine("")
-	r.expect("A new code was sent")
-	r.typeLine(w.waitCode(r, alice))
-	w.tokenOf(r.wait())
-	check(t, "codes mailed", w.srv.Count(akiflowtest.RouteLogin), 2)
-}
-
-func TestCtrlCAtThePromptLeavesTheCacheAlone(t *testing.T) {
-	w := newWorld(t)
-	token := w.login(alice)
-	before, err := os.ReadFile(w.cacheFile(alice))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := w.start("login", "-e", alice)
-	r.expect("Code: ")
-	r.tty.Write([]byte{3}) // Ctrl-C
-	res := r.wait()
-	check(t, "exit status", res.code, 130)
-	check(t, "stdout", res.stdout, "")
-	after, err := os.ReadFile(w.cacheFile(alice))
-	if err != nil {
-		t.Fatal(err)
-	}
-	check(t, "cache file", string(after), string(before))
-	check(t, "the session still works", w.tokenOf(w.run()), token)
-}
-
-func TestRefreshNearExpiry(t *testing.T) {
-	w := newWorld(t)
-	first := w.login(alice)
-	// A token with a minute left is near expiry for --min-ttl (5m).
-	w.nearExpiry(alice)
-	before, connections := w.counts(), w.srv.Connections()
-	res := w.run("-v")
-	check(t, "connections for the refresh's 2 exchanges", w.srv.Connections()-connections, 1)
-	second := w.tokenOf(res)
-	checkChanged(t, "a new token", second, first)
-	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
-	if !strings.Contains(res.stderr, "POST /oauth/refreshToken: 200") {
-		t.Errorf("--verbose does not show the refresh exchange:\n%s", redact(res.stderr))
-	}
-	check(t, "client ids used", len(w.srv.ClientIDs()), 1)
-
-	// The rotated pair was saved: the next run is a cache hit, and the
-	// refresh after that works (the new refresh token was kept).
-	before = w.counts()
-	check(t, "cache hit after refresh", w.tokenOf(w.run()), second)
-	w.checkRequests(before, map[string]int{})
-	w.expire(alice)
-	third := w.tokenOf(w.run())
-	checkChanged(t, "refreshed after expiry", third, second)
-	check(t, "the same client id on every refresh", len(w.srv.ClientIDs()), 1)
-}
-
-// A token that lives less than --min-ttl is printed, and refreshed only
-// when under half its lifetime is left (see hardening_test.go).
-func TestShortLivedTokensArePrintedAnyway(t *testing.T) {
-	w := newWorld(t)
-	w.srv.SetExpiresIn(60) // the server gives less than --min-ttl
-	w.login(alice)
-	before := w.counts()
-	w.tokenOf(w.run()) // 60 s left, over half the lifetime: a cache hit
-	w.checkRequests(before, map[string]int{})
-	w.editSession(alice, func(s map[string]any) {
-		s["expires_at"] = time.Now().Add(20 * time.Second).UTC().Format(time.RFC3339)
-	})
-	w.tokenOf(w.run()) // under half: one refresh, and no loop
-	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
-}
-
-func TestForceRefresh(t *testing.T) {
-	w := newWorld(t)
-	first := w.login(alice)
-	second := w.tokenOf(w.run("--force-refresh"))
-	checkChanged(t, "a new token", second, first)
-	check(t, "refreshes", w.srv.Count(akiflowtest.RouteRefresh), 1)
-
-	// With no session at all, --force-refresh is a login.
-	res := w.run("--force-refresh", "-e", "nobody@example.com")
-	check(t, "no session: exit", res.code, 3)
-}
-
-func TestRejectedRefreshWithoutTerminal(t *testing.T) {
-	w := newWorld(t)
-	w.login(alice)
-	w.srv.Revoke(alice)
-	w.expire(alice)
-	before := w.counts()
-	res := w.run()
-	check(t, "exit status", res.code, 3)
-	check(t, "stdout", res.stdout, "")
-	if !strings.Contains(res.stderr, `run "akiflow-token login"`) {
-		t.Errorf("stderr does not say what to do:\n%s", redact(res.stderr))
-	}
-	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
-
-	// The dead refresh token is forgotten: the next call asks for a login
-	// at once, without trying it again.
-	before = w.counts()
-	res = w.run()
-	check(t, "next call: exit status", res.code, 3)
-	w.checkRequests(before, map[string]int{})
-	check(t, "status after a rejection", w.run("status").code, 3)
-}
-
-func TestRejectedRefreshWithTerminalLogsInAgain(t *testing.T) {
-	w := newWorld(t)
-	w.login(alice)
-	w.srv.Revoke(alice)
-	w.expire(alice)
-	r := w.start()
-	r.expect("a new login is needed")
-	r.typeLine(w.waitCode(r, alice))
-	w.tokenOf(r.wait())
-}
-
-func TestNoSessionNoTerminal(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		args []string
-		env  []string
-	}{
-		{"no terminal", nil, nil},
-		{"no terminal, --email", []string{"-e", alice}, nil},
-		{"--non-interactive", []string{"--non-interactive"}, nil},
-		{"AKIFLOW_NON_INTERACTIVE", nil, []string{"AKIFLOW_NON_INTERACTIVE=1"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t)
-			res := w.runEnv(tc.env, tc.args...)
-			check(t, "exit status", res.code, 3)
-			check(t, "stdout", res.stdout, "")
-			w.checkRequests(map[string]int{}, map[string]int{})
-		})
-	}
-}
-
-func TestNonInteractiveWithTerminalDoesNotPrompt(t *testing.T) {
-	w := newWorld(t)
-	r := w.start("--non-interactive", "-e", alice)
-	res := r.wait()
-	check(t, "exit status", res.code, 3)
-	w.checkRequests(map[string]int{}, map[string]int{}) // a new fake: none before
-}
-
-func TestTwoAccounts(t *testing.T) {
-	w := newWorld(t)
-	const bob = "bob+work@example.org"
-	a := w.login(alice)
-	b := w.login(bob)
-	checkChanged(t, "bob's token, not alice's", b, a)
-	check(t, "default is the last login", w.tokenOf(w.run()), b)
-	check(t, "--email selects", w.tokenOf(w.run("-e", alice)), a)
-	check(t, "AKIFLOW_EMAIL selects", w.tokenOf(w.runEnv([]string{"AKIFLOW_EMAIL=" + alice})), a)
-
-	st := w.run("status")
-	check(t, "status exit", st.code, 0)
-	w.checkNoSecrets("status", st.stdout)
-	for _, want := range []string{"account: " + bob, "refresh: held", "other:   " + alice, w.cacheFile(bob)} {
-		if !strings.Contains(st.stdout, want) {
-			t.Errorf("status lacks %q:\n%s", want, redact(st.stdout))
-		}
-	}
-
-	// Logging bob (the default) out leaves alice alone, and makes her the
-	// default; logging bob out twice is fine.
-	res := w.run("logout")
-	check(t, "logout exit", res.code, 0)
-	check(t, "logout stderr", res.stderr, "logged out "+bob+"\nthe default account is now "+alice+"\n")
-	res = w.run("logout", "-e", bob)
-	check(t, "second logout exit", res.code, 0)
-	check(t, "second logout stderr", res.stderr, "no session for "+bob+"\n")
-	st = w.run("status", "-e", bob)
-	check(t, "status exit after logout", st.code, 3)
-	if !strings.Contains(st.stdout, "refresh: none") {
-		t.Errorf("status after logout:\n%s", redact(st.stdout))
-	}
-	check(t, "alice still logged in", w.tokenOf(w.run("-e", alice)), a)
-	check(t, "alice is the default now", w.tokenOf(w.run()), a)
-	check(t, "bob's token is gone", w.run("-e", bob).code, 3)
-
-	res = w.run("logout", "--all")
-	check(t, "logout --all exit", res.code, 0)
-	check(t, "alice is logged out too", w.run("-e", alice).code, 3)
-	check(t, "status exit after logout --all", w.run("status", "-e", alice).code, 3)
-}
-
-func TestClientIDIsKeptAcrossLogins(t *testing.T) {
-	w := newWorld(t)
-	w.login(alice)
-	id := func() string {
-		var s struct {
-			ClientID string `json:"client_id"`
-		}
-		data, _ := os.ReadFile(w.cacheFile(alice))
-		json.Unmarshal(data, &s)
-		return s.ClientID
-	}
-	first := id()
-	check(t, "client id is a UUID", len(first), 36)
-	w.run("logout")
-	w.login(alice)
-	check(t, "client id after logout and login", id(), first)
-}
-
-func TestOutputFormats(t *testing.T) {
-	w := newWorld(t)
-	token := w.login(alice)
-
-	res := w.run("-o", "header")
-	check(t, "header", res.stdout, "Authorization: Bearer "+token+"\n")
-
-	res = w.runEnv([]string{"AKIFLOW_OUTPUT=json"})
-	var j struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-		ExpiresAt   string `json:"expires_at"`
-		ExpiresIn   int    `json:"expires_in"`
-		Email       string `json:"email"`
-	}
-	if err := json.Unmarshal([]byte(res.stdout), &j); err != nil {
-		t.Fatalf("-o json is not JSON: %v", err)
-	}
-	check(t, "json access_token", j.AccessToken, token)
-	check(t, "json token_type", j.TokenType, "Bearer")
-	check(t, "json email", j.Email, alice)
-	exp, err := time.Parse(time.RFC3339, j.ExpiresAt)
-	if err != nil || time.Until(exp) < 29*time.Minute || time.Until(exp) > 31*time.Minute {
-		t.Errorf("json expires_at %q is not about 30 minutes ahead", j.ExpiresAt)
-	}
-	if j.ExpiresIn < 29*60 || j.ExpiresIn > 1800 {
-		t.Errorf("json expires_in = %d", j.ExpiresIn)
-	}
-}
-
-func TestStaleXSRFIsRetriedOnce(t *testing.T) {
-	w := newWorld(t)
-	first := w.login(alice)
-	w.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Reply(419, "application/json", `{"message":"CSRF token mismatch."}`))
-	w.expire(alice)
-	before := w.counts()
-	checkChanged(t, "refreshed after a 419", w.tokenOf(w.run()), first)
-	w.checkRequests(before, map[string]int{"csrf-cookie": 2, "refresh": 2})
-}
-
-func TestTransientFailureKeepsTheSession(t *testing.T) {
-	w := newWorld(t)
-	first := w.login(alice)
-
-	// The token is still good but under --min-ttl: print it, with a warning.
-	// A 503 says the server did not use the refresh token: it is tried 3
-	// times, and each try meets one of these.
-	unavailable := akiflowtest.RetryAfter(503, 0)
-	w.srv.Fail(akiflowtest.RouteRefresh, unavailable, unavailable, unavailable)
-	before := w.counts()
-	w.nearExpiry(alice)
-	res := w.run()
-	check(t, "the cached token", w.tokenOf(res), first)
-	if !strings.Contains(res.stderr, "warning") || !strings.Contains(res.stderr, "503") {
-		t.Errorf("no warning naming the failure:\n%s", redact(res.stderr))
-	}
-	w.checkRequests(before, map[string]int{"csrf-cookie": 3, "refresh": 3})
-
-	// The token has expired: exit 4, nothing on stdout. A 502 may come
-	// from a server that used the token: it is not tried again.
-	w.expire(alice)
-	w.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Reply(502, "text/html", "<html><body>Bad Gateway</body></html>"))
-	before = w.counts()
-	res = w.run()
-	check(t, "exit status", res.code, 4)
-	check(t, "stdout", res.stdout, "")
-	check(t, "one-line error", strings.Count(res.stderr, "\n"), 1)
-	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
-
-	// The session survived: the next run refreshes with the same refresh token.
-	w.tokenOf(w.run())
-}
-
-func TestCodeIsNeverSentToAnotherHost(t *testing.T) {
-	w := newWorld(t)
-	w.srv.RedirectLoginTo("http://127.0.0.2:9")
-	r := w.start("-e", alice)
-	res := r.wait()
-	check(t, "exit status", res.code, 1)
-	if !strings.Contains(res.stderr, "refusing to send the code") {
-		t.Errorf("stderr:\n%s", redact(res.stderr))
-	}
-	check(t, "codes posted", w.srv.Count(akiflowtest.RouteCode), 0)
-}
-
-func TestRedirectsToAnotherHostAreNotFollowed(t *testing.T) {
-	w := newWorld(t)
-	w.login(alice)
-	w.expire(alice)
-	w.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Redirect(307, "http://127.0.0.2:9/steal"))
-	res := w.run()
-	if res.code == 0 || !strings.Contains(res.stderr, "refusing to follow a redirect") {
-		t.Errorf("exit %d, stderr:\n%s", res.code, redact(res.stderr))
-	}
-}
-
-// sessionPath is where email's session file lives, before it exists.
-func (w *world) sessionPath(email string) string {
-	host := strings.ReplaceAll(strings.TrimPrefix(w.srv.URL, "http://"), ":", "%3A")
-	return filepath.Join(w.home, ".cache", "akiflow-token", host, email+".json")
-}
-
-func TestBadCacheFiles(t *testing.T) {
-	good := `{"format":1,"email":"alice@example.com","client_id":"x","access_token":"a.b.c","refresh_token":"def50200aa","expires_at":"2099-01-01T00:00:00Z"}`
-	for _, tc := range []struct {
-		name    string
-		make    func(path string) error
-		code    int
-		message string
-	}{
-		{"empty", writeFile(""), 3, "not a valid session file"},
-		{"truncated", writeFile(good[:40]), 3, "not a valid session file"},
-		{"not JSON", writeFile("hello"), 3, "not a valid session file"},
-		{"wrong shape", writeFile(`{"format":"one","email":[1]}`), 3, "not a valid session file"},
-		{"no expiry", writeFile(`{"format":1,"email":"alice@example.com","access_token":"x"}`), 3, "without expiry"},
-		{"a directory", func(p string) error { return os.Mkdir(p, 0o700) }, 3, "not a regular file"},
-		{"dangling symlink", func(p string) error { return os.Symlink(p+".gone", p) }, 3, ""},
-		{"newer format", writeFile(`{"format":2,"email":"alice@example.com"}`), 1, "newer akiflow-token"},
-		{"readable by others", func(p string) error {
-			if err := writeFile(good)(p); err != nil {
-				return err
-			}
-			return os.Chmod(p, 0o644)
-		}, 1, "chmod 600 "},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t)
-			path := w.sessionPath(alice)
-			os.MkdirAll(filepath.Dir(path), 0o700)
-			if err := tc.make(path); err != nil {
-				t.Fatal(err)
-			}
-			res := w.run("-e", alice)
-			check(t, "exit status", res.code, tc.code)
-			check(t, "stdout", res.stdout, "")
-			if !strings.Contains(res.stderr, tc.message) {
-				t.Errorf("stderr lacks %q:\n%s", tc.message, redact(res.stderr))
-			}
-			if lines := strings.Split(strings.TrimSpace(res.stderr), "\n"); len(lines) > 2 || len(lines) == 2 && lines[0] == lines[1] {
-				t.Errorf("want a warning (once) and an error line, got:\n%s", redact(res.stderr))
-			}
-			w.checkRequests(map[string]int{}, map[string]int{})
-		})
-	}
-}
-
-func writeFile(content string) func(string) error {
-	return func(path string) error { return os.WriteFile(path, []byte(content), 0o600) }
-}
-
-func TestNewerFormatIsNotOverwritten(t *testing.T) {
-	w := newWorld(t)
-	path := w.sessionPath(alice)
-	os.MkdirAll(filepath.Dir(path), 0o700)
-	newer := `{"format":2,"email":"alice@example.com"}`
-	writeFile(newer)(path)
-	r := w.start("-e", alice)
-	res := r.wait()
-	check(t, "exit status", res.code, 1)
-	check(t, "codes mailed", w.srv.Count(akiflowtest.RouteLogin), 0)
-	w.run("logout", "-e", alice)
-	data, _ := os.ReadFile(path)
-	check(t, "file untouched", string(data), newer)
-}

@@ -1,6 +1,8 @@
-// End-to-end tests of the detached refresh process (helper/refresher.go):
-// it finishes a refresh whatever signals reach it, it holds no descriptor
-// of its caller but its own, and it refreshes nothing without the lock.
+// End-to-end tests of the refresh as processes do it: many callers at once
+// share one refresh (or one login), a SIGKILL at any moment loses no
+// session, and the detached refresh process (helper/refresher.go) finishes
+// whatever signals reach it, holds no descriptor of its caller but its own,
+// has no secret in its argv, and refreshes nothing without the lock.
 package main_test
 
 import (
@@ -8,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,11 +23,154 @@ import (
 	"akiflow-token/helper/akiflow/akiflowtest"
 )
 
+func TestConcurrentCallersRefreshOnce(t *testing.T) {
+	t.Parallel()
+	needProc(t)
+	w := newWorld(t)
+	w.login(alice)
+	w.expire(alice)
+	// The refresh waits at the gate until every caller is running: they
+	// all meet the expired token, and all but one wait for the lock.
+	g := w.hold(akiflowtest.RouteCSRF, 1)
+	n := repeat(50, 8)
+	before := w.counts()
+	done := make(chan []result)
+	go func() { done <- w.parallel(n) }()
+	g.waitArrival(t)
+	waitUntil(t, fmt.Sprintf("%d callers run", n), func() bool { return w.callers() == n })
+	g.release()
+	results := <-done
+	first := results[0].stdout
+	for i, r := range results {
+		w.tokenOf(r)
+		check(t, fmt.Sprintf("process %d prints the same token as process 0", i), r.stdout, first)
+	}
+	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
+}
+
+// callers counts the akiflow-token processes this test process started
+// for this world (found by their parent and their AKIFLOW_BASE_URL) that
+// are running.
+func (w *world) callers() int {
+	n := 0
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil || !alive(pid) {
+			continue
+		}
+		if _, ppid, _ := procStat(pid); ppid != os.Getpid() {
+			continue
+		}
+		argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if bytes.HasPrefix(argv, []byte(binary+"\x00")) && bytes.Contains(env, []byte("\x00AKIFLOW_BASE_URL="+w.srv.URL+"\x00")) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestConcurrentLoginsMailOneCode(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	var runs []*terminalRun
+	for range 4 {
+		runs = append(runs, w.start("-e", alice))
+	}
+	// One of them holds the lock and asks; the others wait for its session.
+	var asking *terminalRun
+	waitUntil(t, "a process asks for the code", func() bool {
+		for _, r := range runs {
+			if strings.Contains(r.text(), "Code: ") {
+				asking = r
+			}
+		}
+		return asking != nil
+	})
+	asking.typeLine(w.srv.Code(alice))
+	var tokens []string
+	for _, r := range runs {
+		tokens = append(tokens, w.tokenOf(r.wait()))
+	}
+	for i := range tokens {
+		check(t, fmt.Sprintf("process %d prints the same token as process 0", i), tokens[i], tokens[0])
+	}
+	check(t, "codes mailed", w.srv.Count(akiflowtest.RouteLogin), 1)
+}
+
+// The README promises that a SIGKILL during a refresh never loses the
+// session: kill refreshes at random moments, and after each the cache file
+// parses and the next call finds a session (the new one, or the old one
+// that was not spent), without being blocked by a stale lock.
+func TestKilledRefreshesLoseNoSession(t *testing.T) {
+	t.Parallel()
+	kills := repeat(200, 20)
+	w := newWorld(t)
+	w.login(alice)
+	w.srv.SetLatency(3 * time.Millisecond) // a refresh lasts a few ms: the kills land in it
+	lost, refreshes := 0, w.srv.Count(akiflowtest.RouteRefresh)
+	for i := range kills {
+		w.expire(alice)
+		cmd := exec.Command(binary)
+		cmd.Env = w.env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rand.IntN(20_000)) * time.Microsecond)
+		cmd.Process.Kill() // SIGKILL, at any moment of the refresh
+		cmd.Wait()
+
+		if _, err := w.readSession(alice); err != nil {
+			t.Fatalf("kill %d: the cache file does not parse: %v", i, err)
+		}
+		r := w.run("-e", alice)
+		switch r.code {
+		case 0:
+			w.tokenOf(r)
+		case 3:
+			lost++
+			t.Errorf("kill %d: the session was lost: %s", i, redact(r.stderr))
+			w.login(alice) // go on, to count the losses
+		default:
+			t.Fatalf("kill %d: the next call exited %d: %s", i, r.code, redact(r.stderr))
+		}
+	}
+	t.Logf("%d kills during refresh, %d refresh requests, %d sessions lost", kills, w.srv.Count(akiflowtest.RouteRefresh)-refreshes, lost)
+	check(t, fmt.Sprintf("sessions lost in %d kills", kills), lost, 0)
+}
+
+// While another process holds the account's lock (a login waiting at its
+// code prompt, a slow refresh), a still-good token is printed with a
+// warning after a short wait, not held up for the whole lock wait.
+func TestStillGoodTokenDoesNotWaitForAnotherLogin(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	token := w.login(alice)
+	w.nearExpiry(alice)
+	f, err := os.OpenFile(w.lockFile(alice), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	before := w.counts()
+	res := w.run()
+	check(t, "the cached token", w.tokenOf(res), token)
+	if !strings.Contains(res.stderr, "another akiflow-token is refreshing or logging in") {
+		t.Errorf("no warning: %q", redact(res.stderr))
+	}
+	w.checkRequests(before, map[string]int{})
+}
+
 // needProc skips a test that finds processes and their descriptors in /proc.
 func needProc(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("needs /proc")
+		t.Skip("skipped: needs /proc")
 	}
 }
 
@@ -58,41 +204,29 @@ func alive(pid int) bool {
 // It is found by parent pid, never by name.
 func refreshProcessOf(t *testing.T, caller int) int {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	pid := 0
+	waitUntil(t, fmt.Sprintf("akiflow-token (pid %d) starts a refresh process", caller), func() bool {
 		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 		for _, p := range stats {
-			pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			child, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
 			if err != nil {
 				continue
 			}
-			if _, ppid, ok := procStat(pid); !ok || ppid != caller {
+			if _, ppid, ok := procStat(child); !ok || ppid != caller {
 				continue
 			}
-			argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", child))
 			if bytes.Contains(argv, []byte("\x00__refresh\x00")) {
-				return pid
+				pid = child
+				return true
 			}
 		}
 		if !alive(caller) {
 			t.Fatalf("akiflow-token (pid %d) ended without starting a refresh process", caller)
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	t.Fatalf("akiflow-token (pid %d) started no refresh process within 20s", caller)
-	return 0
-}
-
-// waitUntil polls cond for up to 20 seconds.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return false
+	})
+	return pid
 }
 
 // sendSignal sends sig to pid, which must be a process the test found.
@@ -106,76 +240,51 @@ func sendSignal(t *testing.T, pid int, sig syscall.Signal) {
 	}
 }
 
-// startCaller starts akiflow-token with args as a script would, in a
-// session of its own, with extra descriptors from 3 up.
-func (w *world) startCaller(extra []*os.File, args ...string) (*exec.Cmd, *bytes.Buffer) {
-	w.t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = w.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.ExtraFiles = extra
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		w.t.Fatal(err)
-	}
-	w.t.Cleanup(func() { cmd.Process.Kill() }) // a no-op once it has ended
-	return cmd, &stderr
-}
-
 // A service manager, a closed terminal or a container stop signals every
 // process: the refresh process ignores SIGTERM, SIGHUP and SIGINT and saves
-// the pair it was sent, and the session goes on working.
+// the pair it was sent, and the session goes on working. The fake holds
+// each request at a gate, so the signals reach the refresh process before
+// it sends the refresh and while it waits for the answer.
 func TestRefreshProcessIgnoresTerminationSignals(t *testing.T) {
+	t.Parallel()
 	needProc(t)
 	w := newWorld(t)
 	first := w.login(alice)
 	w.expire(alice)
-	old, err := w.readSession(alice)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.srv.SetLatency(500 * time.Millisecond)
+	old := w.session(alice)
+	csrf, refresh := w.hold(akiflowtest.RouteCSRF, 1), w.hold(akiflowtest.RouteRefresh, 1)
 	before := w.counts()
-	caller, stderr := w.startCaller(nil)
-	child := refreshProcessOf(t, caller.Process.Pid)
+	caller := w.startCommand()
+	child := refreshProcessOf(t, caller.pid())
 
-	// Once it talks to the server, its signal handling is set: signal it
-	// before the refresh is sent, and again while the server holds it.
-	waitUntil(t, "the csrf-cookie request arrives", func() bool {
-		return w.srv.Count(akiflowtest.RouteCSRF) > before[akiflowtest.RouteCSRF]
-	})
+	// Once it talks to the server, its signal handling is set.
+	csrf.waitArrival(t)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT} {
 		sendSignal(t, child, sig)
 	}
-	waitUntil(t, "the refresh request arrives", func() bool {
-		return w.srv.Count(akiflowtest.RouteRefresh) > before[akiflowtest.RouteRefresh] || !alive(child)
-	})
+	csrf.release()
+	refresh.waitArrival(t)
 	if !alive(child) {
-		t.Fatal("the refresh process died of the signals before it sent the refresh")
+		t.Fatal("the refresh process died of the signals")
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT} {
 		sendSignal(t, child, sig)
 	}
-	sendSignal(t, caller.Process.Pid, syscall.SIGTERM)
-	check(t, "the caller's exit status after SIGTERM", exitCode(t, caller.Wait()), 130)
-	w.checkNoSecrets("the caller's stderr", stderr.String())
+	sendSignal(t, caller.pid(), syscall.SIGTERM)
+	check(t, "the caller's exit status after SIGTERM", caller.wait().code, 130)
 	if !alive(child) {
 		t.Fatal("the refresh process ended with its caller, before the server answered")
 	}
+	refresh.release()
 	waitUntil(t, "the refresh process ends", func() bool { return !alive(child) })
 
 	// The new pair was saved, and the saved refresh token is the live one:
 	// the next refresh works, with no login.
-	now, err := w.readSession(alice)
-	if err != nil {
-		t.Fatalf("the session after the signals: %v", err)
-	}
+	now := w.session(alice)
 	checkChanged(t, "the saved refresh token", fmt.Sprint(now["refresh_token"]), fmt.Sprint(old["refresh_token"]))
 	checkChanged(t, "the saved access token", fmt.Sprint(now["access_token"]), first)
 	w.checkAccepted(fmt.Sprint(now["access_token"]))
 	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
-	w.srv.SetLatency(0)
 	before = w.counts()
 	checkChanged(t, "the token of the next refresh", w.tokenOf(w.run("--force-refresh")), fmt.Sprint(now["access_token"]))
 	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
@@ -212,11 +321,12 @@ func descriptors(t *testing.T, pid int) map[int]string {
 // the refresh process: a pipe of the caller's caller is closed as soon as
 // the caller is gone, not when the refresh ends.
 func TestRefreshProcessHoldsNoDescriptorOfItsCaller(t *testing.T) {
+	t.Parallel()
 	needProc(t)
 	w := newWorld(t)
 	w.login(alice)
 	w.expire(alice)
-	w.srv.SetLatency(2 * time.Second)
+	csrf := w.hold(akiflowtest.RouteCSRF, 1)
 
 	// Three pipes on the caller's fds 3, 4 and 5, as a shell's 3>&1 4>… 5>…
 	// would leave them: not close-on-exec.
@@ -230,7 +340,7 @@ func TestRefreshProcessHoldsNoDescriptorOfItsCaller(t *testing.T) {
 		readers, writers = append(readers, r), append(writers, wr)
 	}
 	before := w.counts()
-	caller, stderr := w.startCaller(writers)
+	caller := w.startProgram(writers, binary)
 	for _, wr := range writers {
 		wr.Close()
 	}
@@ -241,10 +351,8 @@ func TestRefreshProcessHoldsNoDescriptorOfItsCaller(t *testing.T) {
 			eof <- i
 		}()
 	}
-	child := refreshProcessOf(t, caller.Process.Pid)
-	waitUntil(t, "the csrf-cookie request arrives", func() bool {
-		return w.srv.Count(akiflowtest.RouteCSRF) > before[akiflowtest.RouteCSRF]
-	})
+	child := refreshProcessOf(t, caller.pid())
+	csrf.waitArrival(t) // the refresh process is set up, and waits for Akiflow
 
 	fds := descriptors(t, child)
 	for i, r := range readers {
@@ -264,23 +372,22 @@ func TestRefreshProcessHoldsNoDescriptorOfItsCaller(t *testing.T) {
 	if !strings.HasPrefix(fds[4], "pipe:") {
 		t.Errorf("the refresh process's fd 4 is %s, not the result pipe", fds[4])
 	}
-	t.Logf("the refresh process's descriptors: %v", fds)
 
-	// The caller is stopped mid-refresh: its pipes close at once, while the
-	// refresh goes on.
-	sendSignal(t, caller.Process.Pid, syscall.SIGTERM)
-	check(t, "the caller's exit status after SIGTERM", exitCode(t, caller.Wait()), 130)
-	w.checkNoSecrets("the caller's stderr", stderr.String())
+	// The caller is stopped mid-refresh: its pipes close, while the refresh
+	// process still waits at the gate.
+	sendSignal(t, caller.pid(), syscall.SIGTERM)
+	check(t, "the caller's exit status after SIGTERM", caller.wait().code, 130)
 	for range readers {
 		select {
 		case <-eof:
-		case <-time.After(time.Second):
-			t.Fatal("a pipe of the caller's caller is still open a second after the caller ended")
+		case <-time.After(patience):
+			t.Fatal("a pipe of the caller's caller is still open after the caller ended")
 		}
 	}
 	if !alive(child) {
-		t.Error("the refresh process ended before the server answered: the test proves nothing")
+		t.Error("the refresh process ended before the server answered")
 	}
+	csrf.release()
 	waitUntil(t, "the refresh process ends", func() bool { return !alive(child) })
 	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
 	before = w.counts()
@@ -291,6 +398,7 @@ func TestRefreshProcessHoldsNoDescriptorOfItsCaller(t *testing.T) {
 // exec keeps the descriptors its caller gave it: the refresh process is
 // started without them, and they are handed to the command.
 func TestExecPassesItsDescriptorsOn(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.login(alice)
 	w.expire(alice)
@@ -314,15 +422,45 @@ func TestExecPassesItsDescriptorsOn(t *testing.T) {
 	}
 }
 
+// Every process akiflow-token starts (the detached refresh) is started with
+// no secret in its argv: read every process's command line while the
+// refresh waits for Akiflow's answer, that is while the refresh process
+// holds both tokens.
+func TestNoSecretInAnyArgv(t *testing.T) {
+	t.Parallel()
+	needProc(t)
+	w := newWorld(t)
+	w.login(alice)
+	w.expire(alice)
+	refresh := w.hold(akiflowtest.RouteRefresh, 1)
+	caller := w.startCommand("-v")
+	child := refreshProcessOf(t, caller.pid())
+	refresh.waitArrival(t)
+	argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", child))
+	if !bytes.Contains(argv, []byte("__refresh")) {
+		t.Errorf("pid %d is not the refresh process", child)
+	}
+	lines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range lines {
+		argv, _ := os.ReadFile(p)
+		w.checkNoSecrets("the argv of "+filepath.Dir(p), string(argv))
+	}
+	refresh.release()
+	res := caller.wait()
+	w.tokenOf(res)
+	w.checkNoSecrets("stderr", res.stderr)
+}
+
 // __refresh run by hand refreshes nothing unless fd 3 is the account's lock
 // file with its lock held by this process (the handed-down lock) and fd 4
 // a pipe. The last case, with both, refreshes: the refusals are the
 // descriptors', not the request's.
 func TestRefreshProcessStartedByHandRefuses(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.login(alice)
 	w.expire(alice)
-	lockPath := strings.TrimSuffix(w.cacheFile(alice), ".json") + ".lock"
+	lockPath := w.lockFile(alice)
 	// The request as refreshRequest writes it (v: the refresh protocol).
 	request, _ := json.Marshal(map[string]any{"v": 1, "base_url": w.srv.URL, "email": alice, "timeout": int64(5 * time.Second)})
 	saved, err := os.ReadFile(w.cacheFile(alice))
@@ -353,22 +491,10 @@ func TestRefreshProcessStartedByHandRefuses(t *testing.T) {
 	}
 	defer syscall.Flock(int(held.Fd()), syscall.LOCK_UN)
 
-	run := func(t *testing.T, extra []*os.File) (code int, stdout, stderr string) {
+	run := func(extra []*os.File) result {
 		t.Helper()
-		cmd := exec.Command(binary, "__refresh", string(request))
-		cmd.Env = w.env
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		cmd.ExtraFiles = extra
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		timer := time.AfterFunc(time.Minute, func() { cmd.Process.Kill() })
-		code = exitCode(t, cmd.Wait())
-		timer.Stop()
-		w.checkNoSecrets("stderr", errOut.String())
-		return code, out.String(), errOut.String()
+		r := w.startProgram(extra, binary, "__refresh", string(request))
+		return r.wait()
 	}
 
 	for _, tc := range []struct {
@@ -383,35 +509,32 @@ func TestRefreshProcessStartedByHandRefuses(t *testing.T) {
 		{"the lock file, held by another process, no pipe on fd 4", []*os.File{open(lockPath)}, "is run by akiflow-token itself"},
 		{"the held lock's own file, a file on fd 4", []*os.File{held, open(filepath.Join(t.TempDir(), "out"))}, "is run by akiflow-token itself"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			before := w.counts()
-			code, stdout, stderr := run(t, tc.extra)
-			if code == 0 {
-				t.Errorf("exit status 0")
-			}
-			check(t, "stdout", stdout, "")
-			line, ok := strings.CutSuffix(stderr, "\n")
-			if !ok || strings.Contains(line, "\n") || !strings.HasPrefix(line, "akiflow-token: ") || !strings.Contains(line, tc.says) {
-				t.Errorf("want one line saying %q, got:\n%s", tc.says, redact(stderr))
-			}
-			w.checkRequests(before, map[string]int{})
-			now, err := os.ReadFile(w.cacheFile(alice))
-			if err != nil {
-				t.Fatal(err)
-			}
-			check(t, "the session file", string(now), string(saved))
-		})
+		before := w.counts()
+		res := run(tc.extra)
+		if res.code == 0 {
+			t.Errorf("%s: exit status 0", tc.name)
+		}
+		check(t, tc.name+": stdout", res.stdout, "")
+		line, ok := strings.CutSuffix(res.stderr, "\n")
+		if !ok || strings.Contains(line, "\n") || !strings.HasPrefix(line, "akiflow-token: ") || !strings.Contains(line, tc.says) {
+			t.Errorf("%s: want one line saying %q, got:\n%s", tc.name, tc.says, redact(res.stderr))
+		}
+		w.checkRequests(before, map[string]int{})
+		now, err := os.ReadFile(w.cacheFile(alice))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, tc.name+": the session file", string(now), string(saved))
 	}
 
-	t.Run("the held lock's own file and a pipe: it refreshes", func(t *testing.T) {
-		before := w.counts()
-		code, stdout, stderr := run(t, []*os.File{held, pipe()})
-		check(t, "exit status", code, 0)
-		check(t, "stdout", stdout, "")
-		check(t, "stderr", stderr, "")
-		w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
-		syscall.Flock(int(held.Fd()), syscall.LOCK_UN)
-		w.tokenOf(w.run()) // a cache hit on what it saved
-		w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
-	})
+	// The held lock's own file and a pipe: it refreshes.
+	before := w.counts()
+	res := run([]*os.File{held, pipe()})
+	check(t, "exit status", res.code, 0)
+	check(t, "stdout", res.stdout, "")
+	check(t, "stderr", res.stderr, "")
+	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
+	syscall.Flock(int(held.Fd()), syscall.LOCK_UN)
+	w.tokenOf(w.run()) // a cache hit on what it saved
+	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
 }

@@ -1,10 +1,12 @@
 // The command-line contract as testscript scripts (testdata/script/*.txtar):
-// what akiflow-token prints, on which stream, with which exit status, for
-// every output format, the git credential protocol, status and bad cache
-// files. Each script runs the release build of the real binary with a
-// cached session it writes itself, a hermetic HOME, and an auth host where
-// nothing listens, so that no script can reach a network. Run one with
-// go test -run TestScripts/NAME; add -testwork to keep its $WORK.
+// what akiflow-token prints, on which stream, with which exit status: usage
+// errors, every output format, the git credential protocol, exec,
+// exec-credential, status, logout, completion, bad cache files and
+// folders, what exec --serve and serve refuse. Each script runs the release
+// build of the real binary (TestMain's, with git-credential-akiflow beside
+// it) with a cached session it writes itself, a hermetic HOME, and an auth
+// host where nothing listens, so that no script can reach a network. Run
+// one with go test -run TestScripts/NAME; add -testwork to keep its $WORK.
 
 package main_test
 
@@ -24,13 +26,8 @@ import (
 const scriptBaseURL = "http://127.0.0.1:1"
 
 func TestScripts(t *testing.T) {
-	// The binary as the README installs it: release tags, never -race (the
-	// scripts check behaviour, not races; helper_test.go has a -race build).
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-tags", releaseTags, "-o", filepath.Join(bin, "akiflow-token"), ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building akiflow-token: %v\n%s", err, out)
-	}
+	t.Parallel()
+	bin := filepath.Dir(binary) // akiflow-token and git-credential-akiflow
 	// testscript runs commands without starting a new session: when go test
 	// itself has a controlling terminal (a developer's shell), a script that
 	// reached a login by mistake would prompt on it. Never let it: it fails

@@ -1,11 +1,13 @@
 // End-to-end tests of the local endpoint: exec --serve and serve, run as a
 // program that runs longer than a token lives (an MCP server, a daemon)
-// would use them, against the fake Akiflow server.
+// would use them, against the fake Akiflow server. The endpoint's rules in
+// process (capabilities, the proxy's forwarding, one refresh for a burst)
+// are helper/endpoint's tests; what exec --serve and serve refuse to start
+// with is serve_refusals.txtar.
 package main_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,8 +18,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,44 +27,13 @@ import (
 	"akiflow-token/helper/akiflow/akiflowtest"
 )
 
-// newServeWorld is a world whose API (for the proxy) is the fake.
-func newServeWorld(t testing.TB) *world {
-	t.Helper()
-	w := newWorld(t)
-	w.env = append(w.env, "AKIFLOW_API_URL="+w.srv.URL)
-	return w
-}
-
-// lockedBuffer is a bytes.Buffer that a process writes while the test
-// reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // endpointRun is akiflow-token exec --serve running a command (spyScript)
 // that hands the endpoint's URLs to the test through a file, then waits
 // until the test tells it to end.
 type endpointRun struct {
-	w                  *world
-	cmd                *exec.Cmd
+	*commandRun
 	dir                string
-	stdout, stderr     lockedBuffer
 	tokenURL, proxyURL string
-	done               chan struct{}
-	res                result
 }
 
 // spyScript writes the URLs to $1/urls, and whether the token came, then
@@ -75,58 +46,27 @@ exit "$(cat "$1/stop")"`
 // terminal, and waits for the URLs.
 func (w *world) serve(args ...string) *endpointRun {
 	w.t.Helper()
-	r := w.startServe(args...)
-	r.waitURLs()
-	return r
-}
-
-func (w *world) startServe(args ...string) *endpointRun {
-	w.t.Helper()
-	r := &endpointRun{w: w, dir: w.t.TempDir(), done: make(chan struct{})}
+	r := &endpointRun{dir: w.t.TempDir()}
 	argv := append(append([]string(nil), args...), "exec", "--serve", "--", "sh", "-c", spyScript, "sh", r.dir)
-	r.cmd = exec.Command(binary, argv...)
-	r.cmd.Env = append([]string(nil), w.env...)
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
-	if err := r.cmd.Start(); err != nil {
-		w.t.Fatal(err)
-	}
-	go func() {
-		err := r.cmd.Wait()
-		r.res = result{stdout: r.stdout.String(), stderr: r.stderr.String(), code: exitCode(w.t, err)}
-		close(r.done)
-	}()
-	w.t.Cleanup(func() {
-		r.cmd.Process.Kill()
-		<-r.done
-	})
-	return r
-}
-
-// waitURLs waits for the command to report the URLs.
-func (r *endpointRun) waitURLs() {
-	r.w.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		data, err := os.ReadFile(filepath.Join(r.dir, "urls"))
-		if err == nil {
-			lines := strings.Split(string(data), "\n")
-			r.tokenURL, r.proxyURL = lines[0], lines[1]
-			if lines[2] != "token" {
-				r.w.t.Errorf("the command has no AKIFLOW_TOKEN")
-			}
-			return
-		}
+	r.commandRun = w.startCommand(argv...)
+	waitUntil(w.t, "the command reports the endpoint's URLs", func() bool {
 		select {
 		case <-r.done:
-			r.w.t.Fatalf("exec --serve ended (exit %d) before its command started; stderr:\n%s", r.res.code, redact(r.res.stderr))
+			w.t.Fatalf("exec --serve ended (exit %d) before its command started; stderr:\n%s", r.res.code, redact(r.res.stderr))
 		default:
 		}
-		if time.Now().After(deadline) {
-			r.w.t.Fatalf("the command never got the URLs; stderr:\n%s", redact(r.stderr.String()))
+		data, err := os.ReadFile(filepath.Join(r.dir, "urls"))
+		if err != nil {
+			return false
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		lines := strings.Split(string(data), "\n")
+		r.tokenURL, r.proxyURL = lines[0], lines[1]
+		if lines[2] != "token" {
+			w.t.Errorf("the command has no AKIFLOW_TOKEN")
+		}
+		return true
+	})
+	return r
 }
 
 // end tells the command to exit with status and waits for exec --serve.
@@ -135,17 +75,6 @@ func (r *endpointRun) end(status int) result {
 	os.WriteFile(filepath.Join(r.dir, "stop.tmp"), []byte(fmt.Sprint(status)), 0o600)
 	os.Rename(filepath.Join(r.dir, "stop.tmp"), filepath.Join(r.dir, "stop"))
 	return r.wait()
-}
-
-func (r *endpointRun) wait() result {
-	r.w.t.Helper()
-	select {
-	case <-r.done:
-	case <-time.After(30 * time.Second):
-		r.w.t.Fatalf("exec --serve did not end")
-	}
-	r.w.checkNoSecrets("stderr of exec --serve", r.res.stderr)
-	return r.res
 }
 
 // client is the tests' HTTP client: no proxy from the environment.
@@ -231,9 +160,10 @@ func failureOf(t *testing.T, r reply) failureJSON {
 }
 
 // consumerScript is a long-running program that uses only its
-// environment: it asks the token URL for tokens and calls the API with
-// them, and calls the API through the proxy, for argv[1] seconds, and
-// prints what it did as JSON. Every call must succeed.
+// environment: until $1/stop appears, it asks the token URL for tokens and
+// calls the API with them, and calls the API through the proxy; every call
+// must succeed. It writes the distinct tokens it got so far to $1/seen, and
+// at the end prints what it did as JSON.
 const consumerScript = `
 import calendar, json, os, sys, time, urllib.error, urllib.request
 
@@ -241,30 +171,36 @@ opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 token_url = os.environ["AKIFLOW_TOKEN_URL"]
 proxy_url = os.environ["AKIFLOW_PROXY_URL"]
 api = os.environ["FAKE_API"]
-duration, min_left = float(sys.argv[1]), float(sys.argv[2])
+folder = sys.argv[1]
 
 def get(url, headers={}):
     try:
-        with opener.open(urllib.request.Request(url, headers=headers), timeout=20) as r:
+        with opener.open(urllib.request.Request(url, headers=headers), timeout=60) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
 
 counts = {"token": 0, "raw": 0, "proxy": 0, "direct": 0}
 failures = []
-least_left = 1e9
-start = time.time()
-while time.time() - start < duration:
+seen = set()
+while not os.path.exists(os.path.join(folder, "stop")):
+    asked = time.time()
     status, body = get(token_url)
     if status != 200:
         failures.append("token URL: %d %s" % (status, body[:300].decode("utf-8", "replace")))
         continue
     counts["token"] += 1
     j = json.loads(body)
-    left = calendar.timegm(time.strptime(j["expires_at"], "%Y-%m-%dT%H:%M:%SZ")) - time.time()
-    least_left = min(least_left, left)
-    if left < min_left:
-        failures.append("token URL: a token with %.2fs left" % left)
+    # A cached token is served with at least the effective --min-ttl left;
+    # one that a request waited for was just refreshed.
+    left = calendar.timegm(time.strptime(j["expires_at"], "%Y-%m-%dT%H:%M:%SZ")) - asked
+    if left <= 0:
+        failures.append("token URL: a token that had expired when it was asked for (%.2fs)" % left)
+    if j["access_token"] not in seen:
+        seen.add(j["access_token"])
+        with open(os.path.join(folder, "seen.tmp"), "w") as f:
+            f.write(str(len(seen)))
+        os.rename(os.path.join(folder, "seen.tmp"), os.path.join(folder, "seen"))
     status, _ = get(api + "/v5/tasks", {"Authorization": "Bearer " + j["access_token"]})
     counts["direct"] += 1
     if status != 200:
@@ -278,31 +214,47 @@ while time.time() - start < duration:
     if status != 200 or not json.loads(body).get("success"):
         failures.append("proxy: %d %s" % (status, body[:300].decode("utf-8", "replace")))
     time.sleep(0.01)
-print(json.dumps({"counts": counts, "failures": failures, "least_left": least_left}))
+print(json.dumps({"counts": counts, "failures": failures, "tokens": len(seen)}))
 sys.exit(1 if failures else 0)
 `
 
-// A consumer runs for over four token lifetimes, with tokens that live 2
-// seconds: every call, through the proxy and with tokens from the token
-// URL, succeeds, while plain akiflow-token calls run beside it. They share
-// one session: the refreshes stay within the bound of one per effective
-// lifetime (lifetime − effective --min-ttl), and no refresh token is ever
-// sent twice (the fake would refuse it, and the session would be lost).
+// A consumer runs through several refreshes of tokens that, as
+// akiflow-token sees them, live 4 seconds, while plain akiflow-token calls
+// run beside it: every call, through the proxy and with tokens from the
+// token URL, succeeds, and the token URL never serves a token that had
+// expired when it was asked for. They share one session: no refresh token
+// is ever sent twice (the fake would refuse it, and the session would be
+// lost). Nothing here waits for a time: the refresh replies say 4 seconds
+// but the fake accepts the tokens for its usual 30 minutes (a slow machine
+// cannot make the API refuse one), and the test waits for events
+// (refreshes, tokens the consumer used). (That a burst costs one refresh,
+// and a short-lived token one refresh per half lifetime, is
+// helper/endpoint's TestTokenURLRefreshesOnceForABurst and helper's
+// TestTokenShortLivedServerTokens, on fake clocks.)
 func TestServeLongRunSharesOneSession(t *testing.T) {
-	needTool(t, "python3")
 	t.Parallel()
+	needLong(t)
+	needTool(t, "python3")
 	w := newServeWorld(t)
-	const lifetime = 2 // seconds; the effective --min-ttl is half of it
-	w.srv.SetExpiresIn(lifetime)
+	const lifetime = 4 // seconds, as akiflow-token sees it: the effective --min-ttl is half of it
+	short := func(reply map[string]any) {
+		if _, ok := reply["access_token"]; ok {
+			reply["expires_in"] = lifetime
+		}
+	}
 	w.login(alice)
-	effectiveMinTTL := lifetime * time.Second / 2
-	runTime := 4*lifetime*time.Second + 500*time.Millisecond
+	w.expire(alice) // the first call refreshes: from then on, every token is short-lived
+	rewrites := make([]akiflowtest.Fault, 1000)
+	for i := range rewrites {
+		rewrites[i] = akiflowtest.Rewrite(akiflowtest.RouteRefresh, short)
+	}
+	w.srv.Fail(akiflowtest.RouteRefresh, rewrites...)
 
-	script := filepath.Join(t.TempDir(), "consumer.py")
+	dir := t.TempDir()
+	script := filepath.Join(dir, "consumer.py")
 	os.WriteFile(script, []byte(consumerScript), 0o600)
 	before := w.counts()
-	start := time.Now()
-	cmd := exec.Command(binary, "exec", "--serve", "--", "python3", script, fmt.Sprint(runTime.Seconds()), "0.75")
+	cmd := exec.Command(binary, "exec", "--serve", "--", "python3", script, dir)
 	cmd.Env = append(append([]string(nil), w.env...), "FAKE_API="+w.srv.URL)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	var stdout, stderr lockedBuffer
@@ -310,30 +262,48 @@ func TestServeLongRunSharesOneSession(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { cmd.Process.Kill() })
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	// Plain calls beside it, as a shell or kubectl would make them.
+	// Plain calls beside it, as a shell or kubectl would make them, until
+	// the session was refreshed a few times and the consumer used tokens
+	// of three of them.
+	const refreshes, tokens = 3, 3
 	plain := 0
-	var err error
-loop:
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		select {
-		case err = <-done:
-			break loop
-		case <-time.After(150 * time.Millisecond):
-			w.tokenOf(w.run())
-			plain++
+		data, _ := os.ReadFile(filepath.Join(dir, "seen"))
+		seen, _ := strconv.Atoi(string(data))
+		if w.srv.Count(akiflowtest.RouteRefresh)-before[akiflowtest.RouteRefresh] >= refreshes && seen >= tokens {
+			break
 		}
+		select {
+		case err := <-done:
+			t.Fatalf("exec --serve ended early (%v); stdout:\n%s\nstderr:\n%s", err, redact(stdout.String()), redact(stderr.String()))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 2 minutes: %d refreshes, the consumer saw %d tokens", w.srv.Count(akiflowtest.RouteRefresh)-before[akiflowtest.RouteRefresh], seen)
+		}
+		w.tokenOf(w.run())
+		plain++
+		time.Sleep(20 * time.Millisecond) // pacing, not a wait for anything
 	}
-	elapsed := time.Since(start)
+	os.WriteFile(filepath.Join(dir, "stop"), nil, 0o600)
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(patience):
+		t.Fatal("the consumer did not stop")
+	}
 	check(t, "exit status of exec --serve (the consumer's)", exitCode(t, err), 0)
 	w.checkNoSecrets("stderr", stderr.String())
 	w.checkNoSecrets("stdout", stdout.String())
 	var report struct {
-		Counts    map[string]int
-		Failures  []string
-		LeastLeft float64 `json:"least_left"`
+		Counts   map[string]int
+		Failures []string
+		Tokens   int
 	}
 	if err := json.Unmarshal([]byte(stdout.String()), &report); err != nil {
 		t.Fatalf("the consumer's report: %v\nstdout: %s\nstderr: %s", err, redact(stdout.String()), redact(stderr.String()))
@@ -341,20 +311,8 @@ loop:
 	for _, f := range report.Failures {
 		t.Errorf("consumer: %s", redact(f))
 	}
-	if report.Counts["proxy"] < 20 || report.Counts["token"] < 20 {
-		t.Errorf("the consumer made too few calls to prove anything: %v", report.Counts)
-	}
-
-	refreshes := w.srv.Count(akiflowtest.RouteRefresh) - before[akiflowtest.RouteRefresh]
-	bound := int(elapsed/(lifetime*time.Second-effectiveMinTTL)) + 1
-	t.Logf("%.1fs: %v calls of the consumer, %d plain calls, %d refreshes (bound %d), least time left on a served token %.2fs",
-		elapsed.Seconds(), report.Counts, plain, refreshes, bound, report.LeastLeft)
-	if refreshes > bound {
-		t.Errorf("%d refreshes in %s: more than one per effective lifetime (bound %d)", refreshes, elapsed.Round(time.Millisecond), bound)
-	}
-	if refreshes < int(elapsed/(lifetime*time.Second))-1 {
-		t.Errorf("%d refreshes in %s: the tokens were not kept fresh", refreshes, elapsed.Round(time.Millisecond))
-	}
+	t.Logf("%v calls of the consumer with %d tokens, %d plain calls, %d refreshes",
+		report.Counts, report.Tokens, plain, w.srv.Count(akiflowtest.RouteRefresh)-before[akiflowtest.RouteRefresh])
 	// Every refresh the fake answered issued a pair: had one been refused
 	// (a refresh token sent twice), the pairs would be fewer.
 	issued := len(w.srv.Secrets())/2 - w.srv.Count(akiflowtest.RouteMe)
@@ -363,6 +321,7 @@ loop:
 }
 
 func TestServeTokenURLAnswersAsOutputJSON(t *testing.T) {
+	t.Parallel()
 	w := newServeWorld(t)
 	w.login(alice)
 	r := w.serve()
@@ -402,6 +361,7 @@ func TestServeTokenURLAnswersAsOutputJSON(t *testing.T) {
 // URL's, a request gets a bare 404; with it, a request from a browser (an
 // Origin, another Host) gets 403. Not even --verbose logs a capability.
 func TestServeCapabilities(t *testing.T) {
+	t.Parallel()
 	w := newServeWorld(t)
 	w.login(alice)
 	r := w.serve("-v")
@@ -474,9 +434,11 @@ func TestServeCapabilities(t *testing.T) {
 // On Linux, connections from another user's sockets are closed unanswered,
 // capability or not.
 func TestServeRefusesOtherUsers(t *testing.T) {
-	if runtime.GOOS != "linux" || os.Getuid() != 0 {
-		t.Skip("needs Linux and root, to connect as another user")
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("skipped: the endpoint tells users apart on Linux only")
 	}
+	needRoot(t, "to connect as another user")
 	needTool(t, "curl")
 	w := newServeWorld(t)
 	w.login(alice)
@@ -496,57 +458,11 @@ func TestServeRefusesOtherUsers(t *testing.T) {
 	})
 }
 
-// What must not start does not: a listen address off loopback, an API URL
-// that is not Akiflow's, --serve without a command, an --env that is one of
-// the URLs' names. All are usage errors, before any request.
-func TestServeRefusals(t *testing.T) {
-	t.Parallel()
-	w := newServeWorld(t)
-	w.login(alice)
-	before := w.counts()
-	marker := filepath.Join(w.home, "ran")
-	for _, tc := range []struct {
-		name    string
-		env     []string
-		args    []string
-		message string
-	}{
-		{"serve on all interfaces", nil, []string{"serve", "--listen", "0.0.0.0:0"}, "loopback only"},
-		{"serve on a LAN address", nil, []string{"serve", "--listen", "192.168.1.10:8080"}, "loopback only"},
-		{"serve on a name", nil, []string{"serve", "--listen", "example.com:80"}, "loopback only"},
-		{"serve on [::]", nil, []string{"serve", "--listen", "[::]:0"}, "loopback only"},
-		{"another API host", nil, []string{"exec", "--serve", "--api-url", "https://api.example.com", "--", "touch", marker}, `--api-url "https://api.example.com"`},
-		{"a look-alike host", nil, []string{"exec", "--serve", "--api-url", "https://akiflow.com.example.com", "--", "touch", marker}, "akiflow.com"},
-		{"a suffix look-alike", nil, []string{"exec", "--serve", "--api-url", "https://evilakiflow.com", "--", "touch", marker}, "akiflow.com"},
-		{"plain http to Akiflow", nil, []string{"exec", "--serve", "--api-url", "http://api.akiflow.com", "--", "touch", marker}, "akiflow.com"},
-		{"credentials in the URL", nil, []string{"exec", "--serve", "--api-url", "https://u:p@api.akiflow.com", "--", "touch", marker}, "not a URL"},
-		{"from the environment", []string{"AKIFLOW_API_URL=https://api.example.com"}, []string{"exec", "--serve", "--", "touch", marker}, `AKIFLOW_API_URL "https://api.example.com"`},
-		{"serve with another API host", []string{"AKIFLOW_API_URL=ftp://api.akiflow.com"}, []string{"serve"}, "AKIFLOW_API_URL"},
-		{"no command", nil, []string{"exec", "--serve"}, ""},
-		{"no command after --", nil, []string{"exec", "--serve", "--"}, "needs a command"},
-		{"--env naming a URL", nil, []string{"exec", "--serve", "--env", "AKIFLOW_PROXY_URL", "--", "touch", marker}, "AKIFLOW_PROXY_URL"},
-	} {
-		res := w.runEnv(tc.env, tc.args...)
-		check(t, tc.name+": exit status", res.code, 80)
-		check(t, tc.name+": stdout", res.stdout, "")
-		if !strings.Contains(res.stderr, tc.message) {
-			t.Errorf("%s: stderr lacks %q:\n%s", tc.name, tc.message, redact(res.stderr))
-		}
-	}
-	if _, err := os.Stat(marker); err == nil {
-		t.Errorf("a command ran")
-	}
-	w.checkRequests(before, map[string]int{})
-
-	// Plain exec does not look at the API URL.
-	res := w.runEnv([]string{"AKIFLOW_API_URL=https://api.example.com"}, "exec", "--", "true")
-	check(t, "plain exec with a foreign AKIFLOW_API_URL", res.code, 0)
-}
-
 // A login needed before the command starts follows the CLI's rules: with
 // no terminal, exit 3 and the command does not run; at a terminal, the
 // login is asked for, then the command runs.
 func TestServeLoginBeforeTheCommand(t *testing.T) {
+	t.Parallel()
 	w := newServeWorld(t)
 	marker := filepath.Join(w.home, "ran")
 	res := w.run("exec", "--serve", "--", "touch", marker)
@@ -567,6 +483,7 @@ func TestServeLoginBeforeTheCommand(t *testing.T) {
 // command that logs in; once the person logs in elsewhere, the endpoint
 // serves the new session, without a restart.
 func TestServeLoginNeededMidRun(t *testing.T) {
+	t.Parallel()
 	w := newServeWorld(t)
 	w.login(alice)
 	r := w.serve()
@@ -603,64 +520,85 @@ func TestServeLoginNeededMidRun(t *testing.T) {
 // When Akiflow fails, a token that is still good is served with a
 // warning, and the refresh is not tried again at every request; without
 // one, the endpoint answers 502 (failing) or 504 (not answering in time),
-// and so does the proxy when the API itself fails. Each case has an
-// endpoint of its own: an endpoint leaves a failing Akiflow alone for a
-// few seconds.
+// and so does the proxy when the API itself fails. --timeout is short only
+// where Akiflow or the API hangs.
 func TestServeWhenAkiflowFails(t *testing.T) {
 	t.Parallel()
-	w := newServeWorld(t)
-	token := w.login(alice)
+	t.Run("a still-good token", func(t *testing.T) {
+		t.Parallel()
+		w := newServeWorld(t)
+		token := w.login(alice)
+		r := w.serve("--timeout", "30s")
+		unavailable := akiflowtest.RetryAfter(503, 0)
+		w.srv.Fail(akiflowtest.RouteRefresh, unavailable, unavailable, unavailable)
+		w.nearExpiry(alice) // under --min-ttl, still good for a minute
+		before, start := w.counts(), time.Now()
+		for range 3 {
+			check(t, "still-good token while Akiflow fails", getToken(t, r.tokenURL).AccessToken, token)
+			check(t, "the proxy meanwhile", do(t, "GET", r.proxyURL+"/v5/tasks", nil).status, 200)
+		}
+		// One refresh, tried three times, and left alone for the endpoint's
+		// 5 s hold-off: checked when these requests took less than that, as
+		// they do but on a machine too busy to tell.
+		if took := time.Since(start); took < 4*time.Second {
+			w.checkRequests(before, map[string]int{"csrf-cookie": 3, "refresh": 3})
+		} else {
+			t.Logf("the requests took %s: too long to check the hold-off", took)
+		}
+		res := r.end(0)
+		if !strings.Contains(res.stderr, "warning") || !strings.Contains(res.stderr, "503") {
+			t.Errorf("no warning naming the failure:\n%s", redact(res.stderr))
+		}
+	})
 
-	r := w.serve("--timeout", "1s")
-	unavailable := akiflowtest.RetryAfter(503, 0)
-	w.srv.Fail(akiflowtest.RouteRefresh, unavailable, unavailable, unavailable)
-	w.nearExpiry(alice) // under --min-ttl, still good for a minute
-	before := w.counts()
-	for range 5 {
-		check(t, "still-good token while Akiflow fails", getToken(t, r.tokenURL).AccessToken, token)
-		check(t, "the proxy meanwhile", do(t, "GET", r.proxyURL+"/v5/tasks", nil).status, 200)
-	}
-	w.checkRequests(before, map[string]int{"csrf-cookie": 3, "refresh": 3}) // one refresh, tried three times
-	res := r.end(0)
-	if !strings.Contains(res.stderr, "warning") || !strings.Contains(res.stderr, "503") {
-		t.Errorf("no warning naming the failure:\n%s", redact(res.stderr))
-	}
+	t.Run("Akiflow failing", func(t *testing.T) {
+		t.Parallel()
+		w := newServeWorld(t)
+		w.login(alice)
+		r := w.serve("--timeout", "30s")
+		defer r.end(0)
+		w.expire(alice)
+		w.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Reply(502, "text/html", "<html>Bad Gateway</html>"))
+		got := do(t, "GET", r.tokenURL, nil)
+		check(t, "status", got.status, 502)
+		check(t, "error", failureOf(t, got).Error, "unavailable")
+		check(t, "the proxy", do(t, "GET", r.proxyURL+"/v5/tasks", nil).status, 502)
+	})
 
-	r = w.serve("--timeout", "1s")
-	w.expire(alice)
-	w.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Reply(502, "text/html", "<html>Bad Gateway</html>"))
-	got := do(t, "GET", r.tokenURL, nil)
-	check(t, "expired, Akiflow failing: status", got.status, 502)
-	check(t, "expired, Akiflow failing: error", failureOf(t, got).Error, "unavailable")
-	check(t, "expired, Akiflow failing: the proxy", do(t, "GET", r.proxyURL+"/v5/tasks", nil).status, 502)
-	r.end(0)
+	t.Run("Akiflow hanging", func(t *testing.T) {
+		t.Parallel()
+		w := newServeWorld(t)
+		w.login(alice)
+		r := w.serve("--timeout", "1s")
+		defer r.end(0)
+		w.expire(alice)
+		w.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Hang())
+		got := do(t, "GET", r.tokenURL, nil)
+		check(t, "status", got.status, 504)
+		check(t, "error", failureOf(t, got).Error, "timeout")
+		w.tokenOf(w.run()) // the session survived: this refreshes it
+	})
 
-	r = w.serve("--timeout", "1s")
-	w.expire(alice)
-	w.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Hang())
-	got = do(t, "GET", r.tokenURL, nil)
-	check(t, "expired, Akiflow hanging: status", got.status, 504)
-	check(t, "expired, Akiflow hanging: error", failureOf(t, got).Error, "timeout")
-	r.end(0)
-
-	r = w.serve("--timeout", "1s") // the session survived: this refreshes
-	defer r.end(0)
-	w.srv.Fail(akiflowtest.RouteAPI, akiflowtest.Hang())
-	start := time.Now()
-	got = do(t, "GET", r.proxyURL+"/v5/tasks", nil)
-	check(t, "API hanging: status", got.status, 504)
-	check(t, "API hanging: error", failureOf(t, got).Error, "timeout")
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("the proxy waited %s for headers, with --timeout 1s", d)
-	}
-	w.srv.Fail(akiflowtest.RouteAPI, akiflowtest.Reset())
-	check(t, "API resetting: status", do(t, "GET", r.proxyURL+"/v5/tasks", nil).status, 502)
+	t.Run("the API hanging or resetting", func(t *testing.T) {
+		t.Parallel()
+		w := newServeWorld(t)
+		w.login(alice)
+		r := w.serve("--timeout", "1s")
+		defer r.end(0)
+		w.srv.Fail(akiflowtest.RouteAPI, akiflowtest.Hang())
+		got := do(t, "GET", r.proxyURL+"/v5/tasks", nil)
+		check(t, "hanging: status", got.status, 504)
+		check(t, "hanging: error", failureOf(t, got).Error, "timeout")
+		w.srv.Fail(akiflowtest.RouteAPI, akiflowtest.Reset())
+		check(t, "resetting: status", do(t, "GET", r.proxyURL+"/v5/tasks", nil).status, 502)
+	})
 }
 
 // A 401 from the API to a request that carried the current token (revoked
 // early) forces one refresh and the request is sent again, once; a body
 // too large to keep gets the 401 as it came.
 func TestServeProxyRetriesAfter401(t *testing.T) {
+	t.Parallel()
 	w := newServeWorld(t)
 	first := w.login(alice)
 	r := w.serve()
@@ -722,9 +660,10 @@ func TestServeSignalsAndExitStatus(t *testing.T) {
 	// SIGINT to exec --serve alone: not passed on, and not fatal.
 	run := w.startCommand("exec", "--serve", "--", "sh", "-c", trapper, "sh", "TERM")
 	waitUntil(t, "the command is ready", func() bool { return strings.Contains(run.stdout.String(), "ready") })
-	syscall.Kill(run.cmd.Process.Pid, syscall.SIGINT)
-	time.Sleep(300 * time.Millisecond)
-	syscall.Kill(run.cmd.Process.Pid, syscall.SIGTERM)
+	// Had exec --serve passed SIGINT on, the command would get it before
+	// SIGTERM (a lower signal, sent first), and say so.
+	syscall.Kill(run.pid(), syscall.SIGINT)
+	syscall.Kill(run.pid(), syscall.SIGTERM)
 	res = run.wait()
 	check(t, "SIGINT then SIGTERM: exit status", res.code, 5)
 	check(t, "SIGINT is not passed on", res.stdout, "ready\ngot TERM\n")
@@ -735,7 +674,7 @@ func TestServeSignalsAndExitStatus(t *testing.T) {
 			continue // elsewhere the others exit 128 + the signal
 		}
 		// No core file, of the command or of exec --serve.
-		run := w.startProgram("sh", "-c", `ulimit -c 0; exec "$0" "$@"`, binary, "exec", "--serve", "--", "sh", "-c", `kill -s "$1" $$`, "sh", sigName(sig))
+		run := w.startProgram(nil, "sh", "-c", `ulimit -c 0; exec "$0" "$@"`, binary, "exec", "--serve", "--", "sh", "-c", `kill -s "$1" $$`, "sh", sigName(sig))
 		run.wait()
 		ws := run.cmd.ProcessState.Sys().(syscall.WaitStatus)
 		if !ws.Signaled() || ws.Signal() != sig {
@@ -747,6 +686,7 @@ func TestServeSignalsAndExitStatus(t *testing.T) {
 // In a terminal, Ctrl-C reaches the command once (from the terminal, as
 // it reaches exec --serve, which does not send it again).
 func TestServeCtrlCReachesTheCommandOnce(t *testing.T) {
+	t.Parallel()
 	w := newServeWorld(t)
 	w.login(alice)
 	counter := `n=0; trap 'n=$((n+1))' INT; echo ready >&2
@@ -757,60 +697,6 @@ while [ "$n" = 0 ]; do sleep 0.02; done; sleep 0.5; echo "SIGINTs: $n"; exit 3`
 	res := term.wait()
 	check(t, "exit status (the command's)", res.code, 3)
 	check(t, "SIGINTs the command got", res.stdout, "SIGINTs: 1\n")
-}
-
-// commandRun is akiflow-token running with no terminal, its output read as
-// it comes.
-type commandRun struct {
-	w              *world
-	cmd            *exec.Cmd
-	stdout, stderr lockedBuffer
-	done           chan struct{}
-	res            result
-}
-
-func (w *world) startCommand(args ...string) *commandRun {
-	w.t.Helper()
-	return w.startProgram(binary, args...)
-}
-
-// startProgram is startCommand for any program (a shell that runs
-// akiflow-token).
-func (w *world) startProgram(name string, args ...string) *commandRun {
-	w.t.Helper()
-	r := &commandRun{w: w, done: make(chan struct{})}
-	r.cmd = exec.Command(name, args...)
-	r.cmd.Env = append([]string(nil), w.env...)
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
-	if err := r.cmd.Start(); err != nil {
-		w.t.Fatal(err)
-	}
-	go func() {
-		err := r.cmd.Wait()
-		code := -1
-		if err == nil || r.cmd.ProcessState != nil {
-			code = r.cmd.ProcessState.ExitCode()
-		}
-		r.res = result{stdout: r.stdout.String(), stderr: r.stderr.String(), code: code}
-		close(r.done)
-	}()
-	w.t.Cleanup(func() {
-		r.cmd.Process.Kill()
-		<-r.done
-	})
-	return r
-}
-
-func (r *commandRun) wait() result {
-	r.w.t.Helper()
-	select {
-	case <-r.done:
-	case <-time.After(30 * time.Second):
-		r.w.t.Fatalf("akiflow-token did not end")
-	}
-	r.w.checkNoSecrets("stderr", r.res.stderr)
-	return r.res
 }
 
 // signalServe runs exec --serve on script (with the signal's name as $1),
@@ -834,6 +720,7 @@ func sigName(sig syscall.Signal) string {
 // 0600 file, until SIGTERM; without a session it starts all the same and
 // answers 503 until a login.
 func TestServeCommand(t *testing.T) {
+	t.Parallel()
 	w := newServeWorld(t)
 	w.login(alice)
 

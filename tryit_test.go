@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -23,12 +24,14 @@ import (
 // curl against its protected endpoint, a short token lifetime that is
 // refreshed by waiting, and Ctrl-C, which removes its cache folder.
 func TestTryIt(t *testing.T) {
+	t.Parallel()
 	fakeBinary := filepath.Join(t.TempDir(), "fakeakiflow")
 	if out, err := exec.Command("go", "build", "-o", fakeBinary, "./helper/akiflow/akiflowtest/fakeakiflow").CombinedOutput(); err != nil {
 		t.Fatalf("building fakeakiflow: %v\n%s", err, out)
 	}
 
 	t.Run("walkthrough", func(t *testing.T) {
+		t.Parallel()
 		fake := startFake(t, fakeBinary)
 		w := newWorld(t) // its own fake stays unused: the env points at fakeakiflow
 		w.env = append(w.env, fake.env...)
@@ -68,35 +71,59 @@ func TestTryIt(t *testing.T) {
 		}
 		check(t, "after the refresh: the new token is cached", fake.token(w.run()) == second, true)
 
-		// curl, as README runs it, against the fake's protected endpoint.
-		if _, err := exec.LookPath("curl"); err != nil {
-			t.Log("curl is not installed: skipping the curl step")
-		} else {
-			const command = `curl -H "Authorization: Bearer $(akiflow-token)" "$AKIFLOW_BASE_URL/v5/tasks"`
-			res = w.runProgram(nil, nil, "sh", "-c", command)
-			fake.checkNoTokens("curl's stderr", res.stderr)
-			check(t, "curl exit", res.code, 0)
-			check(t, "curl's body", strings.TrimSpace(res.stdout), `{"data":[],"success":true}`)
-			res = w.runProgram(nil, nil, "sh", "-c", `curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(akiflow-token)" "$AKIFLOW_BASE_URL/v5/tasks"`)
-			check(t, "curl's status", res.stdout, "200")
+		// curl, as README runs it, against the fake's protected endpoint,
+		// and through the endpoint of exec --serve.
+		if haveTool(t, "curl", "the curl steps") {
+			for _, step := range []struct{ command, want string }{
+				{`curl -H "Authorization: Bearer $(akiflow-token)" "$AKIFLOW_BASE_URL/v5/tasks"`, `{"data":[],"success":true}`},
+				{`curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(akiflow-token)" "$AKIFLOW_BASE_URL/v5/tasks"`, "200"},
+				{`akiflow-token exec --serve -- sh -c 'curl -s --noproxy "*" "$AKIFLOW_TOKEN_URL"'`, `"email": "` + alice + `"`},
+				{`akiflow-token exec --serve --api-url "$AKIFLOW_BASE_URL" -- sh -c 'curl -s --noproxy "*" "$AKIFLOW_PROXY_URL/v5/tasks"'`, `{"data":[],"success":true}`},
+			} {
+				res = w.runProgram(nil, nil, "sh", "-c", step.command)
+				fake.checkNoTokens("curl's stderr", res.stderr)
+				if res.code != 0 || !strings.Contains(res.stdout, step.want) {
+					t.Errorf("%s: exit %d, stdout does not hold %q:\n%s\nstderr:\n%s", step.command, res.code, step.want, fake.redact(res.stdout), fake.redact(res.stderr))
+				}
+			}
+		}
+		if haveTool(t, "git", "the git step") {
+			const command = `printf 'url=%s/x\n\n' "$AKIFLOW_BASE_URL" | git -c credential.helper= -c 'credential.helper=!akiflow-token git-credential' credential fill`
+			res = w.runProgram(nil, []string{"GIT_TERMINAL_PROMPT=0"}, "sh", "-c", command)
+			if res.code != 0 || !strings.Contains(res.stdout, "password="+second+"\n") {
+				t.Errorf("git credential fill: exit %d, no password line with the cached token; stderr:\n%s", res.code, fake.redact(res.stderr))
+			}
+		}
+		res = w.run("-o", "exec-credential")
+		if res.code != 0 || !strings.Contains(res.stdout, `"token": "`+second+`"`) {
+			t.Errorf("-o exec-credential: exit %d, no token in:\n%s", res.code, fake.redact(res.stdout))
 		}
 
 		fake.stop(t)
 	})
 
 	t.Run("short lifetime", func(t *testing.T) {
-		fake := startFake(t, fakeBinary, "--expires-in", "4s")
+		t.Parallel()
+		fake := startFake(t, fakeBinary, "--expires-in", "2s")
 		w := newWorld(t)
 		w.env = append(w.env, fake.env...)
 		r := w.start("-e", alice)
 		r.expect("Code: ")
 		r.typeLine(fake.code(alice))
-		first := fake.token(r.wait())
-		// With tokens of 4 s, the effective --min-ttl is 2 s: 2.5 s on, the
-		// next call refreshes.
-		time.Sleep(2500 * time.Millisecond)
+		// Tokens of 2 s may expire before the fake is asked about them:
+		// only their lines are checked here.
+		first := fake.line(r.wait())
+		// With tokens of 2 s, the effective --min-ttl is 1 s: once the
+		// cached token has less than that left, the next call refreshes.
+		var cached struct {
+			ExpiresAt time.Time `json:"expires_at"`
+		}
+		if err := json.Unmarshal([]byte(w.run("-o", "json").stdout), &cached); err != nil {
+			t.Fatalf("-o json: %v", err)
+		}
+		time.Sleep(time.Until(cached.ExpiresAt.Add(-time.Second / 2)))
 		res := w.run("-v")
-		check(t, "after waiting: a new token", fake.token(res) != first, true)
+		check(t, "after waiting: a new token", fake.line(res) != first, true)
 		if !strings.Contains(res.stderr, "POST /oauth/refreshToken: 200") {
 			t.Errorf("-v does not show the refresh:\n%s", fake.redact(res.stderr))
 		}
@@ -169,8 +196,8 @@ func startFake(t *testing.T, binary string, args ...string) *fakeProgram {
 	var exports []string
 	select {
 	case exports = <-lines:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("fakeakiflow printed no exports in 20 s; stderr:\n%s", f.stderrText())
+	case <-time.After(patience):
+		t.Fatalf("fakeakiflow printed no exports in %s; stderr:\n%s", patience, f.stderrText())
 	}
 	if len(exports) != 3 || !exportLine.MatchString(exports[0]) || !exportLine.MatchString(exports[1]) ||
 		!strings.Contains(exports[2], "stderr") {
@@ -205,7 +232,7 @@ func (f *fakeProgram) stderrText() string {
 func (f *fakeProgram) code(email string) string {
 	f.t.Helper()
 	re := regexp.MustCompile(`(?m)^code for ` + regexp.QuoteMeta(email) + `: (\d{6})$`)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if m := re.FindAllStringSubmatch(f.stderrText(), -1); m != nil {
 			return m[len(m)-1][1]
 		}
@@ -214,9 +241,9 @@ func (f *fakeProgram) code(email string) string {
 	return ""
 }
 
-// token checks that a run printed exactly one token line, which the fake's
-// protected endpoint accepts, and nothing on stderr; it returns the token.
-func (f *fakeProgram) token(r result) string {
+// line checks that a run printed exactly one token line, and that stderr
+// holds no token; it returns the token.
+func (f *fakeProgram) line(r result) string {
 	f.t.Helper()
 	token, ok := strings.CutSuffix(r.stdout, "\n")
 	if r.code != 0 || !ok || token == "" || strings.ContainsAny(token, " \n") {
@@ -226,6 +253,14 @@ func (f *fakeProgram) token(r result) string {
 	f.tokens = append(f.tokens, token)
 	f.mu.Unlock()
 	f.checkNoTokens("stderr", r.stderr)
+	return token
+}
+
+// token is line, and checks that the fake's protected endpoint accepts the
+// token.
+func (f *fakeProgram) token(r result) string {
+	f.t.Helper()
+	token := f.line(r)
 	req, _ := http.NewRequest("GET", f.url+akiflowtest.ProtectedPath, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)

@@ -80,6 +80,12 @@ type ClientConfig struct {
 // NewClient returns a client for cfg.BaseURL.
 func NewClient(cfg ClientConfig) *Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// HTTP/1.1 only: Go's HTTP/2 client sends a request again, body and
+	// all, when the server resets its stream or the connection goes away,
+	// and a refresh sent twice spends the rotated token (doc.go, Retries).
+	transport.Protocols = new(http.Protocols)
+	transport.Protocols.SetHTTP1(true)
+	transport.ForceAttemptHTTP2 = false
 	if cfg.Insecure {
 		transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	}
@@ -336,6 +342,11 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 	if err != nil {
 		return fmt.Errorf("could not build the %s request: %w", op, err)
 	}
+	if method != http.MethodGet {
+		// Not replayable: no transport may send it again by itself (a
+		// 307 or 308 then comes back as a reply, not a second request).
+		req.GetBody = nil
+	}
 	for k, v := range header {
 		req.Header[k] = v
 	}
@@ -405,7 +416,7 @@ func (c *Client) networkError(ctx context.Context, op string, err error) error {
 	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &hostname), errors.As(err, &verify):
 		return &CertificateError{Host: c.base.Host, Err: err}
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		err = fmt.Errorf("no answer within %s", c.timeout)
+		err = timeoutError(c.timeout)
 	}
 	return &NetworkError{Op: op, Host: c.base.Host, Err: err}
 }

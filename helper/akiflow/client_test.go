@@ -352,3 +352,31 @@ func TestExpiryIsTheShorterLifetime(t *testing.T) {
 		t.Errorf("expires at %s (lifetime %s), want %s (1m): the JWT's lifetime is shorter", fresh.ExpiresAt, fresh.Lifetime, want)
 	}
 }
+
+// A refresh that rotated the token and whose answer was then lost (the
+// stream reset over HTTP/2, the connection closed over HTTP/1.1) is sent
+// once: the client speaks HTTP/1.1 to a server that offers HTTP/2 (whose
+// client would send it again by itself), and sends no POST that a
+// transport could replay.
+func TestRefreshIsSentOnceEvenWhenItsAnswerIsLost(t *testing.T) {
+	srv := akiflowtest.NewHTTP2Server()
+	defer srv.Close()
+	base, _ := url.Parse(srv.URL)
+	c := NewClient(ClientConfig{BaseURL: base, Timeout: 5 * time.Second, Insecure: true})
+	tokens := loginForTest(t, c, srv, "ada@example.com")
+	if got := srv.LastProto(akiflowtest.RouteMe); got != "HTTP/1.1" {
+		t.Errorf("the client spoke %s to a server that offers HTTP/2; want HTTP/1.1", got)
+	}
+	srv.Fail(akiflowtest.RouteRefresh, akiflowtest.ProcessedThenAborted(akiflowtest.RouteRefresh))
+	before := srv.Count(akiflowtest.RouteRefresh)
+	_, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
+	if err == nil {
+		t.Fatal("a refresh whose answer was lost succeeded")
+	}
+	if n := srv.Count(akiflowtest.RouteRefresh) - before; n != 1 {
+		t.Errorf("the refresh reached the server %d times, want once", n)
+	}
+	if got := srv.LastProto(akiflowtest.RouteRefresh); got != "HTTP/1.1" {
+		t.Errorf("the refresh went over %s, want HTTP/1.1", got)
+	}
+}

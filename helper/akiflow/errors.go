@@ -1,6 +1,7 @@
 package akiflow
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -96,3 +97,10 @@ func (e *CertificateError) Error() string {
 }
 
 func (e *CertificateError) Unwrap() error { return e.Err }
+
+// timeoutError is an exchange that got no answer within the timeout; it
+// matches context.DeadlineExceeded.
+type timeoutError time.Duration
+
+func (e timeoutError) Error() string        { return fmt.Sprintf("no answer within %s", time.Duration(e)) }
+func (e timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }

@@ -55,6 +55,16 @@ func ProcessedThenLost(route string) Fault {
 	}
 }
 
+// ProcessedThenAborted processes the request (a refresh rotates the
+// token), then aborts its answer: over HTTP/2, the stream is reset
+// (RST_STREAM); over HTTP/1.1, the connection is closed.
+func ProcessedThenAborted(route string) Fault {
+	return func(w http.ResponseWriter, r *http.Request, s *Server) {
+		s.Handle(route, httptest.NewRecorder(), r)
+		panic(http.ErrAbortHandler)
+	}
+}
+
 // Redirect answers with a redirect to location.
 func Redirect(status int, location string) Fault {
 	return func(w http.ResponseWriter, r *http.Request, s *Server) {

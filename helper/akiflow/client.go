@@ -388,13 +388,15 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 }
 
 // DecodeReply parses a JSON reply into out; anything else (an HTML
-// maintenance page, a truncated body) is a one-line error.
+// maintenance page, a truncated body) is a one-line error. A UTF-8
+// byte-order mark before the object, and anything after it, are ignored: a
+// reply that arrived whole is read.
 func DecodeReply(data []byte, out any) error {
-	trimmed := bytes.TrimSpace(data)
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(data), []byte("\xef\xbb\xbf")))
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return errors.New("the reply is not JSON")
 	}
-	if err := json.Unmarshal(trimmed, out); err != nil {
+	if err := json.NewDecoder(bytes.NewReader(trimmed)).Decode(out); err != nil {
 		return errors.New("the reply is not valid JSON of the expected shape")
 	}
 	return nil
@@ -434,7 +436,13 @@ type tokenReply struct {
 // lenient is a JSON value kept as it came, for a field read on its own.
 type lenient struct{ raw json.RawMessage }
 
+// UnmarshalJSON keeps the value; of a key given twice, a string value
+// wins over anything else (a "refresh_token": null after the real one
+// must not lose it).
 func (l *lenient) UnmarshalJSON(b []byte) error {
+	if len(l.raw) > 0 && l.raw[0] == '"' && (len(b) == 0 || b[0] != '"') {
+		return nil
+	}
 	l.raw = append(json.RawMessage(nil), b...)
 	return nil
 }
@@ -462,8 +470,10 @@ func (l lenient) seconds() (float64, bool) {
 	return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
-// MaxTokenSize bounds each token a reply may carry: a JWT or a refresh
-// token is about a kilobyte. Whoever stores tokens can count on it.
+// MaxTokenSize bounds the access token a reply may carry (a JWT is about
+// a kilobyte): it is printed into what shells, curl, git and kubectl read.
+// A refresh token is bounded only by the reply's size: whoever stores it
+// must make room for it, since once it arrived, the old one is spent.
 const MaxTokenSize = 8 << 10
 
 // CheckAccessToken accepts what may be printed as an access token:
@@ -485,45 +495,60 @@ func CheckAccessToken(token string) error {
 	return nil
 }
 
-// tokens checks the reply and computes the expiry from the time the
-// request was sent, falling back on the JWT's exp claim. A reply whose
-// access token is unusable may still carry a new refresh token (the old
-// one is spent by then): it is returned with the error, alone.
+// tokens checks the reply and computes the expiry, counted from the time
+// the request was sent. A reply whose access token is unusable may still
+// carry a new refresh token (the old one is spent by then): it is returned
+// with the error, alone. Any non-empty string is a refresh token.
 func (r *tokenReply) tokens(op string, sent time.Time) (*Tokens, error) {
 	access, refresh := r.AccessToken.text(), r.RefreshToken.text()
-	var partial *Tokens
-	if refresh != "" && len(refresh) <= MaxTokenSize {
-		partial = &Tokens{RefreshToken: refresh}
-	}
-	fail := func(why string) (*Tokens, error) {
-		return partial, &ServerError{Op: op, Status: http.StatusOK, Message: why}
-	}
-	if len(refresh) > MaxTokenSize {
-		return fail(fmt.Sprintf("the reply's refresh token is longer than %d bytes", MaxTokenSize))
-	}
 	if err := CheckAccessToken(access); err != nil {
-		return fail("the reply's access token is not usable: " + err.Error())
+		var partial *Tokens
+		if refresh != "" {
+			partial = &Tokens{RefreshToken: refresh}
+		}
+		return partial, &ServerError{Op: op, Status: http.StatusOK, Message: "the reply's access token is not usable: " + err.Error()}
 	}
-	// The lifetime is the shorter of expires_in and the JWT's own (exp -
-	// iat), counted from when the request was sent: never later than the
-	// real expiry, whatever the clocks say. A JWT without iat gives its
-	// exp, as a last resort.
-	t := &Tokens{AccessToken: access, RefreshToken: refresh}
-	if secs, ok := r.ExpiresIn.seconds(); ok && secs > 0 && secs < 1e9 {
-		t.Lifetime = time.Duration(secs * float64(time.Second))
-	}
-	jwtLife, exp, isJWT := jwtLifetime(access)
-	switch {
-	case jwtLife > 0 && (t.Lifetime == 0 || jwtLife < t.Lifetime):
-		t.Lifetime = jwtLife
-	case t.Lifetime == 0 && isJWT && exp.After(sent):
-		t.Lifetime = exp.Sub(sent)
-	}
-	if t.Lifetime <= 0 {
-		return fail("the reply says nothing of when the token expires")
-	}
+	t := &Tokens{AccessToken: access, RefreshToken: refresh, Lifetime: r.lifetime(access, sent)}
 	t.ExpiresAt = sent.Add(t.Lifetime)
 	return t, nil
+}
+
+// Bounds of what can be an access token's lifetime: a value outside them
+// (expires_in in milliseconds, an exp in the year 2319) is no lifetime at
+// all.
+const (
+	minLifetime = time.Second
+	maxLifetime = 24 * time.Hour
+	// UnknownLifetime is the lifetime of an access token whose reply says
+	// nothing usable of it: short, so that it is refreshed soon after.
+	UnknownLifetime = time.Minute
+)
+
+// lifetime is the earliest of what the reply says (expires_in) and what
+// the JWT says (exp - iat; exp, counted from sent, without iat), never
+// later than the real expiry whatever the clocks say; UnknownLifetime
+// when none of them can be a lifetime.
+func (r *tokenReply) lifetime(access string, sent time.Time) time.Duration {
+	var known []time.Duration
+	if secs, ok := r.ExpiresIn.seconds(); ok && secs < maxLifetime.Seconds()+1 {
+		known = append(known, time.Duration(secs*float64(time.Second)))
+	}
+	if jwtLife, exp, isJWT := jwtLifetime(access); isJWT {
+		if jwtLife != 0 {
+			known = append(known, jwtLife)
+		}
+		known = append(known, exp.Sub(sent))
+	}
+	lifetime := time.Duration(0)
+	for _, d := range known {
+		if d >= minLifetime && d <= maxLifetime && (lifetime == 0 || d < lifetime) {
+			lifetime = d
+		}
+	}
+	if lifetime == 0 {
+		return UnknownLifetime
+	}
+	return lifetime
 }
 
 func newServerError(op, endpoint string, resp *http.Response, data []byte) *ServerError {

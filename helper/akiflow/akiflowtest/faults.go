@@ -65,6 +65,22 @@ func ProcessedThenAborted(route string) Fault {
 	}
 }
 
+// RewriteBody processes the request, then answers its reply's bytes with
+// edit applied: a byte-order mark, trailing bytes, a key given twice.
+func RewriteBody(route string, edit func(body []byte) []byte) Fault {
+	return func(w http.ResponseWriter, r *http.Request, s *Server) {
+		rec := httptest.NewRecorder()
+		s.Handle(route, rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		body := edit(rec.Body.Bytes())
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	}
+}
+
 // Redirect answers with a redirect to location.
 func Redirect(status int, location string) Fault {
 	return func(w http.ResponseWriter, r *http.Request, s *Server) {

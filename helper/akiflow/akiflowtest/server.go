@@ -262,6 +262,14 @@ func (s *Server) LastHeader(route, name string) string {
 	return s.lastHeader[route].Get(name)
 }
 
+// ValidRefresh says refresh is a live refresh token.
+func (s *Server) ValidRefresh(refresh string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.refresh[refresh]
+	return g != nil && !g.used
+}
+
 // LastProto is the protocol of the last request to route ("HTTP/1.1").
 func (s *Server) LastProto(route string) string {
 	s.mu.Lock()

@@ -8,34 +8,78 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
+
+	"akiflow-token/helper/format"
 )
 
-// Shell completion: the shell runs akiflow-token itself with the line being
-// typed in COMP_LINE and the cursor in COMP_POINT (bash's complete -C
-// protocol, which zsh's bashcompinit and the fish function below speak
-// too), and answerCompletion prints the candidates from kong's model of the
-// cli struct: commands, flags, the values of enums such as -o, and for -e
-// the accounts that are cached. (A library such as kongplete does the same
-// but links text/template and more into every run: a few percent of each
-// cache hit, for a feature that runs at a prompt.)
+// Shell completion. Each shell's script defines a function that runs
+// "akiflow-token __complete" with the line being typed in COMP_LINE and
+// the cursor in COMP_POINT, and answerCompletion prints the candidates from
+// kong's model of the cli struct: commands, flags, the values of enums
+// such as -o, and for -e the accounts that have a session. A run is a
+// completion request only with that first argument: never the token path,
+// whatever the environment holds (a COMP_LINE inherited by a program that
+// runs akiflow-token for its token, or a shell that runs the program with
+// no arguments), so completion never prints a token or asks for a login.
+// (A library such as kongplete does the same but links text/template and
+// more into every run: a few percent of each cache hit, for a feature that
+// runs at a prompt.)
+
+// completeCommand is the first argument of a completion request.
+const completeCommand = "__complete"
+
+// Besides candidates, an answer may be one of these alone, for what the
+// shell completes better itself.
+const (
+	completeFiles    = ":files"    // file names: exec's arguments, --url-file
+	completeCommands = ":commands" // command names: exec's command
+)
 
 type completionCmd struct {
 	Shell string `arg:"" enum:"bash,zsh,fish" help:"bash, zsh or fish."`
 }
 
 // completionScripts load the completion into a shell: print one and eval
-// it, or save it where the shell reads its completions.
+// it, or save it where the shell reads its completions. %[1]s is the
+// program's path, quoted; %[2]s its name; %[3]s the function's name.
 var completionScripts = map[string]string{
-	"bash": "complete -o default -C %[1]s %[2]s\n",
-	"zsh": "(( $+functions[compdef] )) || { autoload -Uz compinit && compinit }\n" +
-		"autoload -U +X bashcompinit && bashcompinit\ncomplete -o default -C %[1]s %[2]s\n",
-	"fish": `function __complete_%[2]s
-    set -lx COMP_LINE (commandline -cp)
-    test -z (commandline -ct)
-    and set COMP_LINE "$COMP_LINE "
-    %[1]s %[2]s (commandline -ct) ""
+	"bash": `%[3]s() {
+    local IFS=$'\n' out
+    out=$(COMP_LINE="$COMP_LINE" COMP_POINT="$COMP_POINT" %[1]s __complete 2>/dev/null)
+    case "$out" in
+    :files) compopt -o default; COMPREPLY=() ;;
+    :commands) COMPREPLY=($(compgen -c -- "${COMP_WORDS[COMP_CWORD]}")) ;;
+    *) COMPREPLY=($out) ;;
+    esac
+}
+complete -F %[3]s %[2]s
+`,
+	"zsh": `(( $+functions[compdef] )) || { autoload -Uz compinit && compinit }
+%[3]s() {
+    local line="${(j: :)words[1,CURRENT-1]} $PREFIX"
+    local -a out
+    out=("${(@f)$(COMP_LINE="$line" COMP_POINT=${#line} %[1]s __complete 2>/dev/null)}")
+    case "$out[1]" in
+    :files) _files ;;
+    :commands) _command_names ;;
+    *) (( ${#out} )) && [[ -n "$out[1]" ]] && compadd -Q -- "${out[@]}" ;;
+    esac
+}
+compdef %[3]s %[2]s
+`,
+	"fish": `function %[3]s
+    set -l line (commandline -cp)
+    set -l out (env COMP_LINE="$line" COMP_POINT=(string length -- "$line") %[1]s __complete 2>/dev/null)
+    switch "$out[1]"
+        case :files
+            __fish_complete_path (commandline -ct)
+        case :commands
+            complete -C (commandline -ct)
+        case '*'
+            printf '%%s\n' $out
+    end
 end
-complete -f -c %[2]s -a "(__complete_%[2]s)"
+complete -c %[2]s -f -a "(%[3]s)"
 `,
 }
 
@@ -44,7 +88,8 @@ func (c completionCmd) Run(k *kong.Context) error {
 	if err != nil {
 		return fmt.Errorf("could not find this program's path: %w", err)
 	}
-	_, err = fmt.Fprintf(os.Stdout, completionScripts[c.Shell], shellQuote(bin), k.Model.Name)
+	fn := "_" + strings.ReplaceAll(k.Model.Name, "-", "_")
+	_, err = fmt.Fprintf(os.Stdout, completionScripts[c.Shell], shellQuote(bin), k.Model.Name, fn)
 	return err
 }
 
@@ -52,18 +97,6 @@ func (c completionCmd) Run(k *kong.Context) error {
 // each single quote closed, escaped and reopened.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// completionRequest says the shell asks for completions, and of which
-// line: COMP_LINE is set, and the program was run as complete -C runs it,
-// with three arguments, the first its own name. A COMP_LINE inherited by a
-// program that runs akiflow-token for its token is not a request.
-func completionRequest(args []string) (string, bool) {
-	line, set := os.LookupEnv("COMP_LINE")
-	if !set || len(args) != 3 || args[0] != programName {
-		return "", false
-	}
-	return line, true
 }
 
 // answerCompletion prints the completions of the line in COMP_LINE, up to
@@ -81,8 +114,8 @@ func answerCompletion(w io.Writer, parser *kong.Kong, line string, point string)
 		words = words[1:] // the program's name
 	}
 	for _, c := range completions(parser.Model.Node, words, current) {
-		if strings.HasPrefix(c, current) {
-			fmt.Fprintln(w, c)
+		if c == completeFiles || c == completeCommands || strings.HasPrefix(c, current) {
+			fmt.Fprintln(w, format.SafeText(c))
 		}
 	}
 }
@@ -91,12 +124,15 @@ func answerCompletion(w io.Writer, parser *kong.Kong, line string, point string)
 func completions(node *kong.Node, words []string, current string) []string {
 	var expecting *kong.Flag // the flag whose value comes next
 	var arg int              // positional arguments seen in node
-	for _, w := range words {
+	for i, w := range words {
 		switch {
 		case expecting != nil:
 			expecting = nil
-		case w == "--":
-			return nil // the rest is exec's command
+		case w == "--" && node.Name == "exec":
+			if i == len(words)-1 {
+				return []string{completeCommands} // the command
+			}
+			return []string{completeFiles} // its arguments
 		case strings.HasPrefix(w, "-"):
 			if f := findCompletionFlag(node, w); f != nil && !f.IsBool() && !strings.Contains(w, "=") {
 				expecting = f
@@ -109,8 +145,20 @@ func completions(node *kong.Node, words []string, current string) []string {
 			}
 		}
 	}
+	if name, value, ok := strings.Cut(current, "="); ok && strings.HasPrefix(name, "--") {
+		// --flag=value: the flag's values, each with its "--flag=".
+		var out []string
+		if f := findCompletionFlag(node, name); f != nil {
+			for _, v := range flagValues(node, f) {
+				if strings.HasPrefix(v, value) {
+					out = append(out, name+"="+v)
+				}
+			}
+		}
+		return out
+	}
 	if expecting != nil {
-		return flagValues(expecting)
+		return flagValues(node, expecting)
 	}
 	if strings.HasPrefix(current, "-") {
 		var out []string
@@ -132,8 +180,16 @@ func completions(node *kong.Node, words []string, current string) []string {
 			}
 		}
 	}
-	if arg < len(node.Positional) && node.Positional[arg].Enum != "" {
-		out = append(out, strings.Split(node.Positional[arg].Enum, ",")...)
+	if arg < len(node.Positional) {
+		p := node.Positional[arg]
+		switch {
+		case p.Enum != "":
+			out = append(out, strings.Split(p.Enum, ",")...)
+		case node.Name == "git-credential":
+			out = append(out, format.GitGet, format.GitStore, format.GitErase, format.GitCapability)
+		case node.Name == "switch":
+			out = append(out, accounts()...)
+		}
 	}
 	return out
 }
@@ -159,20 +215,31 @@ func findCompletionFlag(node *kong.Node, word string) *kong.Flag {
 	return nil
 }
 
-// flagValues are the values a flag takes: its enum, or for --email the
-// accounts cached for the auth host the environment names.
-func flagValues(f *kong.Flag) []string {
-	if f.Enum != "" {
+// flagValues are the values a flag takes in node's command: its enum
+// (status prints text or json only), the accounts with a session for
+// --email, file names for --url-file; nothing for the others, which take a
+// value that is not a file's name (a duration, a variable's name).
+func flagValues(node *kong.Node, f *kong.Flag) []string {
+	switch {
+	case f.Name == "output" && node.Name == "status":
+		return []string{format.Token, format.JSON}
+	case f.Enum != "":
 		return strings.Split(f.Enum, ",")
+	case f.Name == "email":
+		return accounts()
+	case f.Name == "url-file":
+		return []string{completeFiles}
 	}
-	if f.Name != "email" {
-		return nil
-	}
+	return nil
+}
+
+// accounts are the accounts with a session on the auth host the
+// environment names.
+func accounts() []string {
 	c, _, _ := fastParse(nil, os.LookupEnv) // the defaults and the environment
-	h, err := newHelper(c.config(nil))
+	h, err := c.helper()
 	if err != nil {
 		return nil
 	}
-	accounts, _ := h.Accounts()
-	return accounts
+	return h.Accounts()
 }

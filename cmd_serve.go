@@ -5,13 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +16,8 @@ import (
 
 	"akiflow-token/helper"
 	"akiflow-token/helper/endpoint"
+	"akiflow-token/helper/format"
+	"akiflow-token/helper/run"
 )
 
 // The commands of the local endpoint (package helper/endpoint), for programs
@@ -42,26 +41,9 @@ type apiFlag struct {
 func (a apiFlag) parse() (*url.URL, error) {
 	u, err := endpoint.ParseAPIURL(a.APIURL)
 	if err != nil {
-		return nil, helper.UsageError("%s %q: %v", commandFlagSource("api-url", "AKIFLOW_API_URL"), a.APIURL, err)
+		return nil, helper.UsageError("%s %q: %v", source("api-url"), a.APIURL, err)
 	}
 	return u, nil
-}
-
-// commandFlagSource names where a command's flag came from: the flag, if
-// the command line has it, else its variable, if set.
-func commandFlagSource(flag, env string) string {
-	for _, arg := range os.Args[1:] {
-		if arg == "--" {
-			break
-		}
-		if arg == "--"+flag || strings.HasPrefix(arg, "--"+flag+"=") {
-			return "--" + flag
-		}
-	}
-	if _, set := os.LookupEnv(env); set {
-		return env
-	}
-	return "--" + flag
 }
 
 type serveCmd struct {
@@ -74,7 +56,7 @@ type serveCmd struct {
 // not stop it from starting (a service may start before the person logs
 // in): it answers 503 until then. At a terminal, a login is asked for
 // first, as the token command would.
-func (s serveCmd) Run(h *helper.Helper, c *cli) error {
+func (s serveCmd) Run(c *cli) error {
 	api, err := s.API.parse()
 	if err != nil {
 		return err
@@ -83,20 +65,24 @@ func (s serveCmd) Run(h *helper.Helper, c *cli) error {
 	if err != nil {
 		return helper.UsageError("--listen %q: %v", s.Listen, err)
 	}
-	email := c.Email
-	sess, err := h.Token(context.Background())
+	h, err := c.helper()
+	if err != nil {
+		return err
+	}
+	req := c.request()
+	sess, err := h.Token(context.Background(), req)
 	switch code := helper.ExitCode(err); {
 	case err == nil:
-		email = sess.Email
+		req.Account = sess.Email
 	case code == helper.ExitLoginNeeded || code == helper.ExitUnavailable:
-		fmt.Fprintf(os.Stderr, "akiflow-token: warning: %s; serving anyway\n", helper.SafeText(err.Error()))
+		fmt.Fprintf(os.Stderr, "akiflow-token: warning: %s; serving anyway\n", format.SafeText(err.Error()))
 	default:
 		return err
 	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(stop)
-	ep, err := startEndpoint(c, email, api, listen)
+	ep, err := startEndpoint(c, h, req, api, listen)
 	if err != nil {
 		return err
 	}
@@ -121,21 +107,14 @@ func (s serveCmd) Run(h *helper.Helper, c *cli) error {
 	return nil
 }
 
-// startEndpoint starts the endpoint for the account email ("" for the
-// default account), with a Helper of its own that never asks.
-func startEndpoint(c *cli, email string, api *url.URL, listen string) (*endpoint.Endpoint, error) {
-	cfg := c.config(os.Args[1:])
-	cfg.Email = email
-	cfg.NonInteractive, cfg.NonInteractiveWhy = true, "the endpoint never asks"
-	cfg.ForceRefresh = false // once, for the start, not at every request
-	cfg.Output, cfg.ExecInfo = helper.FormatJSON, ""
-	h, err := newHelper(cfg)
-	if err != nil {
-		return nil, err
-	}
+// startEndpoint starts the endpoint for req's account ("" for the default
+// account). The endpoint never asks, and forces no refresh at every request.
+func startEndpoint(c *cli, h *helper.Helper, req helper.Request, api *url.URL, listen string) (*endpoint.Endpoint, error) {
+	req.Prompt, req.NoPrompt = nil, "the endpoint never asks"
+	req.Force = false
 	return endpoint.Start(endpoint.Config{
-		Helper:     h,
-		Email:      email,
+		Source:     flowSource{c: c, h: h, req: req},
+		Email:      req.Account,
 		API:        api,
 		Timeout:    c.Timeout,
 		AppVersion: c.AppVersion,
@@ -145,99 +124,100 @@ func startEndpoint(c *cli, email string, api *url.URL, listen string) (*endpoint
 	}, listen)
 }
 
+// flowSource is the token flow as the endpoint's Source.
+type flowSource struct {
+	c   *cli
+	h   *helper.Helper
+	req helper.Request
+}
+
+func (f flowSource) Cached() (format.Credential, bool) {
+	s, ok := f.h.Cached(f.req)
+	if !ok {
+		return format.Credential{}, false
+	}
+	return f.c.credential(s, ""), true
+}
+
+func (f flowSource) Token(ctx context.Context) (format.Credential, error) {
+	return f.answer(f.h.Token(ctx, f.req))
+}
+
+func (f flowSource) Renew(ctx context.Context, stale string) (format.Credential, error) {
+	req := f.req
+	req.Stale = stale
+	return f.answer(f.h.Token(ctx, req))
+}
+
+func (f flowSource) answer(s *helper.Session, err error) (format.Credential, error) {
+	if err != nil {
+		return format.Credential{}, classified(err)
+	}
+	return f.c.credential(s, ""), nil
+}
+
+// classified marks err with the endpoint's kind of it.
+func classified(err error) error {
+	var kind error
+	switch helper.ExitCode(err) {
+	case helper.ExitLoginNeeded:
+		kind = endpoint.ErrLoginNeeded
+	case helper.ExitUnavailable:
+		kind = endpoint.ErrUnavailable
+		if helper.IsTimeout(err) {
+			kind = endpoint.ErrTimeout
+		}
+	case helper.ExitInterrupted:
+		kind = endpoint.ErrInterrupted
+	default:
+		return err
+	}
+	return &kindError{kind, err}
+}
+
+type kindError struct{ kind, err error }
+
+func (e *kindError) Error() string        { return e.err.Error() }
+func (e *kindError) Unwrap() error        { return e.err }
+func (e *kindError) Is(target error) bool { return target == e.kind }
+
 // runServed is exec --serve: CMD runs as our child, with the token and the
-// endpoint's URLs in its environment, while the endpoint serves. Nothing
-// is written to stdout, which is CMD's (an MCP server's channel). SIGTERM
-// and SIGHUP are passed on to CMD; Ctrl-C reaches it from the terminal, as
-// it reaches us, so SIGINT (and SIGQUIT) are not sent again. When CMD
-// ends, the endpoint stops and we exit as CMD did: with its status, or of
-// the signal that killed it.
-func runServed(h *helper.Helper, c *cli, e execCmd, path string, argv []string) error {
+// endpoint's URLs in its environment, while the endpoint serves (package
+// run says how signals pass). Nothing is written to stdout, which is CMD's
+// (an MCP server's channel). When CMD ends, the endpoint stops and we exit
+// as CMD did: with its status, or of the signal that killed it.
+func runServed(c *cli, e execCmd, path string, argv []string) error {
 	api, err := e.API.parse()
 	if err != nil {
 		return err
 	}
 	if e.Env == envTokenURL || e.Env == envProxyURL {
-		return helper.UsageError("--env %s is where exec --serve puts an endpoint's URL; choose another name, such as %s", e.Env, helper.DefaultTokenEnv)
+		return helper.UsageError("--env %s is where exec --serve puts an endpoint's URL; choose another name, such as %s", e.Env, run.DefaultTokenEnv)
 	}
-	s, err := h.Token(context.Background()) // a login now follows the CLI's rules
+	h, err := c.helper()
 	if err != nil {
 		return err
 	}
-	ep, err := startEndpoint(c, s.Email, api, endpoint.DefaultListen)
+	req := c.request()
+	s, err := h.Token(context.Background(), req) // a login now follows the CLI's rules
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(path)
-	cmd.Args = argv
-	cmd.Env = childEnv(os.Environ(), map[string]string{
+	req.Account = s.Email
+	ep, err := startEndpoint(c, h, req, api, endpoint.DefaultListen)
+	if err != nil {
+		return err
+	}
+	defer ep.Close()
+	status, err := run.Supervise(path, argv, run.Env(os.Environ(), map[string]string{
 		e.Env:       s.AccessToken,
 		envTokenURL: ep.TokenURL(),
 		envProxyURL: ep.ProxyURL(),
-	})
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	signals := make(chan os.Signal, 4)
-	// A signal this process was started with ignored (nohup, a script's
-	// background job) stays ignored, here and in the command: Notify would
-	// undo that.
-	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGHUP, os.Interrupt, syscall.SIGQUIT} {
-		if !signal.Ignored(sig) {
-			signal.Notify(signals, sig)
-		}
+	}))
+	if err != nil {
+		return err
 	}
-	cmd.SysProcAttr = childProcAttr() // on Linux, the command dies with us
-	if err := cmd.Start(); err != nil {
-		ep.Close()
-		if errors.Is(err, fs.ErrNotExist) {
-			return &helper.Error{Code: helper.ExitNotFound, Err: fmt.Errorf("%s: command not found", argv[0])}
-		}
-		return &helper.Error{Code: helper.ExitCannotRun, Err: fmt.Errorf("%s: cannot run it: %v", argv[0], unwrapExecError(err))}
-	}
-	ended := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case sig := <-signals:
-				if sig == syscall.SIGTERM || sig == syscall.SIGHUP {
-					cmd.Process.Signal(sig)
-				}
-			case <-ended:
-				return
-			}
-		}
-	}()
-	cmd.Wait()
-	close(ended)
-	ep.Close()
-	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if ws.Signaled() {
-		dieOf(ws.Signal())
-	}
-	os.Exit(cmd.ProcessState.ExitCode())
-	return nil
-}
-
-// childEnv is env with set's variables replaced.
-func childEnv(env []string, set map[string]string) []string {
-	out := make([]string, 0, len(env)+len(set))
-	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
-		if _, replaced := set[name]; !replaced {
-			out = append(out, kv)
-		}
-	}
-	for name, value := range set {
-		out = append(out, name+"="+value)
-	}
-	return out
-}
-
-func unwrapExecError(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
+	return &run.ExitError{Status: status}
 }
 
 // writePrivateFile replaces path, atomically, with a 0600 file holding
@@ -246,7 +226,11 @@ func unwrapExecError(err error) error {
 func writePrivateFile(path string, data []byte) error {
 	err := renameio.WriteFile(path, data, 0o600, renameio.WithStaticPermissions(0o600), renameio.WithTempDir(filepath.Dir(path)))
 	if err != nil {
-		return fmt.Errorf("could not write the URLs to %s: %w", path, unwrapExecError(err))
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("could not write the URLs to %s: %w", path, err)
 	}
 	return nil
 }

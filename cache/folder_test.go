@@ -21,7 +21,7 @@ func everyMethod(t *testing.T, s *Store) map[string]error {
 	t.Helper()
 	errs := map[string]error{}
 	_, errs["Read"] = s.Read("a@b.c")
-	errs["Replace"] = s.Replace("a@b.c", func() ([]byte, error) {
+	errs["Replace"] = replace(s, "a@b.c", func() ([]byte, error) {
 		t.Error("Replace asked for content")
 		return []byte("x"), nil
 	})
@@ -30,9 +30,9 @@ func everyMethod(t *testing.T, s *Store) map[string]error {
 		lock.Close()
 	}
 	errs["Lock"] = err
-	_, errs["Names"] = s.Names()
+	_, errs["List"] = s.List()
 	errs["Remove"] = s.Remove("a@b.c")
-	_, errs["Salvage"] = s.Salvage("a@b.c", func([]byte) bool { return true })
+	_, errs["Recover"] = s.Recover("a@b.c", func([]byte) bool { return true })
 	return errs
 }
 
@@ -240,7 +240,7 @@ func TestNoHomeNoCacheHome(t *testing.T) {
 					t.Errorf("%s: %v, want ErrNoCacheHome", method, err)
 				}
 			}
-			if _, err := s.AdoptLock("a@b.c", os.Stdin); !errors.Is(err, ErrNoCacheHome) {
+			if _, err := s.Adopt("a@b.c", os.Stdin); !errors.Is(err, ErrNoCacheHome) {
 				t.Errorf("AdoptLock: %v", err)
 			}
 			if got, want := ErrNoCacheHome.Error(), "cannot find the cache folder: set HOME or XDG_CACHE_HOME to an absolute path (without control characters)"; got != want {

@@ -66,3 +66,13 @@ func loginNeeded(why string) error {
 func UsageError(format string, args ...any) error {
 	return withCode(ExitUsage, format, args...)
 }
+
+// IsTimeout says err is Akiflow (or the refresh process) not answering in
+// time.
+func IsTimeout(err error) bool { return errors.Is(err, context.DeadlineExceeded) }
+
+// timeoutError is a timeout reported in words (by the refresh process).
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string        { return e.msg }
+func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }

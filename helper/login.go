@@ -10,82 +10,89 @@ import (
 	"akiflow-token/helper/akiflow"
 )
 
-// Login runs the interactive login even if a session exists.
-func (h *Helper) Login(ctx context.Context) (*Session, error) {
-	// An explicit request to log in asks whenever there is a terminal,
-	// whatever turned prompting off for the implicit logins of the
-	// commands that print a token.
-	h.cfg.NonInteractive = false
-	ctx, stop := interruptible(ctx)
-	defer stop()
-	email, err := h.account()
-	if err != nil {
+// Login runs the interactive login, even if a session exists, asking on
+// req.Prompt; req.Account "" asks for the email, offering the default
+// account.
+func (h *Helper) Login(ctx context.Context, req Request) (*Session, error) {
+	if err := checkRequest(req); err != nil {
 		return nil, err
 	}
-	if h.cfg.Email == "" {
-		// "login" without --email asks, offering the last account.
-		if email, err = h.askEmail(ctx); err != nil {
+	c := h.newCall(req)
+	if err := c.canAsk(); err != nil {
+		return nil, err
+	}
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	if req.Account == "" {
+		email, err := c.askEmail(ctx)
+		if err != nil {
 			return nil, err
 		}
+		c.req.Account = email
 	}
-	lock, err := h.lock(ctx, email)
+	key := accountKey(c.req.Account)
+	lock, err := c.lock(ctx, key, h.lockWait())
 	if err != nil {
 		return nil, err
 	}
 	defer lock.Close()
-	s, err := h.load(email)
+	s, err := c.load(key)
 	if err != nil {
 		return nil, err
 	}
-	return h.login(ctx, email, s)
+	return c.login(ctx, key, s)
 }
 
-// login asks the person for the emailed code and saves the new session.
-// prev, if any, gives the account's client id. email may be in any case:
-// Akiflow is sent it (or --email) as the person typed it, and the session
-// is saved under its key (accountKey).
-func (h *Helper) login(ctx context.Context, email string, prev *Session) (*Session, error) {
-	tty, err := h.terminal()
+// login asks the person for the emailed code and saves the new session,
+// under the account's key; prev, if any, gives the account's client id.
+// Akiflow is sent the email as the person typed it.
+func (c *call) login(ctx context.Context, key string, prev *Session) (*Session, error) {
+	tty, err := c.terminal()
 	if err != nil {
 		return nil, err
 	}
 	defer tty.Close()
-	key, typed := accountKey(email), h.shown(email)
-	var s *Session
+	typed := c.shown(key)
 	// The record is prepared before a code is mailed: a login whose
 	// session could not be saved would be asked for in vain.
-	err = h.store.Replace(key, func() ([]byte, error) {
-		c := h.httpClient()
-		codeURL, err := c.StartLogin(ctx, typed)
-		if err != nil {
-			return nil, err
-		}
-		tty.printf("A 6-digit code was sent to %s.", typed)
-		if err := confirmCode(ctx, tty, c, typed, codeURL); err != nil {
-			return nil, err
-		}
-		tokens, err := c.Me(context.WithoutCancel(ctx)) // the code is accepted: finish, Ctrl-C or not
-		if err != nil {
-			return nil, err
-		}
-		s = &Session{Format: sessionFormat, Email: key, BaseURL: h.base.String(), ClientID: newClientID(),
-			LoggedInAt: h.now().UTC().Truncate(time.Second)}
-		if prev != nil && prev.ClientID != "" {
-			s.ClientID = prev.ClientID
-		}
-		if prev != nil {
-			s.Generation = prev.Generation + 1
-		}
-		s.apply(tokens)
-		return s.marshal(), nil
-	})
+	p, err := c.h.store.Prepare(key)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.store.Replace(currentRecord, func() ([]byte, error) { return []byte(key + "\n"), nil }); err != nil {
-		h.warnf("%v", err)
+	defer p.Discard()
+	client := c.h.newClient()
+	codeURL, err := client.StartLogin(ctx, typed)
+	if err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(h.cfg.Stderr, "logged in as %s\n", typed)
+	tty.printf("A 6-digit code was sent to %s.", typed)
+	if err := confirmCode(ctx, tty, client, typed, codeURL); err != nil {
+		return nil, err
+	}
+	tokens, err := client.Me(context.WithoutCancel(ctx)) // the code is accepted: finish, Ctrl-C or not
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{Format: sessionFormat, Email: key, BaseURL: c.h.base.String(), ClientID: newClientID(),
+		LoggedInAt: c.now().UTC().Truncate(time.Second)}
+	if prev != nil && prev.ClientID != "" {
+		s.ClientID = prev.ClientID
+	}
+	if prev != nil {
+		s.Generation = prev.Generation + 1
+	}
+	s.apply(tokens)
+	data, err := c.h.encode(s)
+	if err == nil {
+		err = p.Commit(data)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := c.h.setCurrent(key); err != nil {
+		c.warnf("%v", err)
+	}
+	c.noticef("logged in as %s", typed)
 	return s, nil
 }
 
@@ -123,26 +130,34 @@ func confirmCode(ctx context.Context, tty *terminal, c *akiflow.Client, email, c
 	}
 }
 
-// terminal opens the terminal to ask on, or says why nobody can be asked.
-func (h *Helper) terminal() (*terminal, error) {
-	if h.cfg.NonInteractive {
-		return nil, loginNeeded(fmt.Sprintf("a login is needed but prompting is turned off (%s)", orDefault(h.cfg.NonInteractiveWhy, "--non-interactive")))
+// canAsk says why nobody can be asked for a login, if so.
+func (c *call) canAsk() error {
+	if c.req.Prompt == nil {
+		return loginNeeded(fmt.Sprintf("a login is needed but prompting is turned off (%s)", orDefault(c.req.NoPrompt, "--non-interactive")))
 	}
-	tty, err := h.openTerminal()
+	return nil
+}
+
+// terminal opens the terminal to ask on, or says why nobody can be asked.
+func (c *call) terminal() (*terminal, error) {
+	if err := c.canAsk(); err != nil {
+		return nil, err
+	}
+	f, err := c.req.Prompt()
 	if err != nil {
 		return nil, loginNeeded("a login is needed but there is no terminal to ask for the code")
 	}
-	return tty, nil
+	return newTerminal(f), nil
 }
 
-// askEmail asks which account to log in to, offering the last one.
-func (h *Helper) askEmail(ctx context.Context) (string, error) {
-	tty, err := h.terminal()
+// askEmail asks which account to log in to, offering the default one.
+func (c *call) askEmail(ctx context.Context) (string, error) {
+	tty, err := c.terminal()
 	if err != nil {
 		return "", err
 	}
 	defer tty.Close()
-	last, _ := h.account()
+	last, _ := c.h.account(Request{})
 	for {
 		prompt := "Akiflow email: "
 		if last != "" {

@@ -8,8 +8,9 @@
 //     the Akiflow API with a fresh token and Akiflow's client headers: the
 //     program never handles a token.
 //
-// Tokens come from a Helper, through the same cache, lock and refresh as
-// every other akiflow-token call (source, in tokens.go). Loopback is shared
+// Tokens come from a Source: in akiflow-token, the token flow, through the
+// same cache, lock and refresh as every other call (tokens.go holds what
+// the endpoint adds: one call at a time, its outcome shared). Loopback is shared
 // with every local user, and a program may show a URL in its argv, so each
 // URL carries its own random capability, compared in constant time; a
 // request without one gets a bare 404. Connections from another user's
@@ -38,16 +39,42 @@ import (
 	"sync/atomic"
 	"time"
 
-	"akiflow-token/helper"
 	"akiflow-token/helper/akiflow"
+	"akiflow-token/helper/format"
+)
+
+// Source gives the endpoint its tokens. Cached may run beside the others,
+// from any goroutine; Token and Renew run one at a time. A Source never
+// prompts: a login that is needed is an error that matches ErrLoginNeeded.
+type Source interface {
+	// Cached returns a token with at least the effective --min-ttl left,
+	// without lock or network; false when there is none.
+	Cached() (format.Credential, bool)
+	// Token returns a token with at least the effective --min-ttl left,
+	// refreshing it if need be, or, while Akiflow fails, one that is
+	// still good.
+	Token(ctx context.Context) (format.Credential, error)
+	// Renew returns a token other than stale, one the API refused before
+	// its expiry: the cached one if it is another, else a refreshed one;
+	// stale itself (with a warning) when the refresh fails and stale has
+	// not expired.
+	Renew(ctx context.Context, stale string) (format.Credential, error)
+}
+
+// The errors of a Source that the endpoint answers apart (errors.Is); any
+// other is a failure (500).
+var (
+	ErrLoginNeeded = errors.New("a login is needed")                       // 503, naming the command
+	ErrUnavailable = errors.New("unavailable: Akiflow is failing")         // 502
+	ErrTimeout     = errors.New("timeout: Akiflow did not answer in time") // 504
+	ErrInterrupted = errors.New("interrupted")                             // 503
 )
 
 // Config is what the command line decides for an endpoint.
 type Config struct {
-	// Helper gives the tokens. It must never prompt (NonInteractive): a
-	// login that is needed is answered 503, naming akiflow-token login.
-	Helper *helper.Helper
-	// Email names the account in messages; "" when the Helper serves the
+	// Source gives the tokens.
+	Source Source
+	// Email names the account in messages; "" when the Source serves the
 	// default account.
 	Email string
 	// API is the proxy's upstream, as ParseAPIURL returned it.
@@ -89,7 +116,7 @@ const capabilityBytes = 32
 // Start listens on listen (checked by ParseListen) and serves until Close
 // or Shutdown.
 func Start(cfg Config, listen string) (*Endpoint, error) {
-	if cfg.Helper == nil || cfg.API == nil || cfg.Timeout <= 0 {
+	if cfg.Source == nil || cfg.API == nil || cfg.Timeout <= 0 {
 		return nil, errors.New("endpoint: incomplete Config")
 	}
 	if cfg.Stderr == nil {
@@ -111,7 +138,7 @@ func Start(cfg Config, listen string) (*Endpoint, error) {
 		addr:     l.Addr().String(),
 		tokenCap: newCapability(),
 		proxyCap: newCapability(),
-		tokens:   &source{h: cfg.Helper, ctx: ctx},
+		tokens:   &source{src: cfg.Source, ctx: ctx},
 		cancel:   cancel,
 		done:     make(chan struct{}),
 	}
@@ -285,8 +312,8 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, rest strin
 		http.Error(w, "the token URL answers GET", http.StatusMethodNotAllowed)
 		return
 	}
-	format := r.URL.Query().Get("format")
-	if format != "" && format != "json" && format != "raw" {
+	as := r.URL.Query().Get("format")
+	if as != "" && as != "json" && as != "raw" {
 		http.Error(w, "format is json (the default) or raw", http.StatusBadRequest)
 		return
 	}
@@ -297,7 +324,7 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, rest strin
 	}
 	e.served()
 	var body bytes.Buffer
-	if format == "raw" {
+	if as == "raw" {
 		if err := akiflow.CheckAccessToken(s.AccessToken); err != nil {
 			e.fail(w, fmt.Errorf("refusing to serve the access token: %v", err))
 			return
@@ -305,7 +332,7 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, rest strin
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		body.WriteString(s.AccessToken)
 	} else {
-		if err := e.cfg.Helper.WriteJSON(&body, s); err != nil {
+		if err := format.Write(&body, format.JSON, s, time.Now()); err != nil {
 			e.fail(w, err)
 			return
 		}
@@ -326,10 +353,10 @@ type failure struct {
 // (naming the command that logs in), 502 when Akiflow fails, 504 when it
 // does not answer in time, 500 for anything else.
 func (e *Endpoint) fail(w http.ResponseWriter, err error) {
-	f := failure{Error: "failed", Message: helper.SafeText(err.Error())}
+	f := failure{Error: "failed", Message: format.SafeText(err.Error())}
 	status := http.StatusInternalServerError
-	switch helper.ExitCode(err) {
-	case helper.ExitLoginNeeded:
+	switch {
+	case errors.Is(err, ErrLoginNeeded):
 		status, f.Error = http.StatusServiceUnavailable, "login_needed"
 		f.Command = "akiflow-token login"
 		if e.cfg.Email != "" {
@@ -337,12 +364,11 @@ func (e *Endpoint) fail(w http.ResponseWriter, err error) {
 		}
 		f.Message = fmt.Sprintf("a login is needed: run %q in a terminal; this endpoint takes the new session as soon as it is saved", f.Command)
 		e.warnLogin(f.Message)
-	case helper.ExitUnavailable:
+	case errors.Is(err, ErrTimeout):
+		status, f.Error = http.StatusGatewayTimeout, "timeout"
+	case errors.Is(err, ErrUnavailable):
 		status, f.Error = http.StatusBadGateway, "unavailable"
-		if isTimeout(err) {
-			status, f.Error = http.StatusGatewayTimeout, "timeout"
-		}
-	case helper.ExitInterrupted:
+	case errors.Is(err, ErrInterrupted):
 		status, f.Error = http.StatusServiceUnavailable, "interrupted"
 	}
 	writeJSON(w, status, f)
@@ -354,18 +380,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(append(data, '\n'))
-}
-
-// isTimeout says err is a timeout, including one the refresh process
-// reported in words.
-func isTimeout(err error) bool {
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	msg := err.Error() // package akiflow's words for its own timeouts, and the refresh process's
-	return strings.Contains(msg, "no answer within") || strings.Contains(msg, "did not finish within") ||
-		strings.Contains(msg, "deadline exceeded") || strings.Contains(msg, "timeout")
 }
 
 // warnLogin says once on stderr, until a token is served again, that a
@@ -436,7 +450,7 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 type safeWriter struct{ w io.Writer }
 
 func (s safeWriter) Write(b []byte) (int, error) {
-	if _, err := io.WriteString(s.w, helper.SafeText(string(b))); err != nil {
+	if _, err := io.WriteString(s.w, format.SafeText(string(b))); err != nil {
 		return 0, err
 	}
 	return len(b), nil

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"akiflow-token/helper"
+	"akiflow-token/helper/format"
 )
 
 // The proxy forwards every request under the proxy URL to the configured
@@ -124,13 +124,14 @@ func (e *Endpoint) proxyError(w http.ResponseWriter, r *http.Request, err error)
 		return
 	}
 	status, kind := http.StatusBadGateway, "unavailable"
-	if isTimeout(err) {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 		status, kind = http.StatusGatewayTimeout, "timeout"
 	}
 	if e.cfg.Verbose {
 		e.logf("proxy %s: %v", r.Method, err)
 	}
-	writeJSON(w, status, failure{Error: kind, Message: "the Akiflow API did not answer: " + helper.SafeText(upstreamProblem(err))})
+	writeJSON(w, status, failure{Error: kind, Message: "the Akiflow API did not answer: " + format.SafeText(upstreamProblem(err))})
 }
 
 // upstreamProblem is what went wrong, without the request's URL (which
@@ -172,7 +173,7 @@ func (a *authorizer) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	fresh, ok, err := a.e.tokens.renew(ctx, s.AccessToken)
-	if helper.ExitCode(err) == helper.ExitLoginNeeded {
+	if errors.Is(err, ErrLoginNeeded) {
 		resp.Body.Close()
 		return nil, &tokenError{err} // the session is gone: say what to do
 	}
@@ -186,7 +187,7 @@ func (a *authorizer) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // authorized is req with s's token and client id, and the body kept (nil:
 // req's own, which streams).
-func authorized(req *http.Request, s *helper.Session, body []byte) *http.Request {
+func authorized(req *http.Request, s format.Credential, body []byte) *http.Request {
 	out := req.Clone(req.Context())
 	out.Header.Set("Authorization", "Bearer "+s.AccessToken)
 	if s.ClientID != "" {

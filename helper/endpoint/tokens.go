@@ -2,24 +2,25 @@ package endpoint
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
-	"akiflow-token/helper"
+	"akiflow-token/helper/format"
 )
 
-// source gives the endpoint's requests their tokens, through the Helper:
-// the same cache, lock and refresh as every other akiflow-token call, so
-// that a CLI call, a kubectl call and the endpoint never spend the refresh
-// token twice.
+// source gives the endpoint's requests their tokens, through the Source
+// (in akiflow-token, the same cache, lock and refresh as every other call,
+// so that a CLI call, a kubectl call and the endpoint never spend the
+// refresh token twice).
 //
-// A cache hit (Helper.Cached) costs a read of the session file and no
+// A cache hit (Source.Cached) costs a read of the session file and no
 // network, and runs in any request's goroutine. Anything else (a refresh,
 // a login that is needed, a failure) runs one call at a time: the requests
 // that arrive meanwhile wait for it and share its outcome, so that a burst
 // of requests costs one refresh.
 type source struct {
-	h   *helper.Helper
+	src Source
 	ctx context.Context // the endpoint's life: a request that leaves does not cut a refresh short
 
 	mu      sync.Mutex
@@ -29,7 +30,7 @@ type source struct {
 }
 
 type outcome struct {
-	s     *helper.Session
+	s     format.Credential
 	err   error
 	at    time.Time
 	fresh bool // s had at least the effective --min-ttl left (a cache hit right after)
@@ -48,24 +49,24 @@ const forcedGap = 10 * time.Second
 
 // token returns a session whose access token has at least the effective
 // --min-ttl left (or, while Akiflow fails, one that is still good).
-func (t *source) token(ctx context.Context) (*helper.Session, error) {
+func (t *source) token(ctx context.Context) (format.Credential, error) {
 	return t.get(ctx, "")
 }
 
 // renew returns a session whose access token is not stale, one the API
 // refused: refreshed if need be, at most once per forcedGap. ok is false
 // when no other token could be had: the 401 stands.
-func (t *source) renew(ctx context.Context, stale string) (*helper.Session, bool, error) {
+func (t *source) renew(ctx context.Context, stale string) (format.Credential, bool, error) {
 	s, err := t.get(ctx, stale)
 	if err != nil {
-		return nil, false, err
+		return s, false, err
 	}
 	return s, s.AccessToken != stale, nil
 }
 
-func (t *source) get(ctx context.Context, stale string) (*helper.Session, error) {
+func (t *source) get(ctx context.Context, stale string) (format.Credential, error) {
 	for {
-		if s, ok := t.h.Cached(); ok && s.AccessToken != stale {
+		if s, ok := t.src.Cached(); ok && s.AccessToken != stale {
 			return s, nil
 		}
 		t.mu.Lock()
@@ -78,7 +79,7 @@ func (t *source) get(ctx context.Context, stale string) (*helper.Session, error)
 			select {
 			case <-running:
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return format.Credential{}, ctx.Err()
 			}
 			t.mu.Lock()
 			o := t.last
@@ -125,8 +126,7 @@ func (t *source) recent(stale string) (outcome, bool) {
 	}
 	switch {
 	case o.err != nil:
-		code := helper.ExitCode(o.err)
-		return o, code != helper.ExitLoginNeeded && code != helper.ExitInterrupted
+		return o, !errors.Is(o.err, ErrLoginNeeded) && !errors.Is(o.err, ErrInterrupted)
 	case o.fresh:
 		return o, false // then it was a cache hit, which Cached would have found
 	}
@@ -135,16 +135,16 @@ func (t *source) recent(stale string) (outcome, bool) {
 
 // call runs the flow once: Token, or Renew for a refused token.
 func (t *source) call(stale string) outcome {
-	var s *helper.Session
+	var s format.Credential
 	var err error
 	if stale != "" {
-		s, err = t.h.Renew(t.ctx, stale)
+		s, err = t.src.Renew(t.ctx, stale)
 	} else {
-		s, err = t.h.Token(t.ctx)
+		s, err = t.src.Token(t.ctx)
 	}
 	o := outcome{s: s, err: err, at: time.Now()}
 	if err == nil {
-		c, ok := t.h.Cached()
+		c, ok := t.src.Cached()
 		o.fresh = ok && c.AccessToken == s.AccessToken
 	}
 	return o

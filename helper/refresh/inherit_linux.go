@@ -1,4 +1,4 @@
-package helper
+package refresh
 
 // fdDir lists the process's open descriptors.
 const fdDir = "/proc/self/fd"

@@ -1,0 +1,144 @@
+// Package refresh runs akiflow-token's detached refresh process: a child
+// of its own session that inherits the account's lock, so that a refresh,
+// once sent, is saved even if the process that started it dies (Ctrl-C, a
+// caller's timeout, SIGKILL): a refresh spends the old refresh token, and
+// its reply holds the only good one.
+//
+// It knows how to start the child, hand it the lock and hear from it, and
+// how the child checks what it was handed; what the child does (the
+// refresh and the save) is its caller's, package helper's.
+//
+// The child's argv is its program and Command alone. It gets its request
+// (JSON, nothing secret in it) in an environment variable, which only its
+// user can read; fd 3 is the lock, fd 4 the pipe it reports on: --verbose
+// and warning lines, then its Report. Its stdin, stdout and stderr are
+// /dev/null, so that $(...) or git, which wait for their pipes to close,
+// never wait for it. Its exit status says how the refresh went; the
+// record in the store says what it saved.
+package refresh
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+)
+
+// Command is the child's only argument; main dispatches it before any
+// command line is parsed.
+const Command = "__refresh"
+
+// requestVar holds the child's request.
+const requestVar = "AKIFLOW_TOKEN_REFRESH_REQUEST"
+
+// The child's inherited lock and its end of the report pipe: the first
+// entries of exec.Cmd.ExtraFiles.
+const (
+	lockFD   = 3
+	reportFD = 4
+)
+
+// Report is the child's last word: what went wrong, in words for the
+// parent's messages (the exit status says what kind of failure it was),
+// and a refreshed record the child could not save, which holds the only
+// token left of the rotated session: it travels on this pipe, never to a
+// log.
+type Report struct {
+	Message string          `json:"message,omitempty"`
+	Timeout bool            `json:"timeout,omitempty"` // the failure was Akiflow not answering in time
+	Unsaved json.RawMessage `json:"unsaved,omitempty"`
+}
+
+// line is one line on the report pipe.
+type line struct {
+	Log    string  `json:"log,omitempty"`
+	Report *Report `json:"report,omitempty"`
+}
+
+// ErrNoReport is a child that ended, or closed its pipe, without a report
+// (killed, or a binary of another version during an upgrade that refused
+// its request): whether the refresh was sent is unknown.
+var ErrNoReport = errors.New("the refresh process ended without saying how it went")
+
+// ErrTooLong is a child that did not report within the bound; it goes on
+// alone.
+var ErrTooLong = errors.New("the refresh process did not finish in time")
+
+// maxLine bounds a line from the child: its log lines and report are a few
+// kilobytes.
+const maxLine = 1 << 20
+
+// Child is a started refresh process.
+type Child struct {
+	report io.ReadCloser
+	exited chan int // its exit status, once reaped (-1: killed by a signal)
+}
+
+// Wait relays the child's log lines to log until it reports, then returns
+// its exit status and report. When ctx ends first it returns ctx's error,
+// and after bound ErrTooLong: the child goes on alone and saves without
+// us. A child that closes its pipe without a report returns ErrNoReport
+// with its exit status (-1 if it is not known).
+func (c *Child) Wait(ctx context.Context, bound time.Duration, log io.Writer) (int, Report, error) {
+	defer c.report.Close()
+	done := make(chan *Report, 1)
+	go func() {
+		sc := bufio.NewScanner(c.report)
+		sc.Buffer(make([]byte, 4096), maxLine)
+		for sc.Scan() {
+			var l line
+			if json.Unmarshal(sc.Bytes(), &l) != nil {
+				continue // not ours: the report is what counts
+			}
+			if l.Log != "" {
+				io.WriteString(log, l.Log)
+			}
+			if l.Report != nil {
+				done <- l.Report
+				return
+			}
+		}
+		done <- nil
+	}()
+	timer := time.NewTimer(bound)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return -1, Report{}, ctx.Err()
+	case <-timer.C:
+		return -1, Report{}, ErrTooLong
+	case r := <-done:
+		status := c.status(time.Second) // the pipe closed or the report came: the exit follows at once
+		if r == nil {
+			return status, Report{}, ErrNoReport
+		}
+		if status < 0 {
+			// It reported, then did not exit: take it at its word.
+			status = 1
+			if r.Message == "" {
+				status = 0
+			}
+		}
+		return status, *r, nil
+	}
+}
+
+func (c *Child) status(wait time.Duration) int {
+	select {
+	case code := <-c.exited:
+		return code
+	case <-time.After(wait):
+		return -1
+	}
+}
+
+// reporter writes the child's lines on the report pipe.
+type reporter struct{ enc *json.Encoder }
+
+// Write sends a log line to the parent.
+func (r reporter) Write(b []byte) (int, error) {
+	r.enc.Encode(line{Log: string(b)}) // the parent may be gone: nothing to do about it
+	return len(b), nil
+}

@@ -12,7 +12,10 @@ import (
 
 // Login runs the interactive login, even if a session exists, asking on
 // req.Prompt; req.Account "" asks for the email, offering the default
-// account.
+// account. It does not hold the account's lock while the person reads
+// their mail: other calls go on using and refreshing the current session
+// meanwhile. Only one login of an account waits for its code at a time:
+// another would mail a new code, which kills the first one's.
 func (h *Helper) Login(ctx context.Context, req Request) (*Session, error) {
 	if err := checkRequest(req); err != nil {
 		return nil, err
@@ -31,35 +34,93 @@ func (h *Helper) Login(ctx context.Context, req Request) (*Session, error) {
 		c.req.Account = email
 	}
 	key := accountKey(c.req.Account)
-	lock, err := c.lock(ctx, key, h.lockWait())
-	if err != nil {
-		return nil, err
+	busy, cancel := context.WithTimeout(ctx, tryWait)
+	waiting, err := h.store.Lock(busy, loginLock(key))
+	cancel()
+	switch {
+	case err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		return nil, fmt.Errorf("a login to %s is waiting for its code in another terminal: finish it there, or cancel it and run this again (a second login would mail a new code, which kills the first)", c.shown(key))
+	case err != nil:
+		return nil, interruptedOr(err)
 	}
-	defer lock.Close()
-	s, err := c.load(key)
-	if err != nil {
-		return nil, err
-	}
-	return c.login(ctx, key, s)
-}
-
-// login asks the person for the emailed code and saves the new session,
-// under the account's key; prev, if any, gives the account's client id.
-// Akiflow is sent the email as the person typed it.
-func (c *call) login(ctx context.Context, key string, prev *Session) (*Session, error) {
+	defer waiting.Close()
 	tty, err := c.terminal()
 	if err != nil {
 		return nil, err
 	}
 	defer tty.Close()
-	typed := c.shown(key)
-	// The record is prepared before a code is mailed: a login whose
-	// session could not be saved would be asked for in vain.
-	p, err := c.h.store.Prepare(key)
+	return c.login(ctx, key, tty)
+}
+
+// implicitLogin is Token's login, when there is no session or Akiflow
+// rejected it. Several calls needing one at once (terminals, kubectl and
+// git at the same time) mail one code: the others wait for that login,
+// bounded as the code's prompt is, and use its session.
+func (c *call) implicitLogin(ctx context.Context, key string) (*Session, error) {
+	tty, err := c.terminalFor(key)
 	if err != nil {
 		return nil, err
 	}
-	defer p.Discard()
+	defer tty.Close()
+	waiting, err := c.lock(ctx, loginLock(key), codeWait+c.h.lockWait())
+	if err != nil {
+		return nil, err
+	}
+	defer waiting.Close()
+	if s, err := c.load(key); err != nil || s.validFor(c.now(), 0) {
+		return s, err // a login elsewhere saved it meanwhile
+	}
+	return c.login(ctx, key, tty)
+}
+
+// terminalFor opens the terminal to log in to key on, or says why nobody
+// can be asked: in words that say so when a login is waiting for its code
+// elsewhere.
+func (c *call) terminalFor(key string) (*terminal, error) {
+	tty, err := c.terminal()
+	if err == nil || c.req.Prompt == nil {
+		return tty, err
+	}
+	busy, cancel := context.WithTimeout(context.Background(), tryWait)
+	defer cancel()
+	if waiting, lerr := c.h.store.Lock(busy, loginLock(key)); lerr == nil {
+		waiting.Close()
+		return nil, err
+	}
+	return nil, loginNeeded(fmt.Sprintf("a login to %s is waiting for its code in another terminal; run this again once it is done", c.shown(key)))
+}
+
+// loginLock names the lock a login holds while it waits for its code.
+func loginLock(key string) string { return key + ".login" }
+
+// tryWait is how long a look at a lock that may be held waits.
+const tryWait = 50 * time.Millisecond
+
+// codeWait bounds the wait for the person to type the code, and so the
+// wait for another terminal's login.
+const codeWait = 10 * time.Minute
+
+// interruptedOr is err, as an interruption when it is one.
+func interruptedOr(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return ErrInterrupted
+	}
+	return err
+}
+
+// login asks the person for the emailed code, then saves the new session
+// under the account's lock (not held meanwhile). Akiflow is sent the email
+// as the person typed it.
+func (c *call) login(ctx context.Context, key string, tty *terminal) (*Session, error) {
+	typed := c.shown(key)
+	// A login whose session could not be saved would be asked for in
+	// vain: the record must be one that can be prepared before a code is
+	// mailed.
+	probe, err := c.h.store.Prepare(key)
+	if err != nil {
+		return nil, err
+	}
+	probe.Discard()
 	client := c.h.newClient()
 	codeURL, err := client.StartLogin(ctx, typed)
 	if err != nil {
@@ -69,7 +130,18 @@ func (c *call) login(ctx context.Context, key string, prev *Session) (*Session, 
 	if err := confirmCode(ctx, tty, client, typed, codeURL); err != nil {
 		return nil, err
 	}
-	tokens, err := client.Me(context.WithoutCancel(ctx)) // the code is accepted: finish, Ctrl-C or not
+	// The code is accepted: finish, Ctrl-C or not.
+	ctx = context.WithoutCancel(ctx)
+	tokens, err := client.Me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := c.lock(ctx, key, c.h.lockWait())
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	prev, err := c.load(key)
 	if err != nil {
 		return nil, err
 	}
@@ -82,9 +154,10 @@ func (c *call) login(ctx context.Context, key string, prev *Session) (*Session, 
 		s.Generation = prev.Generation + 1
 	}
 	s.apply(tokens)
-	data, err := c.h.encode(s)
+	p, err := c.h.store.Prepare(key)
 	if err == nil {
-		err = p.Commit(data)
+		defer p.Discard()
+		err = c.commit(p, s)
 	}
 	if err != nil {
 		return nil, err
@@ -100,7 +173,7 @@ func (c *call) login(ctx context.Context, key string, prev *Session) (*Session, 
 // tries, and a new code when the signed code URL has expired.
 func confirmCode(ctx context.Context, tty *terminal, c *akiflow.Client, email, codeURL string) error {
 	for tries := 1; ; tries++ {
-		code, err := tty.askCode(ctx)
+		code, err := askCodeWithin(ctx, tty, codeWait)
 		if err != nil {
 			return err
 		}
@@ -128,6 +201,17 @@ func confirmCode(ctx context.Context, tty *terminal, c *akiflow.Client, email, c
 			return err
 		}
 	}
+}
+
+// askCodeWithin asks for the code, for at most wait.
+func askCodeWithin(ctx context.Context, tty *terminal, wait time.Duration) (string, error) {
+	codeCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	code, err := tty.askCode(codeCtx)
+	if err != nil && ctx.Err() == nil && errors.Is(codeCtx.Err(), context.DeadlineExceeded) {
+		return "", fmt.Errorf("no code was typed within %s: the login ended; run it again for a new code", wait)
+	}
+	return code, err
 }
 
 // canAsk says why nobody can be asked for a login, if so.

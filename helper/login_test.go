@@ -2,7 +2,9 @@ package helper
 
 import (
 	"context"
+	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -197,4 +199,82 @@ func TestNormalizeCode(t *testing.T) {
 			t.Errorf("NormalizeCode(%q) accepted", bad)
 		}
 	}
+}
+
+// An explicit login does not hold the account's lock while the person
+// reads their mail: another call refreshes the session meanwhile; the login
+// then saves its own, newer one. A second login of the account meanwhile is
+// refused (exit 1), mailing no second code, which would kill the first.
+func TestLoginWaitsForTheCodeWithoutTheLock(t *testing.T) {
+	f := newFlow(t, nil)
+	old := f.seed(time.Minute) // under --min-ttl: the next Token refreshes
+	g := &flow{t: t, srv: f.srv, store: f.store, now: f.now, stderr: &syncBuffer{}}
+	other, err := New(Config{BaseURL: f.srv.URL, Timeout: 2 * time.Second, Stderr: g.stderr, Now: func() time.Time { return f.now }},
+		func(string) Store { return f.store })
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.refresher = inProcess
+	var refreshed *Session
+	f.withTerminal(func() string {
+		// The person is reading their mail: other calls go on.
+		var err error
+		refreshed, err = other.Token(context.Background(), Request{Account: flowEmail, MinTTL: flowMinTTL})
+		if err != nil {
+			t.Errorf("Token while a login waits for its code: %v", err)
+		}
+		_, err = other.Login(context.Background(), Request{Account: flowEmail, Prompt: f.prompt})
+		if err == nil || ExitCode(err) != ExitFailure || !strings.Contains(err.Error(), "waiting for its code in another terminal") {
+			t.Errorf("a second login meanwhile: %v (exit %d), want exit 1 saying a login waits", err, ExitCode(err))
+		}
+		return f.theCode()
+	})
+	got, err := f.h.Login(context.Background(), f.req)
+	if err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	if refreshed == nil || refreshed.AccessToken == old.AccessToken {
+		t.Errorf("the call during the login did not refresh")
+	}
+	if n := f.requests()[akiflowtest.RouteLogin]; n != 1 {
+		t.Errorf("codes mailed: %d, want 1", n)
+	}
+	wantSession(t, "stored (vs the login's)", f.stored(), got)
+	if f.stored().Generation <= refreshed.Generation {
+		t.Errorf("the login's record (generation %d) is not newer than the refresh's (%d)", f.stored().Generation, refreshed.Generation)
+	}
+}
+
+// A person who never types the code does not hold the login forever.
+func TestCodeWaitIsBounded(t *testing.T) {
+	never := &blockingTTY{}
+	tty := newTerminal(never)
+	_, err := askCodeWithin(context.Background(), tty, 10*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "no code was typed within 10ms") {
+		t.Errorf("askCodeWithin: %v, want the login ended", err)
+	}
+	never.Close()
+}
+
+// blockingTTY is a terminal nobody types on.
+type blockingTTY struct {
+	once sync.Once
+	done chan struct{}
+}
+
+func (b *blockingTTY) init() { b.once.Do(func() { b.done = make(chan struct{}) }) }
+func (b *blockingTTY) Read(p []byte) (int, error) {
+	b.init()
+	<-b.done
+	return 0, io.EOF
+}
+func (b *blockingTTY) Write(p []byte) (int, error) { return len(p), nil }
+func (b *blockingTTY) Close() error {
+	b.init()
+	select {
+	case <-b.done:
+	default:
+		close(b.done)
+	}
+	return nil
 }

@@ -47,7 +47,7 @@ func (h *Helper) Token(ctx context.Context, req Request) (*Session, error) {
 	if !cached.canRefresh() {
 		// Only a login can help: without anyone to ask, say so at once
 		// rather than wait for the lock.
-		tty, err := c.terminal()
+		tty, err := c.terminalFor(key)
 		if err != nil {
 			return nil, err
 		}
@@ -67,14 +67,33 @@ func (h *Helper) Token(ctx context.Context, req Request) (*Session, error) {
 		wait = stillGoodWait
 	}
 	lock, err := c.lock(ctx, key, wait)
-	if errors.Is(err, errLockBusy) && cached.validFor(c.now(), 0) {
-		c.warnf("another akiflow-token is refreshing or logging in to %s; using the cached token, which expires in %s", c.shown(key), c.left(cached))
+	switch {
+	case err == nil:
+	case ExitCode(err) != ExitInterrupted && cached.validFor(c.now(), 0):
+		// Another process's refresh or login is taking long, or the lock
+		// cannot be had at all (a read-only or full cache): the token
+		// still serves.
+		if errors.Is(err, errLockBusy) {
+			c.warnf("another akiflow-token is refreshing or logging in to %s; using the cached token, which expires in %s", c.shown(key), c.left(cached))
+		} else {
+			c.warnf("%v; using the cached token, which expires in %s (a refresh needs a writable cache)", err, c.left(cached))
+		}
 		return cached, nil
-	}
-	if err != nil {
+	default:
 		return nil, err
 	}
-	defer lock.Close()
+	s, err := c.refreshLocked(ctx, lock, key, cached)
+	lock.Close()
+	if err != nil || s != nil {
+		return s, err
+	}
+	return c.implicitLogin(ctx, key)
+}
+
+// refreshLocked is Token's work under the account's lock: the session if
+// another process refreshed it meanwhile, else a refreshed one; nil and
+// no error when only a login can help.
+func (c *call) refreshLocked(ctx context.Context, lock Lock, key string, cached *Session) (*Session, error) {
 	s, err := c.load(key)
 	if err != nil {
 		return nil, err
@@ -83,36 +102,35 @@ func (h *Helper) Token(ctx context.Context, req Request) (*Session, error) {
 		c.logf("another akiflow-token refreshed the token meanwhile")
 		return s, nil
 	}
-
-	if s.canRefresh() {
-		c.logf("refreshing the token of %s (%s left, --min-ttl %s)", key, c.left(s), c.minTTL(s))
-		fresh, err := h.refresher(ctx, c, lock, s)
-		if err != nil {
-			// Decide on what is saved now: a rejected refresh token was
-			// forgotten, and a reply that rotated the refresh token beside
-			// an unusable access token left the new refresh token alone.
-			if saved, lerr := c.load(key); lerr == nil && saved != nil {
-				s = saved
-			}
-		}
-		var rejected *rejectedError
-		switch {
-		case err == nil:
-			return fresh, nil
-		case errors.As(err, &rejected):
-			c.warnf("%v; a new login is needed", err)
-		case ExitCode(err) == ExitInterrupted:
-			return nil, err
-		case s.validFor(c.now(), 0):
-			// Not a rejection: the session is as good as it was, and so is
-			// the token it holds, for a while.
-			c.warnf("%v; using the cached token, which expires in %s", err, c.left(s))
-			return s, nil
-		default:
-			return nil, err
+	if !s.canRefresh() {
+		return nil, nil
+	}
+	c.logf("refreshing the token of %s (%s left, --min-ttl %s)", key, c.left(s), c.minTTL(s))
+	fresh, err := c.h.refresher(ctx, c, lock, s)
+	if err != nil {
+		// Decide on what is saved now: a rejected refresh token was
+		// forgotten, and a reply that rotated the refresh token beside an
+		// unusable access token left the new refresh token alone.
+		if saved, lerr := c.load(key); lerr == nil && saved != nil {
+			s = saved
 		}
 	}
-	return c.login(ctx, key, s)
+	var rejected *rejectedError
+	switch {
+	case err == nil:
+		return fresh, nil
+	case errors.As(err, &rejected):
+		c.warnf("%v; a new login is needed", err)
+		return nil, nil
+	case ExitCode(err) == ExitInterrupted:
+		return nil, err
+	case s.validFor(c.now(), 0):
+		// Not a rejection: the session is as good as it was, and so is the
+		// token it holds, for a while.
+		c.warnf("%v; using the cached token, which expires in %s", err, c.left(s))
+		return s, nil
+	}
+	return nil, err
 }
 
 // Cached returns the requested account's cached session if its access

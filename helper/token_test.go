@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -841,4 +842,33 @@ func TestTokenConcurrentCallsRefreshOnce(t *testing.T) {
 		t.Errorf("stderr: %q", f.stderr.String())
 	}
 	f.noSecrets()
+}
+
+// A cache whose lock cannot be had at all (a read-only mount, no free
+// inodes) never hides a token that is still good: it is printed with a
+// warning that says what is wrong; an expired one is an error.
+func TestTokenServesAGoodTokenWithoutTheLock(t *testing.T) {
+	f := newFlow(t, nil)
+	old := f.seed(time.Minute) // under --min-ttl: a refresh is due
+	f.h.store = lockless{f.store}
+	got, err := f.token()
+	if err != nil {
+		t.Fatalf("Token: %v", err)
+	}
+	wantSession(t, "the cached session", got, old)
+	f.wantRequests(nil)
+	f.wantStderr("akiflow-token: warning: could not open memory:ada@example.com.lock: read-only file system; using the cached token, which expires in 1m0s (a refresh needs a writable cache)")
+
+	f.now = f.now.Add(2 * time.Minute) // expired
+	f.stderr.Reset()
+	if got, err := f.token(); err == nil || !strings.Contains(err.Error(), "read-only file system") {
+		t.Errorf("Token with an expired token and no lock: %v, %v; want the lock's error", got != nil, err)
+	}
+}
+
+// lockless is a store whose locks cannot be taken.
+type lockless struct{ *memstore.Store }
+
+func (l lockless) Lock(ctx context.Context, name string) (Lock, error) {
+	return nil, fmt.Errorf("could not open %s.lock: %w", l.Describe(name), syscall.EROFS)
 }

@@ -1,8 +1,10 @@
 package endpoint
 
 import (
+	"bufio"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -119,6 +121,11 @@ func TestProxyRefusesAQuotedCapability(t *testing.T) {
 		r.ep.ProxyURL() + "/v5/x?next=" + url.QueryEscape(r.ep.TokenURL()),
 		r.ep.ProxyURL() + "/v5/x?next=" + url.QueryEscape(url.QueryEscape(r.ep.ProxyURL())),
 		r.ep.ProxyURL() + "/v5/" + fmt.Sprintf("%%%02X", r.ep.tokenCap[0]) + r.ep.tokenCap[1:],
+		// Encoded three and five times: a server may decode as often.
+		r.ep.ProxyURL() + "/v5/x?next=" + url.QueryEscape(url.QueryEscape(url.QueryEscape(r.ep.TokenURL()))),
+		r.ep.ProxyURL() + "/v5/x?next=" + url.QueryEscape(url.QueryEscape(url.QueryEscape(url.QueryEscape(url.QueryEscape(r.ep.ProxyURL()))))),
+		// A malformed escape elsewhere does not stop the decoding.
+		r.ep.ProxyURL() + "/v5/x?bad=%zz&next=" + url.QueryEscape(url.QueryEscape(r.ep.TokenURL())),
 	} {
 		resp, body := r.get("GET", u, nil)
 		if resp.StatusCode != http.StatusBadRequest {
@@ -126,10 +133,58 @@ func TestProxyRefusesAQuotedCapability(t *testing.T) {
 		}
 		r.checkNoSecrets("the answer", body)
 	}
+	// In a header, as it is or encoded.
+	for name, value := range map[string]string{
+		"Referer": r.ep.TokenURL(),
+		"X-Echo":  "see " + r.ep.ProxyURL(),
+		"Cookie":  "c=" + url.QueryEscape(url.QueryEscape(url.QueryEscape(r.ep.tokenCap))),
+	} {
+		resp, body := r.get("GET", r.ep.ProxyURL()+"/v5/x", nil, name, value)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("a %s header quoting a capability: %d %q, want 400", name, resp.StatusCode, r.redact(body))
+		}
+	}
 	if n := api.calls(""); n != 0 {
 		t.Errorf("the API got %d requests that quote a capability", n)
 	}
 	if n := strings.Count(r.log.String(), "(a path that quotes a capability)"); n < 3 {
 		t.Errorf("the log names %d paths that quote a capability as such, want at least 3:\n%s", n, r.redact(r.log.String()))
+	}
+}
+
+// The proxy forwards what an API call is: TRACE (which an upstream echoes,
+// token and all) and CONNECT are refused, and so is OPTIONS *, which
+// names no capability.
+func TestProxyForwardsOnlyAPIMethods(t *testing.T) {
+	r := newRig(t, nil, nil)
+	api := r.stubAPI()
+	for _, method := range []string{"TRACE", "CONNECT", "PROPFIND", "FOO"} {
+		resp, _ := r.get(method, r.ep.ProxyURL()+"/v5/x", nil)
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") == "" {
+			t.Errorf("%s: %d (Allow %q), want 405 with Allow", method, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
+	if n := api.calls(""); n != 0 {
+		t.Errorf("the API got %d requests of other methods", n)
+	}
+	for _, method := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+		if resp, _ := r.get(method, r.ep.ProxyURL()+"/v5/x", nil); resp.StatusCode == http.StatusMethodNotAllowed {
+			t.Errorf("%s was refused", method)
+		}
+	}
+	// OPTIONS * has no path, so no capability: a bare 404, not Go's 200.
+	conn, err := net.Dial("tcp", r.ep.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "OPTIONS * HTTP/1.1\r\nHost: %s\r\n\r\n", r.ep.Addr())
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("OPTIONS *: %d, want 404", resp.StatusCode)
 	}
 }

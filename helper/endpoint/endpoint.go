@@ -34,6 +34,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,11 +149,12 @@ func Start(cfg Config, listen string) (*Endpoint, error) {
 	}
 	e.proxy = e.newProxy()
 	e.srv = &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          e.errorLog,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		Handler:                      e,
+		DisableGeneralOptionsHandler: true, // OPTIONS * is ours to refuse (404), as any other request without a capability
+		ReadHeaderTimeout:            30 * time.Second,
+		IdleTimeout:                  2 * time.Minute,
+		ErrorLog:                     e.errorLog,
+		BaseContext:                  func(net.Listener) context.Context { return ctx },
 	}
 	go func() {
 		err := e.srv.Serve(sameUserOnly(l, e.logf))
@@ -234,7 +236,12 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		what, path = "proxy", rest
 		switch {
 		case e.browserish(rec, r):
-		case e.quotesCapability(rest) || e.quotesCapability(r.URL.RawQuery):
+		case !apiMethods[r.Method]:
+			// TRACE would echo the token back, CONNECT would tunnel past
+			// the proxy: only what an API call is goes through.
+			rec.Header().Set("Allow", allowedMethods)
+			http.Error(rec, "the proxy forwards API calls: "+allowedMethods, http.StatusMethodNotAllowed)
+		case e.quotesCapability(rest) || e.quotesCapability(r.URL.RawQuery) || e.headersQuoteCapability(r.Header):
 			// Forwarded, it would reach the API and its logs.
 			http.Error(rec, "the request quotes the endpoint's capability: it is not forwarded", http.StatusBadRequest)
 		default:
@@ -265,18 +272,60 @@ func capabilityIs(got, want string) bool {
 	return len(got) == len(want) && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
+// apiMethods are the methods the proxy forwards.
+var apiMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+const allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
 // quotesCapability says s holds one of the capabilities, as it is or
-// percent-decoded (once or twice: a client may encode what it quotes).
+// percent-decoded any number of times (each decoding shortens s, so this
+// ends): a client may encode what it quotes, and a server may decode it
+// as often.
 func (e *Endpoint) quotesCapability(s string) bool {
-	for range 3 {
+	for {
 		if strings.Contains(s, e.tokenCap) || strings.Contains(s, e.proxyCap) {
 			return true
 		}
 		decoded, err := url.PathUnescape(strings.ReplaceAll(s, "+", " "))
-		if err != nil || decoded == s {
+		if err != nil {
+			decoded = lenientUnescape(s)
+		}
+		if decoded == s {
 			return false
 		}
 		s = decoded
+	}
+}
+
+// lenientUnescape decodes every well-formed %XX of s and keeps the rest,
+// as a lenient server would.
+func lenientUnescape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			v, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			b.WriteByte(byte(v))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+// headersQuoteCapability says a header's value quotes a capability.
+func (e *Endpoint) headersQuoteCapability(h http.Header) bool {
+	for _, values := range h {
+		for _, v := range values {
+			if e.quotesCapability(v) {
+				return true
+			}
+		}
 	}
 	return false
 }

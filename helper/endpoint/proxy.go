@@ -24,7 +24,8 @@ import (
 //
 // A 401 to a request that carried the current token means the token was
 // revoked before its time: one refresh is forced (one at a time, at most
-// one per forcedGap) and the request sent once more with the new token, if
+// one per access token: a token that a forced refresh gave and that is
+// refused too forces none) and the request sent once more with the new token, if
 // its body was small enough to keep (maxReplayBody); a larger body's 401 is
 // passed through.
 
@@ -90,7 +91,8 @@ func (e *Endpoint) rewrite(pr *httputil.ProxyRequest) {
 // modifyResponse keeps every answer out of caches, and points a redirect
 // to the API back through the proxy.
 func (e *Endpoint) modifyResponse(resp *http.Response) error {
-	resp.Header.Set("Cache-Control", "no-store")
+	resp.Header.Del("Cache-Control") // ServeHTTP said no-store, once
+	resp.Header.Del("Expires")
 	loc := resp.Header.Get("Location")
 	if loc == "" {
 		return nil

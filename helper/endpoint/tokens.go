@@ -26,7 +26,11 @@ type source struct {
 	mu      sync.Mutex
 	running chan struct{} // closed when the call under way ends; nil when none
 	last    outcome       // of the last call
-	forced  time.Time     // when Renew last ran
+	// The last refresh forced by a 401: the token refused, and the one the
+	// refresh gave. A token that a forced refresh gave and that is refused
+	// too forces nothing: the 401 is not about the token (a path that
+	// always answers 401), and a refresh per request would follow.
+	forcedFrom, forcedTo string
 }
 
 type outcome struct {
@@ -42,11 +46,6 @@ type outcome struct {
 // Without it, every request would try a refresh of its own.
 const holdoff = 5 * time.Second
 
-// forcedGap is the least time between two refreshes forced by a 401 from
-// the API: an endpoint that answers 401 whatever the token must not make
-// the proxy refresh at every request.
-const forcedGap = 10 * time.Second
-
 // token returns a session whose access token has at least the effective
 // --min-ttl left (or, while Akiflow fails, one that is still good).
 func (t *source) token(ctx context.Context) (format.Credential, error) {
@@ -54,8 +53,9 @@ func (t *source) token(ctx context.Context) (format.Credential, error) {
 }
 
 // renew returns a session whose access token is not stale, one the API
-// refused: refreshed if need be, at most once per forcedGap. ok is false
-// when no other token could be had: the 401 stands.
+// refused: refreshed if need be, at most once per access token (a token
+// that a forced refresh gave forces none). ok is false when no other token
+// could be had: the 401 stands.
 func (t *source) renew(ctx context.Context, stale string) (format.Credential, bool, error) {
 	s, err := t.get(ctx, stale)
 	if err != nil {
@@ -91,14 +91,15 @@ func (t *source) get(ctx context.Context, stale string) (format.Credential, erro
 			}
 			continue
 		}
-		if stale != "" && time.Since(t.forced) < forcedGap {
-			// A refresh was forced a moment ago: take the token as it is.
+		if stale != "" && (stale == t.forcedTo || stale == t.forcedFrom) {
+			// A forced refresh gave this token, or was forced for it
+			// already: take the token as it is.
 			t.mu.Unlock()
 			stale = ""
 			continue
 		}
 		if stale != "" {
-			t.forced = time.Now()
+			t.forcedFrom, t.forcedTo = stale, ""
 		}
 		running := make(chan struct{})
 		t.running = running
@@ -108,6 +109,9 @@ func (t *source) get(ctx context.Context, stale string) (format.Credential, erro
 
 		t.mu.Lock()
 		t.last, t.running = o, nil
+		if stale != "" && o.err == nil {
+			t.forcedTo = o.s.AccessToken
+		}
 		close(running)
 		t.mu.Unlock()
 		return o.s, o.err

@@ -12,7 +12,7 @@ import (
 
 // What the endpoint adds to a Source (tokens.go): one Token or Renew call
 // at a time, its outcome shared by the requests that arrive meanwhile, a
-// holdoff after failures, at most one forced renew per forcedGap.
+// holdoff after failures, at most one forced renew per access token.
 
 func newSource(src *stubSource) *source { return &source{src: src, ctx: context.Background()} }
 
@@ -200,8 +200,9 @@ func TestSourceFallbackStandsWhileStillGood(t *testing.T) {
 
 // renew gets a token other than the refused one: the first refusal
 // forces a Renew; another request refused with the same token takes the
-// new one without a call; a refusal of the new token within forcedGap
-// forces nothing (ok false: the refusal stands); past forcedGap, it does.
+// new one without a call; a refusal of the token a forced renew gave
+// forces nothing (ok false: the refusal stands); a token an ordinary
+// refresh gave forces one again.
 func TestSourceRenew(t *testing.T) {
 	src := newStub(t)
 	s := newSource(src)
@@ -213,18 +214,21 @@ func TestSourceRenew(t *testing.T) {
 	if c, ok, err := s.renew(ctx, "tok-1"); err != nil || !ok || c.AccessToken != "tok-2" || src.count().Renew != 1 {
 		t.Errorf("renew tok-1 again: %s, %v, %v, %d Renew calls; want tok-2 and 1", c.AccessToken, ok, err, src.count().Renew)
 	}
-	c, ok, err := s.renew(ctx, "tok-2")
-	if within(t, start, forcedGap, "no second renew within forcedGap") && (err != nil || ok || c.AccessToken != "tok-2" || src.count().Renew != 1) {
-		t.Errorf("renew tok-2 right after: %s, %v, %v, %d Renew calls; want tok-2, not ok, 1", c.AccessToken, ok, err, src.count().Renew)
+	for range 3 {
+		if c, ok, err := s.renew(ctx, "tok-2"); err != nil || ok || c.AccessToken != "tok-2" || src.count().Renew != 1 {
+			t.Errorf("renew tok-2, which a forced renew gave: %s, %v, %v, %d Renew calls; want tok-2, not ok, 1", c.AccessToken, ok, err, src.count().Renew)
+		}
 	}
-	s.mu.Lock()
-	s.forced = s.forced.Add(-forcedGap)
-	s.mu.Unlock()
-	if c, ok, err := s.renew(ctx, src.current().AccessToken); err != nil || !ok || c.AccessToken == "tok-2" {
-		t.Errorf("renew past forcedGap: %s, %v, %v; want a new token", c.AccessToken, ok, err)
+	_ = start
+	src.expire() // an ordinary refresh gives tok-3
+	if c, err := s.token(ctx); err != nil || c.AccessToken != "tok-3" {
+		t.Fatalf("token after the expiry: %s, %v", c.AccessToken, err)
 	}
-	if n := src.count().Token; n != 0 {
-		t.Errorf("renew made %d Token calls", n)
+	if c, ok, err := s.renew(ctx, "tok-3"); err != nil || !ok || c.AccessToken != "tok-4" {
+		t.Errorf("renew tok-3: %s, %v, %v; want tok-4", c.AccessToken, ok, err)
+	}
+	if n := src.count().Token; n != 1 {
+		t.Errorf("%d Token calls, want the one after the expiry", n)
 	}
 }
 

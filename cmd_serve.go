@@ -209,11 +209,19 @@ func runServed(c *cli, e execCmd, path string, argv []string) error {
 		return err
 	}
 	defer ep.Close()
+	// The command holds the listening socket too: while it (or anything
+	// it started) lives, the port its URLs name stays ours, even after
+	// this process is killed.
+	listener, err := ep.ListenerFile()
+	if err != nil {
+		return err
+	}
 	status, err := run.Supervise(path, argv, run.Env(os.Environ(), map[string]string{
 		e.Env:       s.AccessToken,
 		envTokenURL: ep.TokenURL(),
 		envProxyURL: ep.ProxyURL(),
-	}))
+	}), listener)
+	listener.Close()
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,6 +98,7 @@ type Config struct {
 type Endpoint struct {
 	cfg      Config
 	addr     string // host:port, as the URLs and Host headers name it
+	listener *net.TCPListener
 	tokenCap string // the token URL's capability
 	proxyCap string // the proxy URL's capability
 	tokens   *source
@@ -137,6 +139,7 @@ func Start(cfg Config, listen string) (*Endpoint, error) {
 	e := &Endpoint{
 		cfg:      cfg,
 		addr:     l.Addr().String(),
+		listener: l.(*net.TCPListener),
 		tokenCap: newCapability(),
 		proxyCap: newCapability(),
 		tokens:   &source{src: cfg.Source, ctx: ctx},
@@ -176,6 +179,12 @@ func (e *Endpoint) ProxyURL() string { return "http://" + e.addr + "/" + e.proxy
 
 // Addr is the address the endpoint listens on.
 func (e *Endpoint) Addr() string { return e.addr }
+
+// ListenerFile is a duplicate of the listening socket. A command that
+// inherits it keeps the port bound for as long as it lives, after this
+// process is gone: no other user can take the endpoint's place at the
+// URLs the command holds.
+func (e *Endpoint) ListenerFile() (*os.File, error) { return e.listener.File() }
 
 // Done is closed when the endpoint has stopped serving; Err says why.
 func (e *Endpoint) Done() <-chan struct{} { return e.done }

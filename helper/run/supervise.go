@@ -34,8 +34,12 @@ var relayed = []os.Signal{syscall.SIGTERM, syscall.SIGHUP, os.Interrupt, syscall
 //     (the Go runtime keeps no other signal ignored, see signal.Ignored);
 //   - on Linux, the command gets SIGTERM if this process dies first.
 //
+// The command also inherits keep, each at its own descriptor number (a
+// listening socket that keeps a port bound for as long as the command, or
+// anything it starts, lives).
+//
 // A command that cannot be started is ExitNotFound or ExitCannotRun.
-func Supervise(path string, argv, env []string) (Status, error) {
+func Supervise(path string, argv, env []string, keep ...*os.File) (Status, error) {
 	if len(argv) == 0 {
 		return Status{}, usageError("exec needs a command: akiflow-token exec -- CMD [ARGS...]")
 	}
@@ -63,7 +67,10 @@ func Supervise(path string, argv, env []string) (Status, error) {
 	// child has ended, so that the runtime cannot end it under the child.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := cmd.Start(); err != nil {
+	restore := inheritable(keep)
+	err := cmd.Start()
+	restore()
+	if err != nil {
 		return Status{}, startError(argv[0], err)
 	}
 	done := make(chan struct{})
@@ -72,7 +79,7 @@ func Supervise(path string, argv, env []string) (Status, error) {
 		defer close(forwarded)
 		forward(signals, cmd.Process, done)
 	}()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	close(done)
 	<-forwarded
 	if cmd.ProcessState == nil {

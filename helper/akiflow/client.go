@@ -126,7 +126,7 @@ func (c *Client) sameHost(u *url.URL) bool {
 // sent, a refused connection, or a 429 or 503 (which say "not now"), with
 // backoff and Retry-After honoured, all within the --timeout budget.
 func (c *Client) Refresh(ctx context.Context, refreshToken, clientID string) (*Tokens, error) {
-	ctx, cancel := context.WithTimeout(ctx, RefreshBound(c.timeout))
+	ctx, cancel := withDeadline(ctx, RefreshBound(c.timeout))
 	defer cancel()
 	deadline := c.now().Add(c.timeout)
 	for attempt := 1; ; attempt++ {
@@ -155,8 +155,9 @@ func (c *Client) Refresh(ctx context.Context, refreshToken, clientID string) (*T
 
 // RefreshBound is the longest a Refresh takes with the given timeout per
 // exchange: a retry starts only within the first timeout, and one attempt
-// is at most four exchanges (csrf and refresh, twice after a 419).
-func RefreshBound(timeout time.Duration) time.Duration { return 5 * timeout }
+// is at most four exchanges (csrf and refresh, twice after a 419), each
+// with its grace.
+func RefreshBound(timeout time.Duration) time.Duration { return 5*timeout + 5*readGrace }
 
 // maxAttempts bounds the tries of a refresh.
 const maxAttempts = 3
@@ -328,7 +329,7 @@ func endpointOf(base, u *url.URL) string {
 // do runs one exchange: JSON in, JSON out, bounded in time and size.
 // A reply outside 2xx is a *ServerError; a network failure is transient.
 func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, header http.Header, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := withDeadline(ctx, c.timeout)
 	defer cancel()
 	var body io.Reader
 	if in != nil {
@@ -413,6 +414,8 @@ func (c *Client) networkError(ctx context.Context, op string, err error) error {
 	var hostname x509.HostnameError
 	var verify *tls.CertificateVerificationError
 	switch {
+	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+		err = timeoutError(c.timeout)
 	case errors.Is(context.Cause(ctx), context.Canceled):
 		return fmt.Errorf("%s: %w", op, context.Canceled)
 	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &hostname), errors.As(err, &verify):

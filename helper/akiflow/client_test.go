@@ -492,3 +492,23 @@ func TestLifetimeIsTheEarliestPlausible(t *testing.T) {
 		})
 	}
 }
+
+// A deadline that fires while the reply is on its way, or already in the
+// socket (a process stopped after sending its refresh and resumed after
+// its timeout: every timer fires at once), does not throw the reply away:
+// it is read within readGrace, and its rotated refresh token kept.
+func TestLateDeadlineLeavesTheReplyToBeRead(t *testing.T) {
+	srv := akiflowtest.NewServer()
+	defer srv.Close()
+	c := newTestClient(t, srv, nil)
+	tokens := loginForTest(t, c, srv, "a@example.com")
+	c.timeout = 100 * time.Millisecond
+	srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Delayed(akiflowtest.RouteRefresh, 500*time.Millisecond))
+	got, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
+	if err != nil {
+		t.Fatalf("a reply that came after the deadline, within the grace: %v", err)
+	}
+	if !srv.ValidRefresh(got.RefreshToken) {
+		t.Errorf("the refresh token kept is not the live one")
+	}
+}

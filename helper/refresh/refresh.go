@@ -102,14 +102,13 @@ func (c *Child) Wait(ctx context.Context, bound time.Duration, log io.Writer) (i
 		}
 		done <- nil
 	}()
-	timer := time.NewTimer(bound)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return -1, Report{}, ctx.Err()
-	case <-timer.C:
+	r, ok, err := waitReport(ctx, done, bound)
+	switch {
+	case err != nil:
+		return -1, Report{}, err
+	case !ok:
 		return -1, Report{}, ErrTooLong
-	case r := <-done:
+	default:
 		status := c.status(time.Second) // the pipe closed or the report came: the exit follows at once
 		if r == nil {
 			return status, Report{}, ErrNoReport
@@ -132,6 +131,45 @@ func (c *Child) status(wait time.Duration) int {
 	case <-time.After(wait):
 		return -1
 	}
+}
+
+// lateGrace is how long a wait goes on once its bound has passed. A
+// process that was stopped (SIGSTOP, a frozen cgroup, a debugger) and
+// resumed finds every timer of its stopped time expired at once, while
+// the work it waits for (a refresh whose reply sits in the socket) needs a
+// moment to finish: the bound is not the moment to give up on it.
+const lateGrace = 10 * time.Second
+
+// waitLate waits for a value on done for bound, and lateGrace more.
+func waitLate[T any](done <-chan T, bound time.Duration) (T, bool) {
+	for _, d := range []time.Duration{bound, lateGrace} {
+		timer := time.NewTimer(d)
+		select {
+		case v := <-done:
+			timer.Stop()
+			return v, true
+		case <-timer.C:
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+// waitReport is waitLate for the report, ending early when ctx does.
+func waitReport(ctx context.Context, done <-chan *Report, bound time.Duration) (*Report, bool, error) {
+	for _, d := range []time.Duration{bound, lateGrace} {
+		timer := time.NewTimer(d)
+		select {
+		case r := <-done:
+			timer.Stop()
+			return r, true, nil
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, false, ctx.Err()
+		case <-timer.C:
+		}
+	}
+	return nil, false, nil
 }
 
 // reporter writes the child's lines on the report pipe.

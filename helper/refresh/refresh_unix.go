@@ -70,12 +70,10 @@ func Serve(bound time.Duration, backstopStatus int, work func(lock *os.File, log
 		enc.Encode(line{Report: &r}) // the parent may be gone: nothing to do about it
 		done <- status
 	}()
-	select {
-	case status := <-done:
+	if status, ok := waitLate(done, bound); ok {
 		return status, nil
-	case <-time.After(bound):
-		return backstopStatus, nil
 	}
+	return backstopStatus, nil
 }
 
 // isPipe says fd is an open pipe (the Go runtime may hold other files at

@@ -81,6 +81,21 @@ func RewriteBody(route string, edit func(body []byte) []byte) Fault {
 	}
 }
 
+// Delayed processes the request (a refresh rotates the token), then
+// answers after d: a reply that arrives after the client's deadline.
+func Delayed(route string, d time.Duration) Fault {
+	return func(w http.ResponseWriter, r *http.Request, s *Server) {
+		rec := httptest.NewRecorder()
+		s.Handle(route, rec, r)
+		time.Sleep(d)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}
+}
+
 // Redirect answers with a redirect to location.
 func Redirect(status int, location string) Fault {
 	return func(w http.ResponseWriter, r *http.Request, s *Server) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -76,6 +77,12 @@ func (s serveCmd) Run(c *cli) error {
 		req.Account = sess.Email
 	case code == helper.ExitLoginNeeded || code == helper.ExitUnavailable:
 		fmt.Fprintf(os.Stderr, "akiflow-token: warning: %s; serving anyway\n", format.SafeText(err.Error()))
+		// Serve the account it was started for, whichever becomes the
+		// default later: the default's, or with none, the first one that
+		// gives a token (flowSource).
+		if req.Account == "" {
+			req.Account, _ = h.Account(req)
+		}
 	default:
 		return err
 	}
@@ -113,7 +120,7 @@ func startEndpoint(c *cli, h *helper.Helper, req helper.Request, api *url.URL, l
 	req.Prompt, req.NoPrompt = nil, "the endpoint never asks"
 	req.Force = false
 	return endpoint.Start(endpoint.Config{
-		Source:     flowSource{c: c, h: h, req: req},
+		Source:     &flowSource{c: c, h: h, rq: req},
 		Email:      req.Account,
 		API:        api,
 		Timeout:    c.Timeout,
@@ -124,35 +131,50 @@ func startEndpoint(c *cli, h *helper.Helper, req helper.Request, api *url.URL, l
 	}, listen)
 }
 
-// flowSource is the token flow as the endpoint's Source.
+// flowSource is the token flow as the endpoint's Source. Started with no
+// account at all (no login yet), it is pinned to the account of its first
+// token.
 type flowSource struct {
-	c   *cli
-	h   *helper.Helper
-	req helper.Request
+	c  *cli
+	h  *helper.Helper
+	mu sync.Mutex
+	rq helper.Request
 }
 
-func (f flowSource) Cached() (format.Credential, bool) {
-	s, ok := f.h.Cached(f.req)
+func (f *flowSource) req() helper.Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rq
+}
+
+func (f *flowSource) Cached() (format.Credential, bool) {
+	s, ok := f.h.Cached(f.req())
 	if !ok {
 		return format.Credential{}, false
 	}
-	return f.c.credential(s, ""), true
+	c, _ := f.answer(s, nil)
+	return c, true
 }
 
-func (f flowSource) Token(ctx context.Context) (format.Credential, error) {
-	return f.answer(f.h.Token(ctx, f.req))
+func (f *flowSource) Token(ctx context.Context) (format.Credential, error) {
+	return f.answer(f.h.Token(ctx, f.req()))
 }
 
-func (f flowSource) Renew(ctx context.Context, stale string) (format.Credential, error) {
-	req := f.req
+func (f *flowSource) Renew(ctx context.Context, stale string) (format.Credential, error) {
+	req := f.req()
 	req.Stale = stale
 	return f.answer(f.h.Token(ctx, req))
 }
 
-func (f flowSource) answer(s *helper.Session, err error) (format.Credential, error) {
+func (f *flowSource) answer(s *helper.Session, err error) (format.Credential, error) {
 	if err != nil {
 		return format.Credential{}, classified(err)
 	}
+	f.mu.Lock()
+	if f.rq.Account == "" {
+		f.rq.Account = s.Email
+	}
+	f.mu.Unlock()
 	return f.c.credential(s, ""), nil
 }
 

@@ -57,9 +57,15 @@ func withCode(code int, format string, args ...any) error {
 // ErrInterrupted is returned when the person pressed Ctrl-C.
 var ErrInterrupted = &Error{Code: ExitInterrupted, Err: errors.New("interrupted")}
 
-// loginNeeded says a login is needed and cannot happen here.
-func loginNeeded(why string) error {
-	return withCode(ExitLoginNeeded, "%s; run \"akiflow-token login\" in a terminal", why)
+// loginNeeded says a login is needed and cannot happen here, and the
+// command that logs in to account (shown as typed; "" when none is
+// chosen).
+func loginNeeded(why, account string) error {
+	cmd := "akiflow-token login"
+	if account != "" {
+		cmd += " -e " + account
+	}
+	return withCode(ExitLoginNeeded, "%s; run %q in a terminal", why, cmd)
 }
 
 // UsageError is a bad flag or environment value.

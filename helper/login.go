@@ -21,7 +21,7 @@ func (h *Helper) Login(ctx context.Context, req Request) (*Session, error) {
 		return nil, err
 	}
 	c := h.newCall(req)
-	if err := c.canAsk(); err != nil {
+	if err := c.canAsk(accountKey(req.Account)); err != nil {
 		return nil, err
 	}
 	ctx, stop := interruptible(ctx)
@@ -44,7 +44,7 @@ func (h *Helper) Login(ctx context.Context, req Request) (*Session, error) {
 		return nil, interruptedOr(err)
 	}
 	defer waiting.Close()
-	tty, err := c.terminal()
+	tty, err := c.terminal(key)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func (c *call) implicitLogin(ctx context.Context, key string) (*Session, error) 
 // can be asked: in words that say so when a login is waiting for its code
 // elsewhere.
 func (c *call) terminalFor(key string) (*terminal, error) {
-	tty, err := c.terminal()
+	tty, err := c.terminal(key)
 	if err == nil || c.req.Prompt == nil {
 		return tty, err
 	}
@@ -87,7 +87,7 @@ func (c *call) terminalFor(key string) (*terminal, error) {
 		waiting.Close()
 		return nil, err
 	}
-	return nil, loginNeeded(fmt.Sprintf("a login to %s is waiting for its code in another terminal; run this again once it is done", c.shown(key)))
+	return nil, withCode(ExitLoginNeeded, "a login to %s is waiting for its code in another terminal; run this again once it is done", c.shown(key))
 }
 
 // loginLock names the lock a login holds while it waits for its code.
@@ -214,29 +214,39 @@ func askCodeWithin(ctx context.Context, tty *terminal, wait time.Duration) (stri
 	return code, err
 }
 
-// canAsk says why nobody can be asked for a login, if so.
-func (c *call) canAsk() error {
+// canAsk says why nobody can be asked for a login to key ("" when no
+// account is chosen yet), if so.
+func (c *call) canAsk(key string) error {
 	if c.req.Prompt == nil {
-		return loginNeeded(fmt.Sprintf("a login is needed but prompting is turned off (%s)", orDefault(c.req.NoPrompt, "--non-interactive")))
+		return loginNeeded(fmt.Sprintf("a login is needed but prompting is turned off (%s)", orDefault(c.req.NoPrompt, "--non-interactive")), c.named(key))
 	}
 	return nil
 }
 
-// terminal opens the terminal to ask on, or says why nobody can be asked.
-func (c *call) terminal() (*terminal, error) {
-	if err := c.canAsk(); err != nil {
+// terminal opens the terminal to ask on for key, or says why nobody can
+// be asked.
+func (c *call) terminal(key string) (*terminal, error) {
+	if err := c.canAsk(key); err != nil {
 		return nil, err
 	}
 	f, err := c.req.Prompt()
 	if err != nil {
-		return nil, loginNeeded("a login is needed but there is no terminal to ask for the code")
+		return nil, loginNeeded("a login is needed but there is no terminal to ask for the code", c.named(key))
 	}
 	return newTerminal(f), nil
 }
 
+// named is how a message names key: as typed, or "" for none.
+func (c *call) named(key string) string {
+	if key == "" {
+		return ""
+	}
+	return c.shown(key)
+}
+
 // askEmail asks which account to log in to, offering the default one.
 func (c *call) askEmail(ctx context.Context) (string, error) {
-	tty, err := c.terminal()
+	tty, err := c.terminal("")
 	if err != nil {
 		return "", err
 	}

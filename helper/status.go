@@ -62,9 +62,9 @@ func (h *Helper) Status(req Request) (*AccountStatus, error) {
 	case st.Email == "" && len(st.Others) > 1:
 		return st, withCode(ExitLoginNeeded, "no account is selected (several are cached): name one with -e EMAIL, or log in to make it the default")
 	case !st.LoggedIn && st.Email == "":
-		return st, loginNeeded(fmt.Sprintf("no account is logged in to %s", h.base.Host))
+		return st, loginNeeded(fmt.Sprintf("no account is logged in to %s", h.base.Host), "")
 	case !st.LoggedIn:
-		return st, loginNeeded(fmt.Sprintf("%s is not logged in to %s", c.shown(st.Email), h.base.Host))
+		return st, loginNeeded(fmt.Sprintf("%s is not logged in to %s", c.shown(st.Email), h.base.Host), c.shown(st.Email))
 	}
 	return st, nil
 }
@@ -81,4 +81,13 @@ func (h *Helper) Accounts() []string {
 		}
 	}
 	return out
+}
+
+// Account is the key of the account req selects: its own, else the
+// default one, else the only one cached; "" when there is none.
+func (h *Helper) Account(req Request) (string, error) {
+	if err := checkRequest(req); err != nil {
+		return "", err
+	}
+	return h.account(req)
 }

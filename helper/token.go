@@ -201,7 +201,7 @@ func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error)
 	next.Generation++
 	switch {
 	case err != nil && (tokens == nil || tokens.RefreshToken == ""):
-		failure := refreshFailure(err)
+		failure := refreshFailure(err, c.shown(s.Email))
 		var rejected *rejectedError
 		if errors.As(failure, &rejected) {
 			next.forget()
@@ -218,7 +218,7 @@ func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error)
 			return nil, serr
 		}
 		c.logf("saved the new refresh token from a reply whose access token was refused")
-		return nil, refreshFailure(err)
+		return nil, refreshFailure(err, c.shown(s.Email))
 	}
 	next.apply(tokens)
 	if err := c.commit(p, &next); err != nil {
@@ -254,7 +254,7 @@ func (e *rejectedError) ExitCode() int { return ExitLoginNeeded }
 // (exit 4) for what may pass; for a refusal that is not Akiflow's
 // rejection of the token (a proxy's 401, a firewall's 403), a login may
 // still help.
-func refreshFailure(err error) error {
+func refreshFailure(err error, account string) error {
 	var se *akiflow.ServerError
 	if !errors.As(err, &se) || se.Transient() {
 		return err
@@ -264,7 +264,7 @@ func refreshFailure(err error) error {
 	}
 	switch se.Status {
 	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
-		return fmt.Errorf("%w; if it goes on, run \"akiflow-token login\"", err)
+		return fmt.Errorf("%w; if it goes on, run \"akiflow-token login -e %s\"", err, account)
 	}
 	return err
 }

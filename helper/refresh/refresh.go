@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -46,6 +47,9 @@ const (
 // token left of the rotated session: it travels on this pipe, never to a
 // log.
 type Report struct {
+	// Status is the child's exit status, said before it exits: a parent
+	// need not wait for the exit to know it.
+	Status  int             `json:"status"`
 	Message string          `json:"message,omitempty"`
 	Timeout bool            `json:"timeout,omitempty"` // the failure was Akiflow not answering in time
 	Unsaved json.RawMessage `json:"unsaved,omitempty"`
@@ -78,11 +82,17 @@ type Child struct {
 
 // Wait relays the child's log lines to log until it reports, then returns
 // its exit status and report. When ctx ends first it returns ctx's error,
-// and after bound ErrTooLong: the child goes on alone and saves without
-// us. A child that closes its pipe without a report returns ErrNoReport
-// with its exit status (-1 if it is not known).
+// and after bound (and lateGrace more, for a process that was stopped and
+// resumed) ErrTooLong: the child goes on alone and saves without us, and
+// nothing more is written to log. A child that closes its pipe without a
+// report returns ErrNoReport with its exit status (-1 if it did not exit
+// within the time left).
 func (c *Child) Wait(ctx context.Context, bound time.Duration, log io.Writer) (int, Report, error) {
 	defer c.report.Close()
+	start := time.Now()
+	var mu sync.Mutex // held while a line is relayed; waited is set once Wait has returned
+	waited := false
+	defer func() { mu.Lock(); waited = true; mu.Unlock() }()
 	done := make(chan *Report, 1)
 	go func() {
 		sc := bufio.NewScanner(c.report)
@@ -93,7 +103,11 @@ func (c *Child) Wait(ctx context.Context, bound time.Duration, log io.Writer) (i
 				continue // not ours: the report is what counts
 			}
 			if l.Log != "" {
-				io.WriteString(log, l.Log)
+				mu.Lock()
+				if !waited {
+					io.WriteString(log, l.Log)
+				}
+				mu.Unlock()
 			}
 			if l.Report != nil {
 				done <- l.Report
@@ -108,21 +122,17 @@ func (c *Child) Wait(ctx context.Context, bound time.Duration, log io.Writer) (i
 		return -1, Report{}, err
 	case !ok:
 		return -1, Report{}, ErrTooLong
-	default:
-		status := c.status(time.Second) // the pipe closed or the report came: the exit follows at once
-		if r == nil {
-			return status, Report{}, ErrNoReport
-		}
-		if status < 0 {
-			// It reported, then did not exit: take it at its word.
-			status = 1
-			if r.Message == "" {
-				status = 0
-			}
-		}
-		return status, *r, nil
+	case r != nil:
+		return r.Status, *r, nil
 	}
+	// The pipe closed without a report: the exit follows at once.
+	return c.status(min(exitWait, max(time.Second, bound+lateGrace-time.Since(start)))), Report{}, ErrNoReport
 }
+
+// exitWait bounds the wait for the exit status of a child that closed its
+// pipe without a report (it exits at once; a loaded machine may take a
+// moment to say so).
+var exitWait = 5 * time.Second
 
 func (c *Child) status(wait time.Duration) int {
 	select {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -42,9 +43,11 @@ func Start(exe string, request []byte, lock *os.File) (*Child, error) {
 }
 
 // Request is the request Start handed this process; false when it was not
-// started by Start.
+// started by Start. The variable is then removed: nothing this process
+// might start inherits it.
 func Request() ([]byte, bool) {
 	v, ok := os.LookupEnv(requestVar)
+	os.Unsetenv(requestVar)
 	return []byte(v), ok
 }
 
@@ -54,9 +57,10 @@ func Request() ([]byte, bool) {
 // once sent spends the old token: SIGTERM, SIGHUP, SIGINT and SIGQUIT (a
 // service manager, a closed terminal or a container stop signal every
 // process) are ignored for its whole life. work's lines reach the parent
-// through log, then its report; Serve returns work's exit status, or
-// backstopStatus if work has not returned after bound (nothing but SIGKILL
-// ends this process otherwise), for main to exit with.
+// through log, then its report (with its status); Serve returns work's
+// exit status, or backstopStatus if work has not returned after bound and
+// lateGrace more (nothing but SIGKILL ends this process otherwise), for
+// main to exit with.
 func Serve(bound time.Duration, backstopStatus int, work func(lock *os.File, log io.Writer) (int, Report)) (int, error) {
 	signal.Ignore(syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT)
 	if !isPipe(reportFD) || !isFile(lockFD) {
@@ -65,11 +69,16 @@ func Serve(bound time.Duration, backstopStatus int, work func(lock *os.File, log
 	out := os.NewFile(reportFD, "report")
 	enc := json.NewEncoder(out)
 	done := make(chan int, 1)
+	lock := os.NewFile(lockFD, "lock")
 	go func() {
-		status, r := work(os.NewFile(lockFD, "lock"), reporter{enc})
+		status, r := work(lock, reporter{enc})
+		r.Status = status
 		enc.Encode(line{Report: &r}) // the parent may be gone: nothing to do about it
 		done <- status
 	}()
+	// The lock lives as long as this process: never closed by the garbage
+	// collector, whatever work does with it.
+	defer runtime.KeepAlive(lock)
 	if status, ok := waitLate(done, bound); ok {
 		return status, nil
 	}

@@ -133,6 +133,9 @@ func (s *Store) Read(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := fileName(name, ext); err != nil {
+		return nil, ErrNotFound // a name too long to save was never saved
+	}
 	path := filepath.Join(dir, escape(name)+ext)
 	f, info, err := openRegular(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -396,6 +399,9 @@ func (s *Store) Remove(name string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if _, err := fileName(name, ext); err != nil {
+		return nil // a name too long to save was never saved
 	}
 	path := filepath.Join(dir, escape(name)+ext)
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {

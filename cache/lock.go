@@ -103,7 +103,8 @@ func (s *Store) openLock(name string) (*os.File, string, error) {
 
 // Adopt takes over the lock of the record name, held by a parent
 // process and handed down as f. It fails unless f is that record's lock
-// file and its lock is held by this process tree.
+// file, and its lock is not held by another open file (a lock file nobody
+// holds is taken). The lock it returns owns f.
 func (s *Store) Adopt(name string, f *os.File) (store.Lock, error) {
 	if s.homeErr != nil {
 		return nil, s.homeErr

@@ -62,7 +62,7 @@ func (c *call) implicitLogin(ctx context.Context, key string) (*Session, error) 
 		return nil, err
 	}
 	defer tty.Close()
-	waiting, err := c.lock(ctx, loginLock(key), codeWait+c.h.lockWait())
+	waiting, err := c.wait(ctx, loginLock(key), codeWait+c.h.lockWait())
 	if err != nil {
 		return nil, err
 	}

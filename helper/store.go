@@ -193,8 +193,17 @@ func (h *Helper) lockWait() time.Duration {
 }
 
 // lock takes an account's lock for at most wait, then recovers a killed
-// save.
+// save of its record.
 func (c *call) lock(ctx context.Context, key string, wait time.Duration) (Lock, error) {
+	lock, err := c.wait(ctx, key, wait)
+	if err == nil {
+		c.recoverSave(key)
+	}
+	return lock, err
+}
+
+// wait takes the lock name for at most wait.
+func (c *call) wait(ctx context.Context, key string, wait time.Duration) (Lock, error) {
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	// Say why, when the wait is long enough to notice (another terminal's
@@ -212,7 +221,6 @@ func (c *call) lock(ctx context.Context, key string, wait time.Duration) (Lock, 
 	case err != nil:
 		return nil, err
 	}
-	c.recoverSave(key)
 	return lock, nil
 }
 

@@ -39,12 +39,15 @@ type Store interface {
 	// until ctx is done (then its error matches ctx.Err()).
 	Lock(ctx context.Context, name string) (Lock, error)
 	// Adopt takes over the lock of the record name that a parent process
-	// took and handed down as f (Lock.Handle), refusing anything else.
+	// took and handed down as f (Lock.Handle), refusing another record's;
+	// the lock it returns owns f (closing it closes f).
 	Adopt(name string, f *os.File) (Lock, error)
 	// Recover puts back what an interrupted Commit of name left behind:
 	// while the record's lock is held, it offers each leftover, newest
 	// first, to keep, puts the first one kept in the record's place and
-	// removes the others. It reports whether it put one in place.
+	// removes the others. It reports whether it put one in place. Only
+	// for records that are replaced only under their lock: a Prepare under
+	// way elsewhere may look like a leftover.
 	Recover(name string, keep func(data []byte) bool) (bool, error)
 	// Remove deletes the record name; a missing record is not an error.
 	Remove(name string) error

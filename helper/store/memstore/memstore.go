@@ -93,19 +93,28 @@ func (m *Store) Prepare(name string) (store.Pending, error) {
 type pending struct {
 	m    *Store
 	name string
+	done bool // committed or discarded: as cache's, it is used once
 }
 
 func (p *pending) Commit(data []byte) error {
 	p.m.mu.Lock()
 	defer p.m.mu.Unlock()
-	if p.m.FailCommit != nil {
+	switch {
+	case p.done:
+		return errors.New("memstore: a replacement committed or discarded already")
+	case p.m.FailCommit != nil:
 		return p.m.FailCommit
 	}
+	p.done = true
 	p.m.records[p.name] = append([]byte(nil), data...)
 	return nil
 }
 
-func (p *pending) Discard() {}
+func (p *pending) Discard() {
+	p.m.mu.Lock()
+	p.done = true
+	p.m.mu.Unlock()
+}
 
 func (m *Store) Lock(ctx context.Context, name string) (store.Lock, error) {
 	m.mu.Lock()
@@ -120,6 +129,11 @@ func (m *Store) Lock(ctx context.Context, name string) (store.Lock, error) {
 	m.mu.Unlock()
 	if onLock != nil {
 		onLock(name)
+	}
+	select {
+	case ch <- struct{}{}: // free: taken, whatever ctx says, as cache does
+		return &lock{ch: ch}, nil
+	default:
 	}
 	select {
 	case ch <- struct{}{}:

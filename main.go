@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,9 +16,14 @@ import (
 	"akiflow-token/helper"
 	"akiflow-token/helper/akiflow"
 	"akiflow-token/helper/endpoint"
+	"akiflow-token/helper/format"
+	"akiflow-token/helper/refresh"
+	"akiflow-token/helper/run"
 )
 
-// cli is the command line: global flags, then one command.
+// cli is the command line: global flags, then one command. It is the one
+// description of every flag, variable, default and enum: the fast path's
+// table (fastflags.go) is generated from it.
 type cli struct {
 	Email          string        `short:"e" env:"AKIFLOW_EMAIL" placeholder:"EMAIL" group:"global" help:"Akiflow account (any case). Default: the one logged in last, else the only cached one."`
 	Output         string        `short:"o" env:"AKIFLOW_OUTPUT" default:"token" enum:"${formats}" group:"global" help:"Output format: token, header (Authorization: Bearer …), json, curl (a config for curl -K -) or exec-credential (kubectl). status prints text or json."`
@@ -35,6 +41,7 @@ type cli struct {
 	Token         tokenCmd         `cmd:"" default:"1" help:"Print a valid access token on stdout (the default)."`
 	Login         loginCmd         `cmd:"" help:"Log in now with an emailed code, even if a session exists."`
 	Status        statusCmd        `cmd:"" help:"Show the session (never a token); -o json for JSON. Exit 3 if a login is needed."`
+	Switch        switchCmd        `cmd:"" help:"Make EMAIL, which must have a session, the default account."`
 	Logout        logoutCmd        `cmd:"" help:"Forget the session on this machine (it is not revoked on the server)."`
 	Exec          execCmd          `cmd:"" help:"Run a command with the token in its environment: exec [--env NAME] [--serve] -- CMD [ARGS…]."`
 	Serve         serveCmd         `cmd:"" help:"Serve fresh tokens and an Akiflow API proxy on loopback until stopped, for a service manager."`
@@ -51,10 +58,6 @@ later; 80 usage error; 126 or 127 exec's command cannot run or is not found;
 
 Sessions are cached in ${cache_dir}.`
 
-func main() {
-	os.Exit(run(os.Args[1:]))
-}
-
 // programName is the command's name, in help and in shell completion.
 const programName = "akiflow-token"
 
@@ -62,72 +65,113 @@ const programName = "akiflow-token"
 // "akiflow": run under it, the program is "akiflow-token git-credential".
 const gitHelperName = "git-credential-akiflow"
 
-// run parses args, runs the command and returns the exit status. Usage
-// errors go to stderr: stdout is for the token alone.
-func run(args []string) int {
-	if len(args) > 0 && args[0] == helper.RefreshCommand {
-		return refreshChild(args[1:])
+func main() {
+	if generate != nil {
+		os.Exit(exit(generate()))
+	}
+	os.Exit(exit(execute(os.Args[1:])))
+}
+
+// generate, set in a build with the genflags tag (gen.go), writes
+// fastflags.go instead of running.
+var generate func() error
+
+// execute parses args and runs the command. Usage errors go to stderr:
+// stdout is for the token alone.
+func execute(args []string) error {
+	if len(args) > 0 && args[0] == refresh.Command {
+		if len(args) > 1 {
+			return helper.UsageError("%s is run by akiflow-token itself", refresh.Command)
+		}
+		return exitCode(helper.RefreshChild(openStore))
 	}
 	if filepath.Base(os.Args[0]) == gitHelperName {
 		args = append([]string{"git-credential"}, args...)
 	}
-	line, completing := completionRequest(args)
-	if !completing {
-		if status, ok := runFast(args); ok {
-			return status
-		}
+	if len(args) > 0 && args[0] == completeCommand { // the shell asks (cmd_completion.go)
+		var c cli
+		answerCompletion(os.Stdout, newParser(&c), os.Getenv("COMP_LINE"), os.Getenv("COMP_POINT"))
+		return nil
+	}
+	if err, ok := runFast(args); ok {
+		return err
 	}
 	var c cli
 	parser := newParser(&c)
-	if completing { // the shell asks for completions (completion.go)
-		answerCompletion(os.Stdout, parser, line, os.Getenv("COMP_POINT"))
-		return helper.ExitOK
-	}
 	if err := checkArgs(args, os.LookupEnv); err != nil {
-		return exitStatus(err)
+		return err
 	}
 	ctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "akiflow-token: %s (see akiflow-token --help)\n", helper.SafeText(err.Error()))
-		return helper.ExitUsage
+		return helper.UsageError("%s (see akiflow-token --help)", err)
 	}
-	h, err := newHelper(c.config(args))
-	if err == nil {
-		err = ctx.Run(h, &c)
-	}
-	return exitStatus(err)
+	return ctx.Run(&c)
 }
 
-// newHelper makes the Helper for cfg, with its sessions in the XDG cache.
-func newHelper(cfg helper.Config) (*helper.Helper, error) {
-	host, err := cfg.AuthHost()
-	if err != nil {
-		return nil, err
-	}
-	return helper.New(cfg, cache.Open(host, helper.MaxRecordSize))
-}
-
-// exitStatus reports err, if any, on stderr and returns the exit status.
-func exitStatus(err error) int {
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "akiflow-token: %s\n", helper.SafeText(err.Error()))
+// exit reports err, if any, on stderr and returns the exit status. A
+// value's error names where the value came from (source). A command that
+// exec --serve ran and that died of a signal is died of again.
+func exit(err error) int {
+	var ended *run.ExitError
+	var code exitCode
+	var fe *helper.FieldError
+	switch {
+	case errors.As(err, &ended):
+		run.Reraise(ended.Status.Signal)
+		return ended.Status.Code
+	case errors.As(err, &code):
+		return int(code)
+	case errors.As(err, &fe):
+		fmt.Fprintf(os.Stderr, "akiflow-token: %s\n", format.SafeText(fe.Named(source(fe.Field))))
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "akiflow-token: %s\n", format.SafeText(err.Error()))
 	}
 	return helper.ExitCode(err)
 }
 
-// refreshChild is the detached refresh process (helper/refresher.go). Its
-// arguments are ours, so it needs no command-line parser.
-func refreshChild(args []string) int {
-	cfg, err := helper.ParseRefreshRequest(args)
-	if err != nil {
-		return exitStatus(err)
-	}
-	h, err := newHelper(cfg)
-	if err == nil {
-		err = h.ServeRefresh()
-	}
-	return exitStatus(err)
+// exitCode is an exit status that was reported already.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// helper makes the Helper the flags describe, with its sessions in the XDG
+// cache.
+func (c *cli) helper() (*helper.Helper, error) {
+	return helper.New(helper.Config{
+		BaseURL:    c.BaseURL,
+		Timeout:    c.Timeout,
+		Insecure:   c.Insecure,
+		Verbose:    c.Verbose,
+		AppVersion: c.AppVersion,
+		Platform:   c.Platform,
+	}, openStore)
 }
+
+// request is what the flags ask of the flow. Prompting is off when
+// --non-interactive (or its variable) or GIT_TERMINAL_PROMPT says so.
+func (c *cli) request() helper.Request {
+	req := helper.Request{Account: c.Email, MinTTL: c.MinTTL, Force: c.ForceRefresh, Prompt: helper.OpenTerminal}
+	switch {
+	case c.NonInteractive:
+		req.Prompt, req.NoPrompt = nil, source("non-interactive")
+	case gitPromptOff():
+		req.Prompt, req.NoPrompt = nil, "GIT_TERMINAL_PROMPT="+os.Getenv("GIT_TERMINAL_PROMPT")
+	}
+	return req
+}
+
+// gitPromptOff says GIT_TERMINAL_PROMPT turns prompting off, as git reads
+// it: 0, false, no or off.
+func gitPromptOff() bool {
+	switch strings.ToLower(os.Getenv("GIT_TERMINAL_PROMPT")) {
+	case "0", "false", "no", "off":
+		return true
+	}
+	return false
+}
+
+// openStore opens the cache of an auth host.
+func openStore(host string) helper.Store { return cache.Open(host, helper.MaxRecordSize) }
 
 // newParser makes kong's parser for c.
 func newParser(c *cli) *kong.Kong {
@@ -142,8 +186,8 @@ func newParser(c *cli) *kong.Kong {
 			"default_timeout":     helper.DefaultTimeout.String(),
 			"default_app_version": akiflow.AppVersion,
 			"default_platform":    akiflow.Platform,
-			"formats":             strings.Join(helper.Formats, ","),
-			"default_token_env":   helper.DefaultTokenEnv,
+			"formats":             strings.Join(format.Names, ","),
+			"default_token_env":   run.DefaultTokenEnv,
 			"default_api_url":     endpoint.DefaultAPIURL,
 			"default_listen":      endpoint.DefaultListen,
 			"cache_dir":           cache.Root(),
@@ -155,58 +199,13 @@ func newParser(c *cli) *kong.Kong {
 	return parser
 }
 
-// config is what the command line decides, for the helper; args name where
-// each value came from in messages.
-func (c *cli) config(args []string) helper.Config {
-	cfg := helper.Config{
-		BaseURL:      c.BaseURL,
-		Email:        c.Email,
-		MinTTL:       c.MinTTL,
-		ForceRefresh: c.ForceRefresh,
-		Timeout:      c.Timeout,
-		Output:       c.Output,
-		ExecInfo:     execInfo(c.Output),
-		Insecure:     c.Insecure,
-		Verbose:      c.Verbose,
-		AppVersion:   c.AppVersion,
-		Platform:     c.Platform,
-		Source:       func(flag string) string { return source(flag, args) },
-		Stderr:       os.Stderr,
-	}
-	switch {
-	case c.NonInteractive:
-		cfg.NonInteractive, cfg.NonInteractiveWhy = true, source("non-interactive", args)
-	case gitPromptOff():
-		cfg.NonInteractive, cfg.NonInteractiveWhy = true, "GIT_TERMINAL_PROMPT="+os.Getenv("GIT_TERMINAL_PROMPT")
-	}
-	return cfg
-}
-
-// gitPromptOff says GIT_TERMINAL_PROMPT turns prompting off, as git reads
-// it: 0, false, no or off.
-func gitPromptOff() bool {
-	switch strings.ToLower(os.Getenv("GIT_TERMINAL_PROMPT")) {
-	case "0", "false", "no", "off":
-		return true
-	}
-	return false
-}
-
-// execInfo is kubectl's KUBERNETES_EXEC_INFO, read only when it matters.
-func execInfo(output string) string {
-	if output != helper.FormatExecCredential {
-		return ""
-	}
-	return os.Getenv("KUBERNETES_EXEC_INFO")
-}
-
 // versionFlag prints the version when set. It reads the build info only
 // then, not on every run.
 type versionFlag bool
 
 func (versionFlag) BeforeReset(app *kong.Kong) error {
 	if _, err := fmt.Fprintln(app.Stdout, "akiflow-token", helper.Version()); err != nil {
-		app.Exit(exitStatus(fmt.Errorf("could not write the version: %w", err)))
+		app.Exit(exit(fmt.Errorf("could not write the version: %w", err)))
 	}
 	app.Exit(0)
 	return nil

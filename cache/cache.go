@@ -1,5 +1,5 @@
 // Package cache keeps akiflow-token's records on disk, under the XDG cache
-// folder: small files that only their owner may read, in folders that only
+// folder, as the store.Store the token flow declares: small files that only their owner may read, in folders that only
 // their owner may enter, replaced atomically (a reader sees the old file or
 // the new one, never half of one), each guarded by a lock file of its own.
 // It knows nothing of tokens, HTTP or Akiflow.
@@ -17,6 +17,8 @@ import (
 	"sync"
 
 	"github.com/google/renameio/v2"
+
+	"akiflow-token/helper/store"
 )
 
 // appDir is the folder under the XDG cache home that holds every group's.
@@ -109,6 +111,15 @@ func (s *Store) Dir() string {
 // Path is the file that holds the record name.
 func (s *Store) Path(name string) string { return filepath.Join(s.Dir(), escape(name)+ext) }
 
+// Describe says where the record name lives, for messages: its file, or
+// with "" the store's folder.
+func (s *Store) Describe(name string) string {
+	if name == "" {
+		return s.Dir()
+	}
+	return s.Path(name)
+}
+
 // Read returns the record name, or ErrNotFound. A record that is not a
 // regular file (a symbolic link, a FIFO, a folder) or is larger than the
 // store's record size is an error; one that others could read or that
@@ -121,6 +132,9 @@ func (s *Store) Read(name string) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if _, err := fileName(name, ext); err != nil {
+		return nil, ErrNotFound // a name too long to save was never saved
 	}
 	path := filepath.Join(dir, escape(name)+ext)
 	f, info, err := openRegular(path, os.O_RDONLY, 0)
@@ -239,28 +253,34 @@ func checkOwner(path string, info fs.FileInfo) error {
 
 // Write replaces the record name with data, atomically.
 func (s *Store) Write(name string, data []byte) error {
-	return s.Replace(name, func() ([]byte, error) { return data, nil })
+	p, err := s.Prepare(name)
+	if err != nil {
+		return err
+	}
+	defer p.Discard()
+	return p.Commit(data)
 }
 
-// Replace replaces the record name, atomically, with what content returns,
-// at most the store's record size.
+// Pending is a replacement of one record, prepared and not yet committed.
+type Pending struct {
+	f          *renameio.PendingFile
+	path       string
+	recordSize int
+}
+
+// Prepare gets ready to replace the record name, atomically, and returns
+// the replacement to Commit (or Discard).
 //
-// Everything that could keep the result from being saved is done before
-// content is called, so that work whose result must not be lost (a
-// refresh that spends the old token) is not done in vain: the folders are
-// checked (and made), the record's path must hold a regular file of ours
-// or nothing, its name must fit, and the temporary file that will become
-// the record is made in the record's own folder (never in $TMPDIR), filled
-// with the record size in zeros and fsynced, so that writing the result
-// over them needs no new space on ext4, xfs or tmpfs (a copy-on-write file
-// system such as btrfs or ZFS may still fail then). When any of it fails,
-// content is not called.
-//
-// The result is then written over the zeros, the file cut to its length,
-// fsynced and renamed over the record, and the folder fsynced. When content
-// fails, the record is left as it was. A process killed between the fsync
-// and the rename leaves the result in a temporary file: see Salvage.
-func (s *Store) Replace(name string, content func() ([]byte, error)) error {
+// Everything that could keep the result from being saved is done here, so
+// that work whose result must not be lost (a refresh that spends the old
+// token) is done only once it can be saved: the folders are checked (and
+// made), the record's path must hold a regular file of ours or nothing, its
+// name must fit, and the temporary file that will become the record is made
+// in the record's own folder (never in $TMPDIR), filled with the record
+// size in zeros and fsynced, so that writing the result over them needs no
+// new space on ext4, xfs or tmpfs (a copy-on-write file system such as
+// btrfs or ZFS may still fail then).
+func (s *Store) Prepare(name string) (store.Pending, error) {
 	f, path, err := s.prepare(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The folder went away since it was checked: make it again.
@@ -268,37 +288,44 @@ func (s *Store) Replace(name string, content func() ([]byte, error)) error {
 		f, path, err = s.prepare(name)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Cleanup()
-	data, err := content()
-	if err != nil {
-		return err
+	return &Pending{f: f, path: path, recordSize: s.recordSize}, nil
+}
+
+// Commit writes data over the reserved zeros, cuts the file to its length,
+// fsyncs it, renames it over the record and fsyncs the folder. A process
+// killed between the fsync and the rename leaves the result in a temporary
+// file: see Recover.
+func (p *Pending) Commit(data []byte) error {
+	if len(data) > p.recordSize {
+		return fmt.Errorf("could not save %s: the record is %d bytes, more than the %d it may be", p.path, len(data), p.recordSize)
 	}
-	if len(data) > s.recordSize {
-		return fmt.Errorf("could not save %s: the record is %d bytes, more than the %d it may be", path, len(data), s.recordSize)
+	if _, err := p.f.WriteAt(data, 0); err != nil {
+		return fmt.Errorf("could not write %s: %w", p.path, unwrapPathError(err))
 	}
-	if _, err := f.WriteAt(data, 0); err != nil {
-		return fmt.Errorf("could not write %s: %w", path, unwrapPathError(err))
-	}
-	if err := f.Truncate(int64(len(data))); err != nil {
-		return fmt.Errorf("could not write %s: %w", path, unwrapPathError(err))
+	if err := p.f.Truncate(int64(len(data))); err != nil {
+		return fmt.Errorf("could not write %s: %w", p.path, unwrapPathError(err))
 	}
 	if testHookBeforeRename != nil {
 		testHookBeforeRename()
 	}
-	if err := f.CloseAtomicallyReplace(); err != nil { // fsync, close, rename
-		return fmt.Errorf("could not save %s: %w", path, unwrapPathError(err))
+	if err := p.f.CloseAtomicallyReplace(); err != nil { // fsync, close, rename
+		return fmt.Errorf("could not save %s: %w", p.path, unwrapPathError(err))
 	}
-	syncDir(filepath.Dir(path))
+	syncDir(filepath.Dir(p.path))
 	return nil
 }
+
+// Discard removes the temporary file, unless Commit put it in place: the
+// record stays as it was. It may be deferred.
+func (p *Pending) Discard() { p.f.Cleanup() }
 
 // testHookBeforeRename, when set (by tests), runs after the result is
 // written to the temporary file and before it is fsynced and renamed.
 var testHookBeforeRename func()
 
-// prepare does what Replace does before it calls content, and returns the
+// prepare does what Prepare does, and returns the
 // reserved temporary file and the record's path. A missing folder is an
 // error that matches fs.ErrNotExist.
 func (s *Store) prepare(name string) (*renameio.PendingFile, string, error) {
@@ -373,6 +400,9 @@ func (s *Store) Remove(name string) error {
 	if err != nil {
 		return err
 	}
+	if _, err := fileName(name, ext); err != nil {
+		return nil // a name too long to save was never saved
+	}
 	path := filepath.Join(dir, escape(name)+ext)
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("could not remove %s: %w", path, unwrapPathError(err))
@@ -380,8 +410,8 @@ func (s *Store) Remove(name string) error {
 	return nil
 }
 
-// Names lists the records in the store, without reading them.
-func (s *Store) Names() ([]string, error) {
+// List lists the records in the store, without reading them.
+func (s *Store) List() ([]string, error) {
 	dir, err := s.folder(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -406,7 +436,7 @@ func (s *Store) Names() ([]string, error) {
 	return names, nil
 }
 
-// trimPadding drops the zeros that Replace reserved and a killed Replace
+// trimPadding drops the zeros that Prepare reserved and a killed Commit
 // may have left after the record.
 func trimPadding(data []byte) []byte { return bytes.TrimRight(data, "\x00") }
 
@@ -429,3 +459,5 @@ func Root() string {
 	}
 	return filepath.Join(home, appDir)
 }
+
+var _ store.Store = (*Store)(nil)

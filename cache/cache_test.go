@@ -47,7 +47,7 @@ func TestWriteReadModes(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v (%v)", path, info.Mode().Perm(), mode, err)
 		}
 	}
-	names, err := s.Names()
+	names, err := s.List()
 	if err != nil || len(names) != 1 || names[0] != "a@b.c" {
 		t.Errorf("Names = %v, %v", names, err)
 	}
@@ -72,7 +72,7 @@ func TestFailedReplaceLeavesTheRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	failure := errors.New("no content")
-	if err := s.Replace("a@b.c", func() ([]byte, error) { return nil, failure }); !errors.Is(err, failure) {
+	if err := replace(s, "a@b.c", func() ([]byte, error) { return nil, failure }); !errors.Is(err, failure) {
 		t.Errorf("Replace = %v, want the content's error", err)
 	}
 	if got, _ := s.Read("a@b.c"); string(got) != "old" {
@@ -95,7 +95,7 @@ func TestReplaceInAnUnwritableFolderDoesNotAskForContent(t *testing.T) {
 		os.MkdirAll(filepath.Join(root, "akiflow-token", "h"), 0o500)
 	}
 	asked := false
-	err := Open("h", testRecordSize).Replace("a@b.c", func() ([]byte, error) { asked = true; return []byte("x"), nil })
+	err := replace(Open("h", testRecordSize), "a@b.c", func() ([]byte, error) { asked = true; return []byte("x"), nil })
 	if err == nil || asked {
 		t.Errorf("Replace = %v, content asked: %v; want an error before asking", err, asked)
 	}
@@ -113,10 +113,10 @@ func TestLockIsExclusiveAndBounded(t *testing.T) {
 	if _, err := Open("h", testRecordSize).Lock(ctx, "a@b.c"); !errors.Is(err, ErrLockTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("second Lock: %v, want ErrLockTimeout", err)
 	}
-	if _, err := s.AdoptLock("a@b.c", lock.(*Lock).File()); err != nil {
+	if _, err := s.Adopt("a@b.c", lock.Handle()); err != nil {
 		t.Errorf("AdoptLock of a held lock: %v", err)
 	}
-	if _, err := s.AdoptLock("x@b.c", lock.(*Lock).File()); err == nil {
+	if _, err := s.Adopt("x@b.c", lock.Handle()); err == nil {
 		t.Errorf("AdoptLock took another record's lock file")
 	}
 	lock.Close()
@@ -141,7 +141,7 @@ func TestAdoptLockRefusesAFileNotLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	if _, err := s.AdoptLock("a@b.c", other); err == nil {
+	if _, err := s.Adopt("a@b.c", other); err == nil {
 		t.Error("AdoptLock took a lock file held by another open file")
 	}
 	lock.Close()
@@ -160,4 +160,19 @@ func FuzzEscape(f *testing.F) {
 			t.Errorf("unescape(escape(%q)) = %q, %v", name, back, err)
 		}
 	})
+}
+
+// replace is Prepare, content and Commit: content runs only once the record
+// can be saved, and a failure of it leaves the record as it was.
+func replace(s *Store, name string, content func() ([]byte, error)) error {
+	p, err := s.Prepare(name)
+	if err != nil {
+		return err
+	}
+	defer p.Discard()
+	data, err := content()
+	if err != nil {
+		return err
+	}
+	return p.Commit(data)
 }

@@ -84,9 +84,9 @@ func (s *Store) recheck() {
 }
 
 // checkCacheHome checks the XDG cache home, which is not ours to change:
-// it is refused only when another user (not root) owns it, or when anyone
-// may write to it without the sticky bit (then anyone could put their own
-// akiflow-token folder there). A group that can write to it is fine. A
+// it is refused only when another user (not root) owns it, or when others
+// (its group, or anyone) may write to it without the sticky bit: then they
+// could rename our akiflow-token folder away, or put their own there. A
 // symbolic link to it is followed. Missing, it is created with create.
 func checkCacheHome(home string, create bool) error {
 	info, err := os.Stat(home)
@@ -109,9 +109,12 @@ func checkCacheHome(home string, create bool) error {
 	if uid, ok := fileOwner(info); ok && uid != os.Getuid() && uid != 0 {
 		return &InsecureError{Path: home, Problem: fmt.Sprintf("it belongs to another user (uid %d)", uid), Advice: elsewhere}
 	}
-	if perm := info.Mode().Perm(); perm&0o002 != 0 && info.Mode()&fs.ModeSticky == 0 {
-		fix := "chmod o-w " + shellQuote(home)
-		return &InsecureError{Path: home, Problem: fmt.Sprintf("anyone can write to it (mode %04o) and it has no sticky bit", perm),
+	if perm := info.Mode().Perm(); perm&0o022 != 0 && info.Mode()&fs.ModeSticky == 0 {
+		who, fix := "anyone", "chmod o-w "+shellQuote(home)
+		if perm&0o002 == 0 {
+			who, fix = "its group", "chmod g-w "+shellQuote(home)
+		}
+		return &InsecureError{Path: home, Problem: fmt.Sprintf("%s can write to it (mode %04o) and it has no sticky bit", who, perm),
 			Fix: fix, Advice: fmt.Sprintf("run %q, or %s", fix, elsewhere)}
 	}
 	return nil

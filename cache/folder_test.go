@@ -21,7 +21,7 @@ func everyMethod(t *testing.T, s *Store) map[string]error {
 	t.Helper()
 	errs := map[string]error{}
 	_, errs["Read"] = s.Read("a@b.c")
-	errs["Replace"] = s.Replace("a@b.c", func() ([]byte, error) {
+	errs["Replace"] = replace(s, "a@b.c", func() ([]byte, error) {
 		t.Error("Replace asked for content")
 		return []byte("x"), nil
 	})
@@ -30,9 +30,9 @@ func everyMethod(t *testing.T, s *Store) map[string]error {
 		lock.Close()
 	}
 	errs["Lock"] = err
-	_, errs["Names"] = s.Names()
+	_, errs["List"] = s.List()
 	errs["Remove"] = s.Remove("a@b.c")
-	_, errs["Salvage"] = s.Salvage("a@b.c", func([]byte) bool { return true })
+	_, errs["Recover"] = s.Recover("a@b.c", func([]byte) bool { return true })
 	return errs
 }
 
@@ -81,7 +81,7 @@ func TestFilesWhereFoldersShouldBeAreRefused(t *testing.T) {
 
 func TestFolderModesAreMadePrivate(t *testing.T) {
 	root := useTempCache(t)
-	os.Chmod(root, 0o775) // a group may write the cache home: left alone
+	os.Chmod(root, 0o755) // the cache home: left alone
 	app, host := filepath.Join(root, "akiflow-token"), filepath.Join(root, "akiflow-token", "h")
 	os.MkdirAll(host, 0o700)
 	os.Chmod(app, 0o755)
@@ -90,7 +90,7 @@ func TestFolderModesAreMadePrivate(t *testing.T) {
 	if _, err := s.Read("a@b.c"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Read: %v, want ErrNotFound", err)
 	}
-	for path, want := range map[string]os.FileMode{root: 0o775, app: 0o700, host: 0o700} {
+	for path, want := range map[string]os.FileMode{root: 0o755, app: 0o700, host: 0o700} {
 		if info, err := os.Stat(path); err != nil || info.Mode().Perm() != want {
 			t.Errorf("%s: mode %v, want %v (%v)", path, info.Mode().Perm(), want, err)
 		}
@@ -124,7 +124,8 @@ func TestCacheHome(t *testing.T) {
 		want  string
 	}{
 		{"private", 0o700, -1, ""},
-		{"group-writable", 0o770, -1, ""},
+		{"group-writable", 0o770, -1, `refusing to use ROOT: its group can write to it (mode 0770) and it has no sticky bit; run "chmod g-w ROOT", or ` + elsewhere},
+		{"group-writable with the sticky bit", 0o770 | os.ModeSticky, -1, ""},
 		{"world-writable with the sticky bit", 0o777 | os.ModeSticky, -1, ""},
 		{"world-writable", 0o777, -1, `refusing to use ROOT: anyone can write to it (mode 0777) and it has no sticky bit; run "chmod o-w ROOT", or ` + elsewhere},
 		{"root's", 0o755, 0, ""},
@@ -240,7 +241,7 @@ func TestNoHomeNoCacheHome(t *testing.T) {
 					t.Errorf("%s: %v, want ErrNoCacheHome", method, err)
 				}
 			}
-			if _, err := s.AdoptLock("a@b.c", os.Stdin); !errors.Is(err, ErrNoCacheHome) {
+			if _, err := s.Adopt("a@b.c", os.Stdin); !errors.Is(err, ErrNoCacheHome) {
 				t.Errorf("AdoptLock: %v", err)
 			}
 			if got, want := ErrNoCacheHome.Error(), "cannot find the cache folder: set HOME or XDG_CACHE_HOME to an absolute path (without control characters)"; got != want {

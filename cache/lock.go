@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
+
+	"akiflow-token/helper/store"
 )
 
 // lockPoll is how often a waiting Lock tries again.
@@ -30,8 +31,8 @@ type Lock struct{ f *os.File }
 // Lock takes the exclusive lock of the record name, waiting until ctx is
 // done. The kernel releases it when the last process holding it exits,
 // however it exits.
-// Close unlocks; the value is a *Lock.
-func (s *Store) Lock(ctx context.Context, name string) (io.Closer, error) {
+// Close unlocks.
+func (s *Store) Lock(ctx context.Context, name string) (store.Lock, error) {
 	f, path, err := s.openLock(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The folder went away since it was checked: make it again.
@@ -62,9 +63,10 @@ func (s *Store) Lock(ctx context.Context, name string) (io.Closer, error) {
 	}
 }
 
-// File is the lock's open file. A child process that inherits it holds the
-// lock too, until it exits: the lock outlives this process if it dies first.
-func (l *Lock) File() *os.File { return l.f }
+// Handle is the lock's open file. A child process that inherits it holds
+// the lock too, until it exits: the lock outlives this process if it dies
+// first.
+func (l *Lock) Handle() *os.File { return l.f }
 
 // Close lets go of the lock. A child process that inherited the lock's
 // file keeps holding it until it exits.
@@ -99,10 +101,11 @@ func (s *Store) openLock(name string) (*os.File, string, error) {
 	return f, path, nil
 }
 
-// AdoptLock takes over the lock of the record name, held by a parent
+// Adopt takes over the lock of the record name, held by a parent
 // process and handed down as f. It fails unless f is that record's lock
-// file and its lock is held by this process tree.
-func (s *Store) AdoptLock(name string, f *os.File) (io.Closer, error) {
+// file, and its lock is not held by another open file (a lock file nobody
+// holds is taken). The lock it returns owns f.
+func (s *Store) Adopt(name string, f *os.File) (store.Lock, error) {
 	if s.homeErr != nil {
 		return nil, s.homeErr
 	}

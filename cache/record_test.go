@@ -179,7 +179,7 @@ func TestReplaceReservesTheRecordInItsFolder(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	s := Open("h", testRecordSize)
-	err := s.Replace("a@b.c", func() ([]byte, error) {
+	err := replace(s, "a@b.c", func() ([]byte, error) {
 		if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
 			t.Errorf("TMPDIR holds %v", entries)
 		}
@@ -239,7 +239,7 @@ func TestReplaceChecksTheRecordPathBeforeContent(t *testing.T) {
 				t.Fatal(err)
 			}
 			asked := false
-			err := s.Replace("a@b.c", func() ([]byte, error) { asked = true; return []byte("x"), nil })
+			err := replace(s, "a@b.c", func() ([]byte, error) { asked = true; return []byte("x"), nil })
 			if err == nil || asked || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Replace = %v, content asked: %v; want an error that says %q before asking", err, asked, tc.want)
 			}
@@ -262,7 +262,7 @@ func TestNamesTooLongForAFileName(t *testing.T) {
 
 	tooLong := "a" + longest
 	asked := false
-	err = s.Replace(tooLong, func() ([]byte, error) { asked = true; return []byte("x"), nil })
+	err = replace(s, tooLong, func() ([]byte, error) { asked = true; return []byte("x"), nil })
 	if err == nil || asked || !strings.Contains(err.Error(), `the name "`+tooLong+`" is too long for a file name`) {
 		t.Errorf("Replace = %v, content asked: %v", err, asked)
 	}

@@ -11,30 +11,30 @@ import (
 	"time"
 )
 
-// maxLeftover bounds what Salvage reads of a leftover temporary file, which
-// a killed Replace filled with zeros up to its record size (perhaps that of
+// maxLeftover bounds what Recover reads of a leftover temporary file, which
+// a killed Commit filled with zeros up to its record size (perhaps that of
 // another version).
 const maxLeftover = 1 << 20
 
-// Salvage recovers what a killed Replace of the record name left. A
+// Recover recovers what a killed Commit of the record name left. A
 // process killed after writing the new record to its temporary file and
 // before renaming it over the record leaves that file behind, and it may
 // hold the only good copy (a refresh the server answered, which spent the
 // refresh token the record still holds).
 //
-// For each leftover temporary file of the record, newest first, Salvage
+// For each leftover temporary file of the record, newest first, Recover
 // reads it (without the zeros its reservation left) and, if keep says so,
 // puts it in the record's place (atomically, and fsyncs the folder) and
 // stops looking; every other leftover of the record is removed. keep sees
 // only non-empty contents of at most the record size, and should accept
 // only a record that is whole and newer than the one in place. With a keep
-// that returns false, Salvage just removes the leftovers (for a logout).
+// that returns false, Recover just removes the leftovers (for a logout).
 //
 // Call it while holding the record's lock, and only for records that are
-// replaced only under their lock: a Replace under way in another process
+// replaced only under their lock: a Prepare under way in another process
 // has a temporary file too. A leftover that could not be moved is kept
 // for the next time, and the error returned.
-func (s *Store) Salvage(name string, keep func(data []byte) bool) (moved bool, err error) {
+func (s *Store) Recover(name string, keep func(data []byte) bool) (moved bool, err error) {
 	dir, err := s.folder(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -53,7 +53,7 @@ func (s *Store) Salvage(name string, keep func(data []byte) bool) (moved bool, e
 		mtime time.Time
 	}
 	// A leftover that is not a regular file of ours, mode 0600, is not one
-	// that Replace made: it is removed unread. One that could not be opened
+	// that Prepare made: it is removed unread. One that could not be opened
 	// for another reason is kept for the next time.
 	var found []leftover
 	var errs []error

@@ -30,7 +30,7 @@ func killedReplace(when string) {
 		testHookBeforeRename = kill
 		s.Write("a@b.c", []byte("new"))
 	case "in content":
-		s.Replace("a@b.c", func() ([]byte, error) { kill(); select {} })
+		replace(s, "a@b.c", func() ([]byte, error) { kill(); select {} })
 	}
 	fmt.Fprintln(os.Stderr, "not killed")
 	os.Exit(1)
@@ -68,7 +68,7 @@ func TestSalvageRecoversTheRecordOfAKilledReplace(t *testing.T) {
 		t.Fatalf("want one leftover, found %d", n)
 	}
 	var seen []string
-	moved, err := s.Salvage("a@b.c", func(data []byte) bool { seen = append(seen, string(data)); return true })
+	moved, err := s.Recover("a@b.c", func(data []byte) bool { seen = append(seen, string(data)); return true })
 	if !moved || err != nil {
 		t.Fatalf("Salvage = %v, %v", moved, err)
 	}
@@ -91,7 +91,7 @@ func TestSalvageRemovesTheReservationOfAKilledReplace(t *testing.T) {
 	if names := leftoverNames(t, s); len(names) != 1 {
 		t.Fatalf("want one leftover, found %v", names)
 	}
-	moved, err := s.Salvage("a@b.c", func(data []byte) bool {
+	moved, err := s.Recover("a@b.c", func(data []byte) bool {
 		t.Errorf("keep asked about %d bytes: a reservation holds only zeros", len(data))
 		return true
 	})
@@ -144,7 +144,7 @@ func TestSalvageTakesTheNewestKeptAndRemovesTheRest(t *testing.T) {
 	var moved bool
 	var err error
 	promptly(t, "Salvage", func() {
-		moved, err = s.Salvage("a@b.c", func(data []byte) bool {
+		moved, err = s.Recover("a@b.c", func(data []byte) bool {
 			seen = append(seen, string(data))
 			return string(data) != "rejected"
 		})
@@ -174,7 +174,7 @@ func TestSalvageThatKeepsNothingRemovesTheLeftovers(t *testing.T) {
 	s.Write("a@b.c", []byte("old"))
 	plant(t, s, ".a@b.c.json1", padded("one"), time.Hour)
 	plant(t, s, ".a@b.c.json2", []byte("two"), 0)
-	moved, err := s.Salvage("a@b.c", func([]byte) bool { return false })
+	moved, err := s.Recover("a@b.c", func([]byte) bool { return false })
 	if moved || err != nil {
 		t.Errorf("Salvage = %v, %v", moved, err)
 	}
@@ -189,14 +189,14 @@ func TestSalvageThatKeepsNothingRemovesTheLeftovers(t *testing.T) {
 func TestSalvageWithNothingToDo(t *testing.T) {
 	useTempCache(t)
 	s := Open("h", testRecordSize)
-	if moved, err := s.Salvage("a@b.c", func([]byte) bool { return true }); moved || err != nil {
+	if moved, err := s.Recover("a@b.c", func([]byte) bool { return true }); moved || err != nil {
 		t.Errorf("Salvage with no folder = %v, %v", moved, err)
 	}
 	if _, err := os.Stat(s.Dir()); err == nil {
 		t.Error("Salvage made the folder")
 	}
 	s.Write("a@b.c", []byte("old"))
-	if moved, err := s.Salvage("a@b.c", func([]byte) bool { return true }); moved || err != nil {
+	if moved, err := s.Recover("a@b.c", func([]byte) bool { return true }); moved || err != nil {
 		t.Errorf("Salvage with no leftovers = %v, %v", moved, err)
 	}
 }

@@ -57,12 +57,28 @@ func withCode(code int, format string, args ...any) error {
 // ErrInterrupted is returned when the person pressed Ctrl-C.
 var ErrInterrupted = &Error{Code: ExitInterrupted, Err: errors.New("interrupted")}
 
-// loginNeeded says a login is needed and cannot happen here.
-func loginNeeded(why string) error {
-	return withCode(ExitLoginNeeded, "%s; run \"akiflow-token login\" in a terminal", why)
+// loginNeeded says a login is needed and cannot happen here, and the
+// command that logs in to account (shown as typed; "" when none is
+// chosen).
+func loginNeeded(why, account string) error {
+	cmd := "akiflow-token login"
+	if account != "" {
+		cmd += " -e " + account
+	}
+	return withCode(ExitLoginNeeded, "%s; run %q in a terminal", why, cmd)
 }
 
 // UsageError is a bad flag or environment value.
 func UsageError(format string, args ...any) error {
 	return withCode(ExitUsage, format, args...)
 }
+
+// IsTimeout says err is Akiflow (or the refresh process) not answering in
+// time.
+func IsTimeout(err error) bool { return errors.Is(err, context.DeadlineExceeded) }
+
+// timeoutError is a timeout reported in words (by the refresh process).
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string        { return e.msg }
+func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }

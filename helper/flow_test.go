@@ -10,16 +10,19 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"akiflow-token/helper/akiflow"
 	"akiflow-token/helper/akiflow/akiflowtest"
+	"akiflow-token/helper/store/memstore"
 )
 
-// The unit tests of Token's decisions, in process: a Helper over a memStore
-// and the fake Akiflow, refreshing with refreshHere, on a fixed clock, with
-// no terminal or a scripted one. Failures name fields, never print tokens.
+// The fixtures of the unit tests of the flow, in process: a Helper over a
+// memstore and the fake Akiflow, refreshing in the test's process (the
+// detached refresher cannot run in a unit test), on a fixed clock, with no
+// terminal or a scripted one. Failures name fields, never print tokens.
 
 const (
 	flowEmail  = "ada@example.com"
@@ -30,47 +33,75 @@ const (
 // from it (its expires_in, counted from the client's clock).
 var flowT0 = time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
 
+// errUnsaveable is a store's failure to save: a full disk.
+var errUnsaveable = errors.New("the disk is full")
+
 // flow is one Helper under test and what it talks to.
 type flow struct {
-	t      *testing.T
-	srv    *akiflowtest.Server
-	store  *memStore
-	h      *Helper
-	stderr *bytes.Buffer
-	now    time.Time
-	mark   map[string]int // the server's counts when the test began
-	tty    *scriptTTY     // nil: no terminal
-	opens  int            // attempts to open the terminal
+	t       *testing.T
+	srv     *akiflowtest.Server
+	store   *memstore.Store
+	h       *Helper
+	stderr  *syncBuffer
+	now     time.Time
+	mark    map[string]int // the server's counts when the test began
+	tty     *scriptTTY     // nil: Prompt fails, as with no terminal
+	opens   int            // calls of the Prompt
+	clients atomic.Int32   // calls of newClient: an HTTP client asked for
+	// req is the request the test's calls send: flowEmail, --min-ttl
+	// flowMinTTL, and a Prompt that opens tty.
+	req Request
 }
 
-// newFlow makes a Helper for flowEmail with --min-ttl flowMinTTL; change
-// adjusts its Config.
+// inProcess is the refresher of the unit tests: refreshAndSave, in the
+// test's process.
+func inProcess(ctx context.Context, c *call, _ Lock, s *Session) (*Session, error) {
+	return c.refreshAndSave(ctx, s)
+}
+
+// newFlow makes a Helper; change adjusts its Config.
 func newFlow(t *testing.T, change func(*Config)) *flow {
 	t.Helper()
 	srv := akiflowtest.NewServer()
 	t.Cleanup(srv.Close)
-	f := &flow{t: t, srv: srv, store: newMemStore(), stderr: &bytes.Buffer{}, now: flowT0}
-	cfg := Config{BaseURL: srv.URL, Email: flowEmail, MinTTL: flowMinTTL, Timeout: 2 * time.Second,
-		Stderr: f.stderr, Now: func() time.Time { return f.now }}
+	f := &flow{t: t, srv: srv, store: memstore.New(), stderr: &syncBuffer{}, now: flowT0}
+	cfg := Config{BaseURL: srv.URL, Timeout: 2 * time.Second, Stderr: f.stderr, Now: func() time.Time { return f.now }}
 	if change != nil {
 		change(&cfg)
 	}
-	h, err := New(cfg, f.store)
+	h, err := New(cfg, func(host string) Store {
+		if want := strings.TrimPrefix(srv.URL, "http://"); host != want {
+			t.Errorf("New opened the store of %q, want %q", host, want)
+		}
+		return f.store
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.refresh = h.refreshHere
-	h.openTerminal = func() (*terminal, error) {
-		f.opens++
-		if f.tty == nil {
-			return nil, errors.New("no controlling terminal")
-		}
-		return newTerminal(f.tty), nil
+	h.refresher = inProcess
+	newClient := h.newClient
+	h.newClient = func() *akiflow.Client {
+		f.clients.Add(1)
+		return newClient()
 	}
 	f.h = h
+	f.req = Request{Account: flowEmail, MinTTL: flowMinTTL, Prompt: f.prompt}
 	f.markRequests()
 	return f
 }
+
+// prompt is the Prompt of f.req: it opens tty, or fails as a process
+// without a controlling terminal does.
+func (f *flow) prompt() (io.ReadWriteCloser, error) {
+	f.opens++
+	if f.tty == nil {
+		return nil, errors.New("no controlling terminal")
+	}
+	return f.tty, nil
+}
+
+// token calls Token with f.req.
+func (f *flow) token() (*Session, error) { return f.h.Token(context.Background(), f.req) }
 
 // withTerminal gives the Helper a terminal that answers its prompts, in
 // order, with answers (called when the prompt is read).
@@ -93,7 +124,8 @@ func (f *flow) seed(left time.Duration) *Session {
 	return s
 }
 
-// serverSession is a session with live tokens from the fake, not saved.
+// serverSession is a session for flowEmail with live tokens from the fake,
+// not saved.
 func (f *flow) serverSession(left time.Duration) *Session {
 	f.t.Helper()
 	base, err := url.Parse(f.srv.URL)
@@ -117,26 +149,77 @@ func (f *flow) serverSession(left time.Duration) *Session {
 		AccessToken: tokens.AccessToken, RefreshToken: tokens.RefreshToken, ExpiresAt: flowT0.Add(left)}
 }
 
-// put writes s to the store as it is, as another process would.
-func (f *flow) put(s *Session) {
+// sessionOf is a session of email with live tokens from the fake, expiring
+// left after flowT0, logged in at loggedIn, not saved.
+func (f *flow) sessionOf(email string, loggedIn time.Time, left time.Duration) *Session {
 	f.t.Helper()
-	if err := f.store.Replace(s.Email, func() ([]byte, error) { return s.marshal(), nil }); err != nil {
-		f.t.Fatal(err)
-	}
+	s := f.serverSession(left)
+	s.Email, s.LoggedInAt = email, loggedIn
+	return s
 }
+
+// put writes s to the store under its email, as another process would.
+func (f *flow) put(s *Session) { f.putAs(s.Email, s) }
+
+// putAs writes s to the store under the record name, as it is.
+func (f *flow) putAs(name string, s *Session) { f.store.Put(name, s.marshal()) }
 
 // stored is flowEmail's session in the store now.
 func (f *flow) stored() *Session {
 	f.t.Helper()
-	data, ok := f.store.record(flowEmail)
-	if !ok {
+	s := f.storedAs(flowEmail)
+	if s == nil {
 		f.t.Fatalf("the store has no record %s", flowEmail)
+	}
+	return s
+}
+
+// storedAs is the session in the record name, or nil.
+func (f *flow) storedAs(name string) *Session {
+	f.t.Helper()
+	data, ok := f.store.Record(name)
+	if !ok {
+		return nil
 	}
 	s, err := ParseSession(data)
 	if err != nil {
-		f.t.Fatalf("the stored record: %v", err)
+		f.t.Fatalf("the record %s: %v", name, err)
 	}
 	return s
+}
+
+// setCurrent writes the record naming the default account, as another
+// process would.
+func (f *flow) setCurrent(email string) { f.store.Put(currentRecord, []byte(email+"\n")) }
+
+// current is the record naming the default account, or "(none)".
+func (f *flow) current() string {
+	data, ok := f.store.Record(currentRecord)
+	if !ok {
+		return "(none)"
+	}
+	return string(data)
+}
+
+// lockings is the number of locks taken since the last resetCounts.
+// lockings counts the account locks taken (not the login lock, which a
+// login holds while it waits for its code, and which a call that cannot
+// ask looks at to say a login is waiting elsewhere).
+func (f *flow) lockings() int {
+	var n int
+	f.store.Do(func() {
+		for _, name := range f.store.Locked {
+			if !strings.HasSuffix(name, ".login") {
+				n++
+			}
+		}
+	})
+	return n
+}
+
+// resetCounts zeroes the store's counters.
+func (f *flow) resetCounts() {
+	f.store.Do(func() { f.store.Reads, f.store.Lockings, f.store.Locked = 0, 0, nil })
 }
 
 func (f *flow) markRequests() { f.mark = f.srv.Counts() }
@@ -159,6 +242,12 @@ func (f *flow) wantRequests(want map[string]int) {
 	}
 }
 
+// refreshed are the requests of one refresh.
+var refreshed = map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteRefresh: 1}
+
+// loggedIn are the requests of one login.
+var loggedIn = map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteLogin: 1, akiflowtest.RouteCode: 1, akiflowtest.RouteMe: 1}
+
 // wantStderr checks what the Helper wrote on its stderr, line by line, and
 // that no token the fake issued is in it (nor on the terminal).
 func (f *flow) wantStderr(want ...string) {
@@ -170,6 +259,8 @@ func (f *flow) wantStderr(want ...string) {
 	f.noSecrets()
 }
 
+// noSecrets checks that no token the fake issued was written on stderr or
+// on the terminal.
 func (f *flow) noSecrets() {
 	f.t.Helper()
 	out := f.stderr.String()
@@ -179,6 +270,22 @@ func (f *flow) noSecrets() {
 	for _, secret := range f.srv.Secrets() {
 		if strings.Contains(out, secret) {
 			f.t.Errorf("a token the server issued was written on stderr or the terminal")
+			return
+		}
+	}
+}
+
+// wantExit checks that a call failed with the exit status code, and that
+// its error holds each of says; the call's session is compared, not shown.
+func wantExit(t *testing.T, what string, got *Session, err error, code int, says ...string) {
+	t.Helper()
+	if got != nil || err == nil || ExitCode(err) != code {
+		t.Errorf("%s: got a session: %v, exit %d (%v); want no session, exit %d", what, got != nil, ExitCode(err), err, code)
+		return
+	}
+	for _, s := range says {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("%s: the error %q does not say %q", what, err, s)
 		}
 	}
 }
@@ -244,6 +351,30 @@ func (f *flow) wantRefreshed(got, old *Session) {
 	wantSession(f.t, "the store after the refresh (vs the returned session)", f.stored(), got)
 }
 
+// syncBuffer is a Config.Stderr that goroutines may share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+}
+
 // scriptTTY is an in-memory terminal: it records what is written to it, and
 // answers each line read with the next of its answers.
 type scriptTTY struct {
@@ -288,592 +419,14 @@ func (s *scriptTTY) transcript() string {
 	return s.out.String()
 }
 
+func (s *scriptTTY) closed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closes
+}
+
 func (s *scriptTTY) unanswered() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.answers)
-}
-
-// 1. A cache hit returns the saved session: no lock, no request, no HTTP
-// client even, one read of the session (and one of the record naming the
-// account that logged in last, when no --email chose it).
-func TestTokenCacheHit(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		email string // Config.Email
-		reads int
-	}{
-		{"--email", flowEmail, 1},
-		{"the account that logged in last", "", 2},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFlow(t, func(c *Config) { c.Email = tc.email })
-			f.store.Replace(currentRecord, func() ([]byte, error) { return []byte(flowEmail + "\n"), nil })
-			want := f.seed(flowMinTTL + time.Second)
-			f.store.reads = 0
-
-			got, err := f.h.Token(context.Background())
-			if err != nil {
-				t.Fatalf("Token: %v", err)
-			}
-			wantSession(t, "returned", got, want)
-			if f.store.lockings != 0 {
-				t.Errorf("locks taken: got %d, want 0", f.store.lockings)
-			}
-			if f.store.reads != tc.reads {
-				t.Errorf("store reads: got %d, want %d", f.store.reads, tc.reads)
-			}
-			if f.h.client != nil {
-				t.Errorf("an HTTP client was made on a cache hit")
-			}
-			f.wantRequests(nil)
-			f.wantStderr()
-		})
-	}
-}
-
-// 2. Under the lock the session is read again: another process may have
-// refreshed it while this one waited, and then its session is returned
-// without a refresh. With --force-refresh only a token other than the one
-// this process meant to replace counts. A session still stale after the
-// wait is refreshed with the refresh token read under the lock.
-func TestTokenRereadsUnderLock(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		force bool
-		// other is what the other process saved, from the stale session.
-		other     func(f *flow, stale *Session) *Session
-		refreshed bool // else, other's session is returned
-		// spent: the other process spent the stale refresh token, so that
-		// only the one read under the lock works.
-		spent bool
-	}{
-		{"refreshed meanwhile", false, func(f *flow, stale *Session) *Session {
-			s := *stale
-			s.AccessToken, s.RefreshToken, s.ExpiresAt = "other.access.token", "def50200other", flowT0.Add(30*time.Minute)
-			return &s
-		}, false, false},
-		{"refreshed meanwhile, --force-refresh", true, func(f *flow, stale *Session) *Session {
-			s := *stale
-			s.AccessToken, s.RefreshToken, s.ExpiresAt = "other.access.token", "def50200other", flowT0.Add(30*time.Minute)
-			return &s
-		}, false, false},
-		{"rewritten unchanged, --force-refresh", true, func(f *flow, stale *Session) *Session {
-			s := *stale
-			s.ExpiresAt = flowT0.Add(30 * time.Minute) // the same token, looking good
-			return &s
-		}, true, false},
-		{"rotated but still stale", false, func(f *flow, stale *Session) *Session {
-			s := f.serverSession(time.Minute) // live tokens, with a minute left
-			s.ClientID = stale.ClientID
-			return s
-		}, true, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFlow(t, func(c *Config) { c.ForceRefresh = tc.force })
-			left := flowMinTTL - time.Second
-			if tc.force {
-				left = 30 * time.Minute
-			}
-			stale := f.seed(left)
-			other := tc.other(f, stale)
-			if tc.spent {
-				stale.RefreshToken = "def50200never-issued"
-				f.put(stale)
-			}
-			f.store.onLock = func(name string) {
-				f.store.onLock = nil // once: the Helper holds the lock now
-				if name != flowEmail {
-					t.Errorf("locked %q, want %q", name, flowEmail)
-				}
-				f.put(other)
-			}
-			f.markRequests() // other's login, if any, is not ours
-
-			got, err := f.h.Token(context.Background())
-			if err != nil {
-				t.Fatalf("Token: %v", err)
-			}
-			if f.store.lockings != 1 {
-				t.Errorf("locks taken: got %d, want 1", f.store.lockings)
-			}
-			if tc.refreshed {
-				f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteRefresh: 1})
-				f.wantRefreshed(got, other)
-			} else {
-				f.wantRequests(nil)
-				wantSession(t, "returned (vs the other process's)", got, other)
-				wantSession(t, "stored (vs the other process's)", f.stored(), other)
-			}
-			f.wantStderr()
-		})
-	}
-}
-
-// 3. A session near expiry is refreshed once, and the new tokens are saved
-// before Token returns: the store holds the returned session, with the
-// rotated refresh token, which is the live one (the next refresh works).
-func TestTokenRefreshSavesBeforeReturning(t *testing.T) {
-	f := newFlow(t, nil)
-	old := f.seed(flowMinTTL - time.Second)
-
-	got, err := f.h.Token(context.Background())
-	if err != nil {
-		t.Fatalf("Token: %v", err)
-	}
-	f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteRefresh: 1})
-	f.wantRefreshed(got, old)
-	if f.store.lockings != 1 {
-		t.Errorf("locks taken: got %d, want 1", f.store.lockings)
-	}
-	f.wantStderr()
-
-	// 26 minutes on, the saved session has 4 left: the rotated token
-	// refreshes it.
-	f.now = f.now.Add(26 * time.Minute)
-	f.markRequests()
-	again, err := f.h.Token(context.Background())
-	if err != nil {
-		t.Fatalf("Token, 26 minutes on: %v", err)
-	}
-	f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteRefresh: 1})
-	f.wantRefreshed(again, got)
-	f.wantStderr()
-}
-
-// 4. A refresh token the server rejects is forgotten, and only a login can
-// help: without a terminal, exit 3 (and the next call says so at once, with
-// no lock and no request); with one, the person logs in and the new session
-// is saved, keeping the client id.
-func TestTokenRejectedRefreshNeedsLogin(t *testing.T) {
-	rejections := []struct {
-		name    string
-		reject  func(f *flow)
-		warning string
-	}{
-		{"spent refresh token", func(f *flow) { f.srv.Revoke(flowEmail) },
-			"akiflow-token: warning: Akiflow rejected the saved session (invalid_grant); a new login is needed"},
-		{"401 invalid_grant", func(f *flow) {
-			f.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Reply(401, "application/json", `{"error":"invalid_grant"}`))
-		}, "akiflow-token: warning: Akiflow rejected the saved session (invalid_grant); a new login is needed"},
-		{"400 invalid_request", func(f *flow) {
-			f.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Reply(400, "application/json", `{"error":"invalid_request","message":"The refresh token is invalid."}`))
-		}, "akiflow-token: warning: Akiflow rejected the saved session (invalid_request); a new login is needed"},
-	}
-	for _, rj := range rejections {
-		t.Run(rj.name+"/no terminal", func(t *testing.T) {
-			f := newFlow(t, nil)
-			old := f.seed(flowMinTTL - time.Second) // still good for 4m59s
-			rj.reject(f)
-
-			got, err := f.h.Token(context.Background())
-			if got != nil || ExitCode(err) != ExitLoginNeeded {
-				t.Fatalf("Token: got a session: %v, exit %d (%v); want no session, exit %d",
-					got != nil, ExitCode(err), err, ExitLoginNeeded)
-			}
-			f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteRefresh: 1})
-			forgotten := *old
-			forgotten.AccessToken, forgotten.RefreshToken, forgotten.ExpiresAt = "", "", time.Time{}
-			wantSession(t, "stored after the rejection", f.stored(), &forgotten)
-			f.wantStderr(rj.warning)
-			if f.opens != 1 {
-				t.Errorf("terminal openings: got %d, want 1", f.opens)
-			}
-
-			// The next call needs a login at once: no lock, no request.
-			f.markRequests()
-			f.store.lockings = 0
-			if _, err := f.h.Token(context.Background()); ExitCode(err) != ExitLoginNeeded {
-				t.Errorf("Token again: exit %d (%v), want %d", ExitCode(err), err, ExitLoginNeeded)
-			}
-			f.wantRequests(nil)
-			if f.store.lockings != 0 {
-				t.Errorf("Token again took %d locks, want 0", f.store.lockings)
-			}
-		})
-		t.Run(rj.name+"/terminal", func(t *testing.T) {
-			f := newFlow(t, nil)
-			old := f.seed(flowMinTTL - time.Second)
-			tty := f.withTerminal(f.theCode)
-			rj.reject(f)
-
-			got, err := f.h.Token(context.Background())
-			if err != nil {
-				t.Fatalf("Token: %v", err)
-			}
-			f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 2, akiflowtest.RouteRefresh: 1,
-				akiflowtest.RouteLogin: 1, akiflowtest.RouteCode: 1, akiflowtest.RouteMe: 1})
-			want := *old
-			want.AccessToken, want.RefreshToken, want.ExpiresAt = got.AccessToken, got.RefreshToken, flowT0.Add(30*time.Minute)
-			wantSession(t, "the login's session", got, &want)
-			if got.AccessToken == "" || got.AccessToken == old.AccessToken || got.RefreshToken == "" || got.RefreshToken == old.RefreshToken {
-				t.Errorf("the login did not bring new tokens")
-			}
-			wantSession(t, "stored after the login (vs returned)", f.stored(), got)
-			if cur, _ := f.store.record(currentRecord); string(cur) != flowEmail+"\n" {
-				t.Errorf("current record: got %q, want %q", cur, flowEmail+"\n")
-			}
-			f.wantStderr(rj.warning, "logged in as "+flowEmail)
-			if want := "A 6-digit code was sent to " + flowEmail + ".\nCode: "; tty.transcript() != want {
-				t.Errorf("terminal transcript: got %q, want %q", tty.transcript(), want)
-			}
-			if f.opens != 1 || tty.closes != 1 || tty.unanswered() != 0 {
-				t.Errorf("terminal: opened %d, closed %d, %d answers left; want 1, 1, 0", f.opens, tty.closes, tty.unanswered())
-			}
-		})
-	}
-}
-
-// With no session at all, a login is the only way: without anyone to ask,
-// exit 3 before the lock and without a request.
-func TestTokenWithoutSession(t *testing.T) {
-	t.Run("no terminal", func(t *testing.T) {
-		f := newFlow(t, nil)
-		if _, err := f.h.Token(context.Background()); ExitCode(err) != ExitLoginNeeded {
-			t.Fatalf("Token: exit %d (%v), want %d", ExitCode(err), err, ExitLoginNeeded)
-		}
-		if f.store.lockings != 0 || f.opens != 1 {
-			t.Errorf("locks %d, terminal openings %d; want 0, 1", f.store.lockings, f.opens)
-		}
-		f.wantRequests(nil)
-		f.wantStderr()
-	})
-	t.Run("prompting turned off", func(t *testing.T) {
-		f := newFlow(t, func(c *Config) { c.NonInteractive = true })
-		f.withTerminal(f.theCode)
-		if _, err := f.h.Token(context.Background()); ExitCode(err) != ExitLoginNeeded {
-			t.Fatalf("Token: exit %d (%v), want %d", ExitCode(err), err, ExitLoginNeeded)
-		}
-		if f.store.lockings != 0 || f.opens != 0 {
-			t.Errorf("locks %d, terminal openings %d; want 0, 0", f.store.lockings, f.opens)
-		}
-		f.wantRequests(nil)
-	})
-	t.Run("terminal", func(t *testing.T) {
-		f := newFlow(t, nil)
-		tty := f.withTerminal(f.theCode)
-		got, err := f.h.Token(context.Background())
-		if err != nil {
-			t.Fatalf("Token: %v", err)
-		}
-		f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteLogin: 1,
-			akiflowtest.RouteCode: 1, akiflowtest.RouteMe: 1})
-		if got.Email != flowEmail || got.BaseURL != f.srv.URL || got.ClientID == "" || !got.ExpiresAt.Equal(flowT0.Add(30*time.Minute)) {
-			t.Errorf("the login's session: email %q, base URL %q, client id %q, expires %s",
-				got.Email, got.BaseURL, got.ClientID, got.ExpiresAt)
-		}
-		wantSession(t, "stored after the login (vs returned)", f.stored(), got)
-		f.wantStderr("logged in as " + flowEmail)
-		if tty.closes != f.opens {
-			t.Errorf("terminal opened %d times, closed %d", f.opens, tty.closes)
-		}
-	})
-}
-
-// 5. A refresh that failed after being sent, in a way that may pass, keeps
-// the session: the cached token is returned with one warning while it has
-// not expired; once expired (0s left included), exit 4. No retry: the server may have spent
-// the refresh token.
-func TestTokenTransientFailure(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		fault akiflowtest.Fault
-		cause string // in the warning
-	}{
-		{"500", akiflowtest.Reply(500, "application/json", `{"message":"Server Error"}`),
-			"Akiflow refresh failed: HTTP 500: Server Error"},
-		{"502 HTML", akiflowtest.Reply(502, "text/html", "<html>Bad Gateway</html>"),
-			"Akiflow refresh failed: HTTP 502: the server is failing"},
-		{"429 over the budget", akiflowtest.RetryAfter(429, 60),
-			"Akiflow refresh failed: HTTP 429: Too Many Requests (Akiflow asks to wait 1m0s, over the --timeout budget)"},
-		{"200 not JSON", akiflowtest.Reply(200, "text/html", "<html>maintenance</html>"),
-			"Akiflow refresh failed: the reply is not JSON"},
-		{"connection reset", akiflowtest.Reset(), "could not reach Akiflow at "},
-		{"processed, reply lost", akiflowtest.ProcessedThenLost(akiflowtest.RouteRefresh), "could not reach Akiflow at "},
-	} {
-		for _, left := range []time.Duration{flowMinTTL - time.Second, time.Second, 0, -time.Second} {
-			t.Run(fmt.Sprintf("%s/%s left", tc.name, left), func(t *testing.T) {
-				f := newFlow(t, nil)
-				old := f.seed(left)
-				f.srv.Fail(akiflowtest.RouteRefresh, tc.fault)
-
-				got, err := f.h.Token(context.Background())
-				f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteRefresh: 1})
-				wantSession(t, "stored after the failure", f.stored(), old)
-				if left <= 0 {
-					if got != nil || ExitCode(err) != ExitUnavailable {
-						t.Errorf("Token: got a session: %v, exit %d (%v); want no session, exit %d",
-							got != nil, ExitCode(err), err, ExitUnavailable)
-					} else if !strings.Contains(err.Error(), tc.cause) {
-						t.Errorf("Token's error %q does not say %q", err, tc.cause)
-					}
-					f.wantStderr()
-					return
-				}
-				if err != nil {
-					t.Fatalf("Token: %v", err)
-				}
-				wantSession(t, "returned (vs the cached session)", got, old)
-				line := f.stderr.String()
-				suffix := fmt.Sprintf("; using the cached token, which expires in %s\n", left)
-				if strings.Count(line, "\n") != 1 || !strings.HasPrefix(line, "akiflow-token: warning: "+tc.cause) || !strings.HasSuffix(line, suffix) {
-					t.Errorf("stderr: got %q, want one line \"akiflow-token: warning: %s…%s\"", line, tc.cause, suffix)
-				}
-				f.noSecrets()
-			})
-		}
-	}
-}
-
-// A refresh failure that is neither a rejection nor transient (a 403 from a
-// firewall, a 404, a 419 twice) leaves the session as it was: the cached
-// token is returned with a warning while it has not expired; once expired,
-// exit 1, naming the status, and for 400, 401 and 403 suggesting a login.
-func TestTokenPermanentFailureKeepsTheGoodToken(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		faults []akiflowtest.Fault
-		cause  string
-		login  bool // the error suggests a login
-	}{
-		{"403 firewall", []akiflowtest.Fault{akiflowtest.Reply(403, "text/plain", "error code: 1010")},
-			"HTTP 403: a firewall or proxy in front of Akiflow refused this client, not Akiflow itself (error code: 1010)", true},
-		{"401 HTML", []akiflowtest.Fault{akiflowtest.Reply(401, "text/html", "<html>Unauthorized</html>")}, "HTTP 401", true},
-		{"404", []akiflowtest.Fault{akiflowtest.Reply(404, "text/html", "<html>Not Found</html>")}, "HTTP 404", false},
-		{"419 twice", []akiflowtest.Fault{akiflowtest.Reply(419, "application/json", `{"message":"CSRF token mismatch."}`),
-			akiflowtest.Reply(419, "application/json", `{"message":"CSRF token mismatch."}`)}, "HTTP 419", false},
-	} {
-		for _, left := range []time.Duration{flowMinTTL - time.Second, 0} {
-			t.Run(fmt.Sprintf("%s/%s left", tc.name, left), func(t *testing.T) {
-				f := newFlow(t, nil)
-				old := f.seed(left)
-				f.srv.Fail(akiflowtest.RouteRefresh, tc.faults...)
-				got, err := f.h.Token(context.Background())
-				f.wantRequests(map[string]int{akiflowtest.RouteCSRF: len(tc.faults), akiflowtest.RouteRefresh: len(tc.faults)})
-				wantSession(t, "stored", f.stored(), old)
-				if left > 0 {
-					if err != nil {
-						t.Fatalf("Token: %v", err)
-					}
-					wantSession(t, "returned (vs the cached session)", got, old)
-					if line := f.stderr.String(); strings.Count(line, "\n") != 1 || !strings.Contains(line, tc.cause) {
-						t.Errorf("stderr: got %q, want one warning naming %q", line, tc.cause)
-					}
-					return
-				}
-				if got != nil || ExitCode(err) != ExitFailure || !strings.Contains(err.Error(), tc.cause) {
-					t.Fatalf("Token: got a session: %v, exit %d (%v); want no session, exit %d naming %q",
-						got != nil, ExitCode(err), err, ExitFailure, tc.cause)
-				}
-				if suggests := strings.Contains(err.Error(), `run "akiflow-token login"`); suggests != tc.login {
-					t.Errorf("Token's error %q: suggests a login %v, want %v", err, suggests, tc.login)
-				}
-				f.wantStderr()
-			})
-		}
-	}
-}
-
-// 6. A refresh whose result could not be saved is never sent (it would
-// spend the refresh token): the still-good cached token is returned with a
-// warning; an expired one is an error that says why.
-func TestTokenUnsaveableSendsNoRefresh(t *testing.T) {
-	for _, left := range []time.Duration{flowMinTTL - time.Second, 0, -time.Second} {
-		t.Run(fmt.Sprintf("%s left", left), func(t *testing.T) {
-			f := newFlow(t, nil)
-			old := f.seed(left)
-			f.store.unsaveable = errUnsaveable
-
-			got, err := f.h.Token(context.Background())
-			f.wantRequests(nil)
-			if f.store.lockings != 1 {
-				t.Errorf("locks taken: got %d, want 1", f.store.lockings)
-			}
-			wantSession(t, "stored", f.stored(), old)
-			if left <= 0 {
-				if got != nil || !errors.Is(err, errUnsaveable) || ExitCode(err) != ExitFailure {
-					t.Errorf("Token: got a session: %v, exit %d (%v); want no session, exit %d, %v",
-						got != nil, ExitCode(err), err, ExitFailure, errUnsaveable)
-				}
-				f.wantStderr()
-				return
-			}
-			if err != nil {
-				t.Fatalf("Token: %v", err)
-			}
-			wantSession(t, "returned (vs the cached session)", got, old)
-			f.wantStderr(fmt.Sprintf("akiflow-token: warning: %v; not refreshing, since the new session could not be saved; using the cached token, which expires in %s", errUnsaveable, left))
-		})
-	}
-}
-
-// 7. The clock decides: a token with at least --min-ttl left is a cache
-// hit, one second less is refreshed; --force-refresh refreshes whatever is
-// left.
-func TestTokenMinTTLBoundaries(t *testing.T) {
-	for _, tc := range []struct {
-		minTTL    time.Duration
-		left      time.Duration
-		force     bool
-		refreshed bool
-	}{
-		{flowMinTTL, 30 * time.Minute, false, false},
-		{flowMinTTL, flowMinTTL + time.Second, false, false},
-		{flowMinTTL, flowMinTTL, false, false},
-		{flowMinTTL, flowMinTTL - time.Second, false, true},
-		{flowMinTTL, 0, false, true},
-		{flowMinTTL, -time.Hour, false, true},
-		{0, time.Second, false, false},
-		{0, 0, false, true}, // expires now: not good
-		{0, -time.Second, false, true},
-		{flowMinTTL, 30 * time.Minute, true, true},
-		{0, 30 * time.Minute, true, true},
-	} {
-		t.Run(fmt.Sprintf("min-ttl %s, %s left, force %v", tc.minTTL, tc.left, tc.force), func(t *testing.T) {
-			f := newFlow(t, func(c *Config) { c.MinTTL, c.ForceRefresh = tc.minTTL, tc.force })
-			old := f.seed(tc.left)
-			got, err := f.h.Token(context.Background())
-			if err != nil {
-				t.Fatalf("Token: %v", err)
-			}
-			if tc.refreshed {
-				f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteRefresh: 1})
-				f.wantRefreshed(got, old)
-			} else {
-				f.wantRequests(nil)
-				wantSession(t, "returned (vs the cached session)", got, old)
-				if f.store.lockings != 0 {
-					t.Errorf("locks taken: got %d, want 0", f.store.lockings)
-				}
-			}
-			f.wantStderr()
-		})
-	}
-}
-
-// A server whose tokens live less than --min-ttl: Token returns what it
-// gave, without a warning, and refreshes again only when less than half the
-// lifetime is left (the effective --min-ttl), not at every call.
-func TestTokenShortLivedServerTokens(t *testing.T) {
-	f := newFlow(t, nil)
-	old := f.seed(time.Minute)
-	f.srv.SetExpiresIn(60)
-	for i, step := range []struct {
-		after     time.Duration
-		refreshed bool
-	}{
-		{0, true}, // one minute left, under --min-ttl and no lifetime known yet
-		{0, false},
-		{30 * time.Second, false}, // exactly half the lifetime left
-		{time.Second, true},
-		{10 * time.Second, false},
-	} {
-		f.now = f.now.Add(step.after)
-		got, err := f.h.Token(context.Background())
-		if err != nil {
-			t.Fatalf("call %d: %v", i+1, err)
-		}
-		if !step.refreshed {
-			f.wantRequests(nil)
-			wantSession(t, fmt.Sprintf("call %d: returned (vs the cached)", i+1), got, old)
-			continue
-		}
-		f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteRefresh: 1})
-		if want := f.now.Add(time.Minute); !got.ExpiresAt.Equal(want) {
-			t.Errorf("call %d: expires at %s, want %s", i+1, got.ExpiresAt, want)
-		}
-		if got.RefreshToken == old.RefreshToken {
-			t.Errorf("call %d: the refresh token did not rotate", i+1)
-		}
-		if got.Lifetime != 60 {
-			t.Errorf("call %d: lifetime %d s saved, want 60", i+1, got.Lifetime)
-		}
-		wantSession(t, fmt.Sprintf("call %d: stored (vs returned)", i+1), f.stored(), got)
-		old = got
-		f.markRequests()
-	}
-	f.wantStderr()
-}
-
-// A reply that rotated the refresh token beside an access token that
-// cannot be used: the new refresh token is saved (the old one is spent),
-// with no access token, and the error is a protocol error (exit 4); the
-// next call refreshes with the saved token instead of asking for a login.
-func TestTokenUnusableReplyKeepsTheNewRefreshToken(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		edit func(map[string]any)
-	}{
-		{"empty access token", func(r map[string]any) { r["access_token"] = "" }},
-		{"a line break", func(r map[string]any) { r["access_token"] = "x\npassword=evil" }},
-		{"C1 CSI", func(r map[string]any) { r["access_token"] = "x\u009b2Jy" }},
-		{"no expiry", func(r map[string]any) { delete(r, "expires_in"); r["access_token"] = "opaque" }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFlow(t, nil)
-			old := f.seed(flowMinTTL - time.Second)
-			f.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Rewrite(akiflowtest.RouteRefresh, tc.edit))
-			got, err := f.h.Token(context.Background())
-			if got != nil || ExitCode(err) != ExitUnavailable {
-				t.Fatalf("Token: got a session: %v, exit %d (%v); want none, exit %d", got != nil, ExitCode(err), err, ExitUnavailable)
-			}
-			stored := f.stored()
-			if stored.AccessToken != "" || stored.RefreshToken == "" || stored.RefreshToken == old.RefreshToken || stored.ClientID != old.ClientID {
-				t.Fatalf("stored: access token %d bytes, refresh token rotated %v; want no access token and the new refresh token",
-					len(stored.AccessToken), stored.RefreshToken != old.RefreshToken)
-			}
-			f.markRequests()
-			again, err := f.h.Token(context.Background())
-			if err != nil {
-				t.Fatalf("the next call: %v", err)
-			}
-			f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteRefresh: 1})
-			if again.RefreshToken == stored.RefreshToken {
-				t.Errorf("the next call did not refresh with the saved token")
-			}
-			f.noSecrets()
-		})
-	}
-}
-
-// On a disk where no space can be reserved (copy-on-write), saving may
-// fail after the server answered: the new token is returned, with one
-// warning that the session could not be saved.
-func TestTokenUnsavedRefreshStillServes(t *testing.T) {
-	f := newFlow(t, nil)
-	old := f.seed(-time.Minute)
-	f.store.failCommit = errUnsaveable
-	got, err := f.h.Token(context.Background())
-	if err != nil {
-		t.Fatalf("Token: %v", err)
-	}
-	f.wantRequests(map[string]int{akiflowtest.RouteCSRF: 1, akiflowtest.RouteRefresh: 1})
-	if got.AccessToken == old.AccessToken || got.RefreshToken == old.RefreshToken || !got.ExpiresAt.Equal(flowT0.Add(30*time.Minute)) {
-		t.Errorf("returned: a new token %v, rotated %v, expires %s; want a new token until %s",
-			got.AccessToken != old.AccessToken, got.RefreshToken != old.RefreshToken, got.ExpiresAt, flowT0.Add(30*time.Minute))
-	}
-	wantSession(t, "stored (vs the old)", f.stored(), old)
-	line := f.stderr.String()
-	if strings.Count(line, "\n") != 1 || !strings.Contains(line, "the refreshed session could not be saved") || !strings.Contains(line, "a login will be needed") {
-		t.Errorf("stderr: got %q, want one warning that the session could not be saved", line)
-	}
-}
-
-// What the server says reaches stderr without controls: no escape
-// sequence, C1 control, bidi override or zero-width character.
-func TestServerTextIsMadeSafe(t *testing.T) {
-	f := newFlow(t, nil)
-	f.seed(flowMinTTL - time.Second)
-	f.srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Reply(500, "application/json",
-		`{"message":"down\u001b]0;owned\u0007 \u009b2J \u202egnp.exe\u200b\nnext"}`))
-	if _, err := f.h.Token(context.Background()); err != nil {
-		t.Fatalf("Token: %v", err)
-	}
-	line := f.stderr.String()
-	if strings.ContainsFunc(line, func(r rune) bool { return r != '\n' && unsafeRune(r) }) || strings.Count(line, "\n") != 1 {
-		t.Errorf("stderr holds controls or several lines: %q", line)
-	}
-	if !strings.Contains(line, "down") || !strings.Contains(line, "next") {
-		t.Errorf("stderr lost the server's words: %q", line)
-	}
 }

@@ -1,146 +1,157 @@
 package helper
 
 import (
-	"os"
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"akiflow-token/helper/store/memstore"
 )
 
-// The cache hit follows the injected clock: a token is good while it has
-// --min-ttl left, and the default account is the one logged in last.
-func TestCachedFollowsTheClock(t *testing.T) {
-	issued := time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
-	now := issued
-	h, err := New(Config{BaseURL: "http://127.0.0.1:1", MinTTL: 5 * time.Minute, Timeout: time.Second,
-		Stderr: os.Stderr, Now: func() time.Time { return now }}, newMemStore())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Session{Format: sessionFormat, Email: "a@b.c", ClientID: newClientID(),
-		AccessToken: "a.b.c", RefreshToken: "def50200", ExpiresAt: issued.Add(30 * time.Minute)}
-	if err := h.save(s); err != nil {
-		t.Fatal(err)
-	}
-
-	for _, tc := range []struct {
-		after time.Duration
-		hit   bool
-	}{
-		{0, true},
-		{24 * time.Minute, true},
-		{25 * time.Minute, true}, // exactly --min-ttl left
-		{25*time.Minute + time.Second, false},
-		{31 * time.Minute, false},
-	} {
-		now = issued.Add(tc.after)
-		if _, ok := h.Cached(); ok != tc.hit {
-			t.Errorf("%s after issue: cache hit %v, want %v", tc.after, ok, tc.hit)
-		}
-	}
-}
-
-func TestNormalizeCode(t *testing.T) {
-	for in, want := range map[string]string{"123456": "123456", " 123 456 ": "123456", "123-456": "123456"} {
-		if got, ok := NormalizeCode(in); !ok || got != want {
-			t.Errorf("NormalizeCode(%q) = %q, %v", in, got, ok)
-		}
-	}
-	for _, bad := range []string{"", "12345", "1234567", "12a456", "１２３４５６"} {
-		if _, ok := NormalizeCode(bad); ok {
-			t.Errorf("NormalizeCode(%q) accepted", bad)
-		}
-	}
-}
-
-func TestCheckEmail(t *testing.T) {
-	for _, good := range []string{"a@b.c", "bob+work@example.org"} {
-		if err := CheckEmail(good); err != nil {
-			t.Errorf("CheckEmail(%q): %v", good, err)
-		}
-	}
-	for _, bad := range []string{"", "a", "@b", "a@", "a b@c.d", "a@b.c\n", "a/b@c.d", strings.Repeat("a", 250) + "@b.cd"} {
-		if CheckEmail(bad) == nil {
-			t.Errorf("CheckEmail(%q) accepted", bad)
-		}
-	}
-}
+// The unit tests of New and of what a Config or a Request may hold.
 
 func TestParseBaseURL(t *testing.T) {
-	for _, good := range []string{"https://web.akiflow.com", "https://staging.example.com/", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:2"} {
-		if _, err := ParseBaseURL(good); err != nil {
+	for good, host := range map[string]string{
+		"https://web.akiflow.com":          "web.akiflow.com",
+		"https://staging.example.com/":     "staging.example.com",
+		"https://Web.Akiflow.COM:443/path": "web.akiflow.com",
+		"https://web.akiflow.com:8443":     "web.akiflow.com:8443",
+		"http://127.0.0.1:8080":            "127.0.0.1:8080",
+		"http://localhost:1":               "localhost:1",
+		"http://LOCALHOST:80":              "localhost",
+		"http://[::1]:2":                   "[::1]:2",
+	} {
+		u, err := ParseBaseURL(good)
+		if err != nil {
 			t.Errorf("ParseBaseURL(%q): %v", good, err)
+			continue
+		}
+		if u.Host != host || strings.HasSuffix(u.Path, "/") {
+			t.Errorf("ParseBaseURL(%q): host %q, path %q; want host %q, no trailing slash", good, u.Host, u.Path, host)
 		}
 	}
-	for _, bad := range []string{"", "web.akiflow.com", "http://web.akiflow.com", "ftp://x", "https://u:p@x", "https://x?q=1", "http://127.0.0.1.evil.com"} {
+	for _, bad := range []string{"", "web.akiflow.com", "http://web.akiflow.com", "ftp://x", "https://u:p@x", "https://x?q=1",
+		"https://x#f", "http://127.0.0.1.evil.com", "https://" + strings.Repeat("a", 512) + ".com"} {
 		if _, err := ParseBaseURL(bad); err == nil {
 			t.Errorf("ParseBaseURL(%q) accepted", bad)
 		}
 		if bad == "" {
 			continue // Config's empty base URL is the default one
 		}
-		cfg := Config{BaseURL: bad, Source: func(flag string) string { return "AKIFLOW_" + strings.ToUpper(flag) }}
-		if _, err := cfg.AuthHost(); ExitCode(err) != ExitUsage || !strings.HasPrefix(err.Error(), "AKIFLOW_BASE-URL ") {
-			t.Errorf("AuthHost of %q: got %v, want a usage error naming where it came from", bad, err)
+		_, err := New(Config{BaseURL: bad, Timeout: time.Second}, func(string) Store { return memstore.New() })
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "base-url" || ExitCode(err) != ExitUsage ||
+			!strings.HasPrefix(fe.Named("AKIFLOW_BASE_URL"), "AKIFLOW_BASE_URL ") || !strings.HasPrefix(err.Error(), "--base-url ") {
+			t.Errorf("New with the base URL %q: got %v, want a usage error naming where it came from", bad, err)
 		}
 	}
 }
 
-func TestGitHostMustBeADNSName(t *testing.T) {
-	h, err := New(Config{BaseURL: "https://web.akiflow.com", Timeout: time.Second, MinTTL: time.Minute}, newMemStore())
+// New refuses a Config value that cannot be used with a FieldError that
+// names the field, so that the caller can say where the value came from;
+// it opens no store then.
+func TestNewNamesTheField(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		field string
+	}{
+		{"plain http", Config{BaseURL: "http://web.akiflow.com", Timeout: time.Second}, "base-url"},
+		{"no timeout", Config{}, "timeout"},
+		{"negative timeout", Config{Timeout: -time.Second}, "timeout"},
+		{"too long a timeout", Config{Timeout: MaxTimeout + time.Second}, "timeout"},
+		{"app version with a space", Config{Timeout: time.Second, AppVersion: "2 0"}, "app-version"},
+		{"app version with a line break", Config{Timeout: time.Second, AppVersion: "2.0\nX-Evil: 1"}, "app-version"},
+		{"long app version", Config{Timeout: time.Second, AppVersion: strings.Repeat("1", 33)}, "app-version"},
+		{"platform with a slash", Config{Timeout: time.Second, Platform: "mac/arm"}, "platform"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opened := false
+			h, err := New(tc.cfg, func(string) Store { opened = true; return memstore.New() })
+			var fe *FieldError
+			if h != nil || !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Fatalf("New: a Helper %v, %v; want a FieldError for %q", h != nil, err, tc.field)
+			}
+			env := "AKIFLOW_" + strings.ToUpper(strings.ReplaceAll(tc.field, "-", "_"))
+			if named := fe.Named(env); !strings.HasPrefix(named, env+" ") || strings.Contains(named, "--"+tc.field) || strings.Contains(named, "\n") {
+				t.Errorf("Named(%q) = %q", env, named)
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, "--"+tc.field+" ") {
+				t.Errorf("Error() = %q, want it to start with --%s", msg, tc.field)
+			}
+			if ExitCode(err) != ExitUsage {
+				t.Errorf("exit %d, want %d", ExitCode(err), ExitUsage)
+			}
+			if opened {
+				t.Errorf("New opened a store")
+			}
+		})
+	}
+	h, err := New(Config{Timeout: MaxTimeout}, func(string) Store { return memstore.New() })
+	if err != nil {
+		t.Fatalf("New with the defaults and the longest timeout: %v", err)
+	}
+	if h.BaseURL().String() != DefaultBaseURL {
+		t.Errorf("the default base URL: %q, want %q", h.BaseURL(), DefaultBaseURL)
+	}
+}
+
+// New opens the store of the auth host: its host in lower case, without
+// the scheme's default port.
+func TestNewOpensTheStoreOfTheHost(t *testing.T) {
+	var hosts []string
+	h, err := New(Config{BaseURL: "https://Web.Akiflow.COM:443/", Timeout: time.Second}, func(host string) Store {
+		hosts = append(hosts, host)
+		return memstore.New()
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for host, want := range map[string]bool{
-		"web.akiflow.com":           true,
-		"api.akiflow.com:443":       true,
-		"akiflow.com":               true,
-		"evil.com/.akiflow.com":     false,
-		"evil.com#.akiflow.com":     false,
-		"evil.com\\.akiflow.com":    false,
-		"evil.com?.akiflow.com":     false,
-		"evil.com@.akiflow.com":     false,
-		"evil.com .akiflow.com":     false,
-		"x.akiflow.com:":            false,
-		"x.akiflow.com:44a":         false,
-		"x.akiflow.com\u202e":       false,
-		"evilakiflow.com":           false,
-		"web.akiflow.com.evil.test": false,
-	} {
-		if got := h.isAkiflow(&GitRequest{Protocol: "https", Host: host}); got != want {
-			t.Errorf("isAkiflow(https://%s) = %v, want %v", host, got, want)
-		}
+	if len(hosts) != 1 || hosts[0] != "web.akiflow.com" || h.Host() != "web.akiflow.com" {
+		t.Errorf("opened %q, Host() %q; want web.akiflow.com once", hosts, h.Host())
+	}
+	// BaseURL is a copy: changing it changes nothing.
+	h.BaseURL().Host = "evil.example"
+	if h.Host() != "web.akiflow.com" {
+		t.Errorf("Host() after changing BaseURL's copy: %q", h.Host())
 	}
 }
 
-func TestCheckEmailRefusesInvisibleCharacters(t *testing.T) {
-	for _, bad := range []string{"a\u202e@b.c", "a\u200b@b.c", "a\u009b@b.c", "a\x7f@b.c", "a@b.c\ufeff", "a\xff@b.c",
-		"bob\u2060@b.c", "bob\u00ad@b.c", "bob\U000E0041@b.c", "bob\ufe0f@b.c", "bob\u2028@b.c", "bob\u206a@b.c"} {
-		if CheckEmail(bad) == nil {
-			t.Errorf("CheckEmail(%q) accepted", bad)
-		}
-	}
-	if err := CheckEmail("jürgen@exämple.de"); err != nil {
-		t.Errorf("CheckEmail of an international address: %v", err)
-	}
-}
-
-func TestSafeText(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain words\n":         "plain words\n",
-		"\x1b[2Jcleared":        "?[2Jcleared",
-		"csi\u009b31m":          "csi?31m",
-		"\u202egnp.exe":         "?gnp.exe",
-		"zero\u200bwidth":       "zero?width",
-		"bad \xff utf8":         "bad ? utf8",
-		"tab\tand\rreturn":      "tab?and?return",
-		"jürgen@exämple.de 🙂\n": "jürgen@exämple.de 🙂\n",
-		"word\u2060joiner":      "word?joiner",
-		"soft\u00adhyphen":      "soft?hyphen",
-		"tag\U000E0041s":        "tag?s",
+// Each call checks its Request: a value that cannot be used is a
+// FieldError naming it, before the store is read.
+func TestRequestIsChecked(t *testing.T) {
+	f := newFlow(t, nil)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		req   Request
+		field string
+	}{
+		{Request{Account: "ada"}, "email"},
+		{Request{Account: "ada@example.com\n"}, "email"},
+		{Request{Account: "-e"}, "email"},
+		{Request{Account: "a\u202e@b.c"}, "email"},
+		{Request{Account: flowEmail, MinTTL: -time.Second}, "min-ttl"},
 	} {
-		if got := SafeText(in); got != want {
-			t.Errorf("SafeText(%q) = %q, want %q", in, got, want)
+		f.resetCounts()
+		for name, call := range map[string]func() error{
+			"Token":  func() error { _, err := f.h.Token(ctx, tc.req); return err },
+			"Login":  func() error { _, err := f.h.Login(ctx, tc.req); return err },
+			"Logout": func() error { _, err := f.h.Logout(tc.req, false); return err },
+			"Status": func() error { _, err := f.h.Status(tc.req); return err },
+			"Switch": func() error { return f.h.Switch(tc.req) },
+			"Drop":   func() error { return f.h.DropAccessToken(ctx, tc.req, "a.b.c") },
+		} {
+			var fe *FieldError
+			if err := call(); !errors.As(err, &fe) || fe.Field != tc.field || ExitCode(err) != ExitUsage {
+				t.Errorf("%s(%+q): %v, want a FieldError for %q", name, tc.req.Account, err, tc.field)
+			}
+		}
+		if f.store.Reads != 0 {
+			t.Errorf("%+q: %d store reads", tc.req.Account, f.store.Reads)
 		}
 	}
+	f.wantRequests(nil)
+	f.wantStderr()
 }

@@ -10,82 +10,162 @@ import (
 	"akiflow-token/helper/akiflow"
 )
 
-// Login runs the interactive login even if a session exists.
-func (h *Helper) Login(ctx context.Context) (*Session, error) {
-	// An explicit request to log in asks whenever there is a terminal,
-	// whatever turned prompting off for the implicit logins of the
-	// commands that print a token.
-	h.cfg.NonInteractive = false
+// Login runs the interactive login, even if a session exists, asking on
+// req.Prompt; req.Account "" asks for the email, offering the default
+// account. It does not hold the account's lock while the person reads
+// their mail: other calls go on using and refreshing the current session
+// meanwhile. Only one login of an account waits for its code at a time:
+// another would mail a new code, which kills the first one's.
+func (h *Helper) Login(ctx context.Context, req Request) (*Session, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
+	c := h.newCall(req)
+	if err := c.canAsk(accountKey(req.Account)); err != nil {
+		return nil, err
+	}
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	email, err := h.account()
-	if err != nil {
-		return nil, err
-	}
-	if h.cfg.Email == "" {
-		// "login" without --email asks, offering the last account.
-		if email, err = h.askEmail(ctx); err != nil {
+	if req.Account == "" {
+		email, err := c.askEmail(ctx)
+		if err != nil {
 			return nil, err
 		}
+		c.req.Account = email
 	}
-	lock, err := h.lock(ctx, email)
-	if err != nil {
-		return nil, err
+	key := accountKey(c.req.Account)
+	busy, cancel := context.WithTimeout(ctx, tryWait)
+	waiting, err := h.store.Lock(busy, loginLock(key))
+	cancel()
+	switch {
+	case err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		return nil, fmt.Errorf("a login to %s is waiting for its code in another terminal: finish it there, or cancel it and run this again (a second login would mail a new code, which kills the first)", c.shown(key))
+	case err != nil:
+		return nil, interruptedOr(err)
 	}
-	defer lock.Close()
-	s, err := h.load(email)
-	if err != nil {
-		return nil, err
-	}
-	return h.login(ctx, email, s)
-}
-
-// login asks the person for the emailed code and saves the new session.
-// prev, if any, gives the account's client id. email may be in any case:
-// Akiflow is sent it (or --email) as the person typed it, and the session
-// is saved under its key (accountKey).
-func (h *Helper) login(ctx context.Context, email string, prev *Session) (*Session, error) {
-	tty, err := h.terminal()
+	defer waiting.Close()
+	tty, err := c.terminal(key)
 	if err != nil {
 		return nil, err
 	}
 	defer tty.Close()
-	key, typed := accountKey(email), h.shown(email)
-	var s *Session
-	// The record is prepared before a code is mailed: a login whose
-	// session could not be saved would be asked for in vain.
-	err = h.store.Replace(key, func() ([]byte, error) {
-		c := h.httpClient()
-		codeURL, err := c.StartLogin(ctx, typed)
-		if err != nil {
-			return nil, err
-		}
-		tty.printf("A 6-digit code was sent to %s.", typed)
-		if err := confirmCode(ctx, tty, c, typed, codeURL); err != nil {
-			return nil, err
-		}
-		tokens, err := c.Me(context.WithoutCancel(ctx)) // the code is accepted: finish, Ctrl-C or not
-		if err != nil {
-			return nil, err
-		}
-		s = &Session{Format: sessionFormat, Email: key, BaseURL: h.base.String(), ClientID: newClientID(),
-			LoggedInAt: h.now().UTC().Truncate(time.Second)}
-		if prev != nil && prev.ClientID != "" {
-			s.ClientID = prev.ClientID
-		}
-		if prev != nil {
-			s.Generation = prev.Generation + 1
-		}
-		s.apply(tokens)
-		return s.marshal(), nil
-	})
+	return c.login(ctx, key, tty)
+}
+
+// implicitLogin is Token's login, when there is no session or Akiflow
+// rejected it. Several calls needing one at once (terminals, kubectl and
+// git at the same time) mail one code: the others wait for that login,
+// bounded as the code's prompt is, and use its session.
+func (c *call) implicitLogin(ctx context.Context, key string) (*Session, error) {
+	tty, err := c.terminalFor(key)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.store.Replace(currentRecord, func() ([]byte, error) { return []byte(key + "\n"), nil }); err != nil {
-		h.warnf("%v", err)
+	defer tty.Close()
+	waiting, err := c.wait(ctx, loginLock(key), codeWait+c.h.lockWait())
+	if err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(h.cfg.Stderr, "logged in as %s\n", typed)
+	defer waiting.Close()
+	if s, err := c.load(key); err != nil || s.validFor(c.now(), 0) {
+		return s, err // a login elsewhere saved it meanwhile
+	}
+	return c.login(ctx, key, tty)
+}
+
+// terminalFor opens the terminal to log in to key on, or says why nobody
+// can be asked: in words that say so when a login is waiting for its code
+// elsewhere.
+func (c *call) terminalFor(key string) (*terminal, error) {
+	tty, err := c.terminal(key)
+	if err == nil || c.req.Prompt == nil {
+		return tty, err
+	}
+	busy, cancel := context.WithTimeout(context.Background(), tryWait)
+	defer cancel()
+	if waiting, lerr := c.h.store.Lock(busy, loginLock(key)); lerr == nil {
+		waiting.Close()
+		return nil, err
+	}
+	return nil, withCode(ExitLoginNeeded, "a login to %s is waiting for its code in another terminal; run this again once it is done", c.shown(key))
+}
+
+// loginLock names the lock a login holds while it waits for its code.
+func loginLock(key string) string { return key + ".login" }
+
+// tryWait is how long a look at a lock that may be held waits.
+const tryWait = 50 * time.Millisecond
+
+// codeWait bounds the wait for the person to type the code, and so the
+// wait for another terminal's login.
+const codeWait = 10 * time.Minute
+
+// interruptedOr is err, as an interruption when it is one.
+func interruptedOr(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return ErrInterrupted
+	}
+	return err
+}
+
+// login asks the person for the emailed code, then saves the new session
+// under the account's lock (not held meanwhile). Akiflow is sent the email
+// as the person typed it.
+func (c *call) login(ctx context.Context, key string, tty *terminal) (*Session, error) {
+	typed := c.shown(key)
+	// A login whose session could not be saved would be asked for in
+	// vain: the record must be one that can be prepared before a code is
+	// mailed.
+	probe, err := c.h.store.Prepare(key)
+	if err != nil {
+		return nil, err
+	}
+	probe.Discard()
+	client := c.h.newClient()
+	codeURL, err := client.StartLogin(ctx, typed)
+	if err != nil {
+		return nil, err
+	}
+	tty.printf("A 6-digit code was sent to %s.", typed)
+	if err := confirmCode(ctx, tty, client, typed, codeURL); err != nil {
+		return nil, err
+	}
+	// The code is accepted: finish, Ctrl-C or not.
+	ctx = context.WithoutCancel(ctx)
+	tokens, err := client.Me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := c.lock(ctx, key, c.h.lockWait())
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	prev, err := c.load(key)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{Format: sessionFormat, Email: key, BaseURL: c.h.base.String(), ClientID: newClientID(),
+		LoggedInAt: c.now().UTC().Truncate(time.Second)}
+	if prev != nil && prev.ClientID != "" {
+		s.ClientID = prev.ClientID
+	}
+	if prev != nil {
+		s.Generation = prev.Generation + 1
+	}
+	s.apply(tokens)
+	p, err := c.h.store.Prepare(key)
+	if err == nil {
+		defer p.Discard()
+		err = c.commit(p, s)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := c.h.setCurrent(key); err != nil {
+		c.warnf("%v", err)
+	}
+	c.noticef("logged in as %s", typed)
 	return s, nil
 }
 
@@ -93,7 +173,7 @@ func (h *Helper) login(ctx context.Context, email string, prev *Session) (*Sessi
 // tries, and a new code when the signed code URL has expired.
 func confirmCode(ctx context.Context, tty *terminal, c *akiflow.Client, email, codeURL string) error {
 	for tries := 1; ; tries++ {
-		code, err := tty.askCode(ctx)
+		code, err := askCodeWithin(ctx, tty, codeWait)
 		if err != nil {
 			return err
 		}
@@ -123,26 +203,55 @@ func confirmCode(ctx context.Context, tty *terminal, c *akiflow.Client, email, c
 	}
 }
 
-// terminal opens the terminal to ask on, or says why nobody can be asked.
-func (h *Helper) terminal() (*terminal, error) {
-	if h.cfg.NonInteractive {
-		return nil, loginNeeded(fmt.Sprintf("a login is needed but prompting is turned off (%s)", orDefault(h.cfg.NonInteractiveWhy, "--non-interactive")))
+// askCodeWithin asks for the code, for at most wait.
+func askCodeWithin(ctx context.Context, tty *terminal, wait time.Duration) (string, error) {
+	codeCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	code, err := tty.askCode(codeCtx)
+	if err != nil && ctx.Err() == nil && errors.Is(codeCtx.Err(), context.DeadlineExceeded) {
+		return "", fmt.Errorf("no code was typed within %s: the login ended; run it again for a new code", wait)
 	}
-	tty, err := h.openTerminal()
-	if err != nil {
-		return nil, loginNeeded("a login is needed but there is no terminal to ask for the code")
-	}
-	return tty, nil
+	return code, err
 }
 
-// askEmail asks which account to log in to, offering the last one.
-func (h *Helper) askEmail(ctx context.Context) (string, error) {
-	tty, err := h.terminal()
+// canAsk says why nobody can be asked for a login to key ("" when no
+// account is chosen yet), if so.
+func (c *call) canAsk(key string) error {
+	if c.req.Prompt == nil {
+		return loginNeeded(fmt.Sprintf("a login is needed but prompting is turned off (%s)", orDefault(c.req.NoPrompt, "--non-interactive")), c.named(key))
+	}
+	return nil
+}
+
+// terminal opens the terminal to ask on for key, or says why nobody can
+// be asked.
+func (c *call) terminal(key string) (*terminal, error) {
+	if err := c.canAsk(key); err != nil {
+		return nil, err
+	}
+	f, err := c.req.Prompt()
+	if err != nil {
+		return nil, loginNeeded("a login is needed but there is no terminal to ask for the code", c.named(key))
+	}
+	return newTerminal(f), nil
+}
+
+// named is how a message names key: as typed, or "" for none.
+func (c *call) named(key string) string {
+	if key == "" {
+		return ""
+	}
+	return c.shown(key)
+}
+
+// askEmail asks which account to log in to, offering the default one.
+func (c *call) askEmail(ctx context.Context) (string, error) {
+	tty, err := c.terminal("")
 	if err != nil {
 		return "", err
 	}
 	defer tty.Close()
-	last, _ := h.account()
+	last, _ := c.h.account(Request{})
 	for {
 		prompt := "Akiflow email: "
 		if last != "" {

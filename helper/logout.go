@@ -9,58 +9,79 @@ import (
 	"strings"
 )
 
-// Logout forgets the selected account's session, or every account's of this
-// auth host. It keeps each account's client id, and its lock file.
+// LogoutResult is what Logout did.
+type LogoutResult struct {
+	Accounts []LoggedOut // in the order they were logged out
+	// NewDefault is the account that became the default because the
+	// default one was logged out; "" when none did.
+	NewDefault string
+	// None is set when no account was selected and none has a session:
+	// there was nothing to log out of.
+	None bool
+}
+
+// LoggedOut is one account Logout looked at.
+type LoggedOut struct {
+	Account string // as the request spelt it, else its key
+	Forgot  bool   // it had tokens, now forgotten; false: it had none
+}
+
+// Logout forgets the selected account's session, or every account's of
+// this auth host (all). It keeps each account's client id, and its lock.
 // Forgetting nothing is fine: an account named with no session is said to
-// have none. When the default account (the current record) is logged out,
-// the other account that logged in last and still has a session becomes
-// the default; with none, there is no default any more.
-func (h *Helper) Logout(all bool) error {
+// have none. When the default account is logged out, the other account
+// that logged in last and still has a session becomes the default; with
+// none, there is no default any more.
+func (h *Helper) Logout(req Request, all bool) (LogoutResult, error) {
+	var res LogoutResult
+	if err := checkRequest(req); err != nil {
+		return res, err
+	}
+	c := h.newCall(req)
 	var targets []string
 	if all {
 		var err error
 		if targets, err = h.accounts(); err != nil {
-			return err
+			return res, err
 		}
-	} else if email, err := h.account(); err != nil {
-		return err
-	} else if email == "" {
-		return h.noAccountSelected()
+	} else if key, err := h.account(req); err != nil {
+		return res, err
+	} else if key == "" {
+		return c.noAccountSelected()
 	} else {
-		targets = []string{email}
+		targets = []string{key}
 	}
 	var errs []error
-	var done []string // accounts without a session now
+	var gone []string // accounts without a session now
 	for _, key := range targets {
-		forgot, err := h.forget(key)
+		forgot, err := c.forget(key)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
 			continue
-		case forgot:
-			fmt.Fprintf(h.cfg.Stderr, "logged out %s\n", h.shown(key))
-		case !all:
-			fmt.Fprintf(h.cfg.Stderr, "no session for %s\n", h.shown(key))
+		case forgot || !all:
+			res.Accounts = append(res.Accounts, LoggedOut{c.shown(key), forgot})
 		}
-		done = append(done, key)
+		gone = append(gone, key)
 	}
-	errs = append(errs, h.passOnDefault(done))
-	return errors.Join(errs...)
+	next, err := c.passOnDefault(gone)
+	res.NewDefault = next
+	return res, errors.Join(append(errs, err)...)
 }
 
 // forget drops an account's tokens, under its lock, and says whether it had
 // any. An account with no record is not locked: a logout of a mistyped
 // email creates nothing.
-func (h *Helper) forget(key string) (bool, error) {
-	if _, err := h.store.Read(key); errors.Is(err, fs.ErrNotExist) {
+func (c *call) forget(key string) (bool, error) {
+	if _, err := c.h.store.Read(key); errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
-	lock, err := h.lock(context.Background(), key) // not in the middle of a refresh
+	lock, err := c.lock(context.Background(), key, c.h.lockWait()) // not in the middle of a refresh
 	if err != nil {
 		return false, err
 	}
 	defer lock.Close()
-	data, err := h.store.Read(key)
+	data, err := c.h.store.Read(key)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil
@@ -69,16 +90,16 @@ func (h *Helper) forget(key string) (bool, error) {
 	}
 	s, err := ParseSession(data)
 	if errors.Is(err, errNewerFormat) {
-		return false, fmt.Errorf("%s was %w", h.store.Path(key), err)
+		return false, fmt.Errorf("%s was %w", c.h.store.Describe(key), err)
 	}
 	if err != nil {
-		return false, h.store.Remove(key) // unusable anyway: nothing to keep
+		return false, c.h.store.Remove(key) // unusable anyway: nothing to keep
 	}
 	if !s.hasTokens() {
 		return false, nil // logged out already: nothing to forget
 	}
 	s.forget()
-	if err := h.save(s); err != nil {
+	if err := c.h.save(s); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -90,55 +111,55 @@ var errDefaultMoved = errors.New("the default account changed meanwhile")
 
 // passOnDefault makes, when the current record names one of the accounts
 // gone (now without a session), the other account that logged in last and
-// still has a session the default; with none, it removes the record.
-func (h *Helper) passOnDefault(gone []string) error {
-	current := h.currentAccount()
+// still has a session the default, and returns it; with none, it removes
+// the record.
+func (c *call) passOnDefault(gone []string) (string, error) {
+	current := c.h.currentAccount()
 	if current == "" || !slices.Contains(gone, current) {
-		return nil
+		return "", nil
 	}
-	next, err := h.lastLoggedIn(gone)
+	next, err := c.lastLoggedIn(gone)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if next == "" {
-		if h.currentAccount() != current {
-			return nil
+		if c.h.currentAccount() != current {
+			return "", nil
 		}
-		return h.store.Remove(currentRecord)
+		return "", c.h.store.Remove(currentRecord)
 	}
-	err = h.store.Replace(currentRecord, func() ([]byte, error) {
-		if h.currentAccount() != current {
+	err = c.h.replace(currentRecord, func() ([]byte, error) {
+		if c.h.currentAccount() != current {
 			return nil, errDefaultMoved
 		}
 		return []byte(next + "\n"), nil
 	})
 	switch {
 	case errors.Is(err, errDefaultMoved):
-		return nil
+		return "", nil
 	case err != nil:
-		return err
+		return "", err
 	}
-	fmt.Fprintf(h.cfg.Stderr, "the default account is now %s\n", next)
-	return nil
+	return next, nil
 }
 
 // lastLoggedIn is the key of the account, other than those gone, that
-// logged in last (its session's logged_in_at; for sessions saved before
-// akiflow-token kept it, the latest expiry) and whose session can still give
-// a token without a login; "" when there is none.
-func (h *Helper) lastLoggedIn(gone []string) (string, error) {
-	accounts, err := h.accounts()
+// logged in last (its session's logged_in_at, then the latest expiry) and
+// whose session can still give a token without a login; "" when there is
+// none.
+func (c *call) lastLoggedIn(gone []string) (string, error) {
+	accounts, err := c.h.accounts()
 	if err != nil {
 		return "", err
 	}
-	now := h.now()
+	now := c.now()
 	var best *Session
 	next := ""
 	for _, key := range accounts { // sorted: ties go to the first
 		if slices.Contains(gone, key) {
 			continue
 		}
-		s, err := h.peek(key)
+		s, err := c.readRecord(key, false)
 		if err != nil || s == nil || !(s.canRefresh() || s.validFor(now, 0)) {
 			continue
 		}
@@ -151,17 +172,36 @@ func (h *Helper) lastLoggedIn(gone []string) (string, error) {
 }
 
 // noAccountSelected says that no account is selected, and how to pick one.
-func (h *Helper) noAccountSelected() error {
-	accounts, _ := h.accounts()
+func (c *call) noAccountSelected() (LogoutResult, error) {
+	accounts, _ := c.h.accounts()
 	var withSession []string
 	for _, a := range accounts {
-		if s, _ := h.peek(a); s.hasTokens() {
+		if s, _ := c.readRecord(a, false); s.hasTokens() {
 			withSession = append(withSession, a)
 		}
 	}
 	if len(withSession) == 0 {
-		fmt.Fprintf(h.cfg.Stderr, "no session for %s\n", h.base.Host)
-		return nil
+		return LogoutResult{None: true}, nil
 	}
-	return UsageError("no account is selected (several are cached: %s): name one with -e EMAIL", strings.Join(withSession, ", "))
+	return LogoutResult{}, UsageError("no account is selected (several are cached: %s): name one with -e EMAIL", strings.Join(withSession, ", "))
+}
+
+// Switch makes req's account, which must have a session, the default one.
+func (h *Helper) Switch(req Request) error {
+	if err := checkRequest(req); err != nil {
+		return err
+	}
+	if req.Account == "" {
+		return UsageError("switch needs the account to make the default: akiflow-token switch EMAIL")
+	}
+	c := h.newCall(req)
+	key := accountKey(req.Account)
+	s, err := c.readRecord(key, true)
+	if err != nil {
+		return err
+	}
+	if !s.canRefresh() && !s.validFor(c.now(), 0) {
+		return loginNeeded(fmt.Sprintf("%s has no session on %s to switch to", c.shown(key), h.base.Host), c.shown(key))
+	}
+	return h.setCurrent(key)
 }

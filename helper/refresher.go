@@ -1,226 +1,159 @@
 package helper
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"time"
 
-	"akiflow-token/helper/akiflow"
+	"akiflow-token/helper/format"
+	"akiflow-token/helper/refresh"
 )
 
 // A refresh, once sent, spends the old refresh token even if the process
-// that sent it dies before saving the new one (Ctrl-C, a caller's timeout,
-// SIGKILL). So in production the refresh-and-save step runs in a detached
-// child process that inherits the account's lock (refreshDetached, in the
-// platform's file): the lock stays held until the new tokens are saved, even
-// if the parent is gone. This file holds what both sides share: the request
-// the child gets in its argv and the messages it sends back on a pipe.
+// that sent it dies before saving the new one. So the refresh-and-save
+// step (refreshAndSave) runs in a detached child process that inherits the
+// account's lock (package refresh): the lock stays held until the new
+// tokens are saved, even if this process is gone.
 
-// RefreshCommand is the first argument of the child; main dispatches it
-// before parsing any command line, since its arguments are ours.
-const RefreshCommand = "__refresh"
-
-// RefreshRequest is what the child is asked to do, as its one argument
-// after RefreshCommand: JSON, with nothing secret in it.
-type RefreshRequest struct {
-	Version  int           `json:"v"` // refreshProtocol: a child of another version refuses it
-	BaseURL  string        `json:"base_url"`
-	Email    string        `json:"email"`
-	Timeout  time.Duration `json:"timeout"`
-	Insecure bool          `json:"insecure,omitempty"`
-	Verbose  bool          `json:"verbose,omitempty"`
-	// The client headers the caller was told to claim.
-	AppVersion string `json:"app_version,omitempty"`
-	Platform   string `json:"platform,omitempty"`
+// refreshRequest is what the child is asked to do: nothing secret.
+type refreshRequest struct {
+	Version    int           `json:"v"` // refreshProtocol: a child of another version refuses it
+	BaseURL    string        `json:"base_url"`
+	Email      string        `json:"email"` // the account's key
+	Timeout    time.Duration `json:"timeout"`
+	Insecure   bool          `json:"insecure,omitempty"`
+	Verbose    bool          `json:"verbose,omitempty"`
+	AppVersion string        `json:"app_version,omitempty"`
+	Platform   string        `json:"platform,omitempty"`
 }
 
-// refreshProtocol is the version of the request and of the messages on the
-// pipe: bump it when either changes.
-const refreshProtocol = 1
+// refreshProtocol is the version of the request and of the child's exit
+// statuses and report: bump it when any of them changes.
+const refreshProtocol = 2
 
-// ParseRefreshRequest reads the child's arguments into the Config of its
-// Helper.
-func ParseRefreshRequest(args []string) (Config, error) {
-	var r RefreshRequest
-	if len(args) != 1 || json.Unmarshal([]byte(args[0]), &r) != nil || r.Version != refreshProtocol || r.Email == "" {
-		return Config{}, UsageError("%s is run by akiflow-token itself", RefreshCommand)
+// refreshDetached runs refreshAndSave in the child and returns the session
+// it saved. A store whose locks cannot pass to another process, or a child
+// that cannot be started or refuses its request (another version, during
+// an upgrade), is refreshed in this process, saying so.
+func (h *Helper) refreshDetached(ctx context.Context, c *call, lock Lock, s *Session) (*Session, error) {
+	here := func(why any) (*Session, error) {
+		c.noticef("akiflow-token: refreshing in this process: %v", why)
+		return c.refreshAndSave(ctx, s)
 	}
-	return Config{BaseURL: r.BaseURL, Email: r.Email, Timeout: r.Timeout, Insecure: r.Insecure, Verbose: r.Verbose,
-		AppVersion: r.AppVersion, Platform: r.Platform}, nil
-}
-
-func (h *Helper) refreshRequest(s *Session) string {
-	data, _ := json.Marshal(RefreshRequest{Version: refreshProtocol, BaseURL: h.base.String(), Email: s.Email,
+	f := lock.Handle()
+	if f == nil {
+		return here("the store's lock cannot pass to another process")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return here(err)
+	}
+	req, _ := json.Marshal(refreshRequest{Version: refreshProtocol, BaseURL: h.base.String(), Email: s.Email,
 		Timeout: h.cfg.Timeout, Insecure: h.cfg.Insecure, Verbose: h.cfg.Verbose,
 		AppVersion: h.cfg.AppVersion, Platform: h.cfg.Platform})
-	return string(data)
-}
-
-// childMessage is one line on the result pipe: a --verbose line, or the
-// outcome.
-type childMessage struct {
-	Log    string     `json:"log,omitempty"`
-	Done   bool       `json:"done,omitempty"`
-	Failed *wireError `json:"failed,omitempty"`
-	// Unsaved is a refreshed session the child could not save: the
-	// server has rotated the refresh token, and this access token is all
-	// that is left of it. It travels on our own pipe, never to a log.
-	Unsaved *Session `json:"unsaved,omitempty"`
-}
-
-// wireError carries a refresh's error across the pipe as the values it
-// held, so that the parent decides on the same types as an in-process
-// refresh, and says the same words.
-type wireError struct {
-	Message string               `json:"message"`
-	Server  *akiflow.ServerError `json:"server,omitempty"`  // the server's reply
-	Network *wireNetwork         `json:"network,omitempty"` // no reply
-	NotSent bool                 `json:"not_sent,omitempty"`
-	Code    int                  `json:"code,omitempty"` // the exit status, for any other error
-}
-
-type wireNetwork struct{ Op, Host, Message string }
-
-func toWire(err error) *wireError {
-	if err == nil {
-		return nil
+	child, err := refresh.Start(exe, req, f)
+	if err != nil {
+		return here(err)
 	}
-	w := &wireError{Message: err.Error(), Code: ExitCode(err)}
-	var ns *notSentError
-	var se *akiflow.ServerError
-	var ne *akiflow.NetworkError
-	if errors.As(err, &ns) {
-		w.NotSent, err = true, ns.err
-	}
+	status, report, err := child.Wait(ctx, h.lockWait(), h.cfg.Stderr)
 	switch {
-	case errors.As(err, &se):
-		w.Server = se
-	case errors.As(err, &ne):
-		w.Network = &wireNetwork{ne.Op, ne.Host, ne.Err.Error()}
-	}
-	return w
-}
-
-func (w *wireError) err() error {
-	var cause error
-	switch {
-	case w.Server != nil:
-		cause = w.Server
-	case w.Network != nil:
-		cause = &akiflow.NetworkError{Op: w.Network.Op, Host: w.Network.Host, Err: errors.New(w.Network.Message)}
-	case w.Code == ExitOK:
-		cause = &Error{Code: ExitFailure, Err: errors.New(w.Message)} // a failure never exits 0
-	default:
-		cause = &Error{Code: w.Code, Err: errors.New(w.Message)}
-	}
-	if w.NotSent {
-		cause = &notSentError{cause}
-	}
-	return &childError{w.Message, cause}
-}
-
-// childError is the child's error: its words, and the values they came from.
-type childError struct {
-	message string
-	cause   error
-}
-
-func (e *childError) Error() string { return e.message }
-func (e *childError) Unwrap() error { return e.cause }
-
-// readChild reads the child's messages from r, forwarding its log lines to
-// the Helper's stderr, until its outcome: nil, or the session it refreshed
-// and could not save.
-func (h *Helper) readChild(ctx context.Context, r io.Reader) (*Session, error) {
-	type outcome struct {
-		unsaved *Session
-		err     error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 4096), maxChildLine)
-		for {
-			var m childMessage
-			if !sc.Scan() {
-				done <- outcome{err: errChildVanished}
-				return
-			}
-			if json.Unmarshal(sc.Bytes(), &m) != nil {
-				continue // not ours: the outcome is what counts
-			}
-			if m.Log != "" {
-				io.WriteString(h.cfg.Stderr, m.Log)
-			}
-			if m.Done {
-				var err error
-				if m.Failed != nil {
-					err = m.Failed.err()
-				}
-				done <- outcome{m.Unsaved, err}
-				return
-			}
-		}
-	}()
-	select {
-	case <-ctx.Done():
+	case ctx.Err() != nil:
 		return nil, ErrInterrupted // the child finishes and saves without us
-	case <-time.After(h.lockWait()): // its own requests are bounded: this is a backstop
-		return nil, withCode(ExitUnavailable, "the refresh did not finish within %s", h.lockWait())
-	case o := <-done:
-		return o.unsaved, o.err
+	case errors.Is(err, refresh.ErrNoReport) && status == ExitUsage:
+		return here("the refresh process refused its request (another version of akiflow-token)")
+	case errors.Is(err, refresh.ErrTooLong):
+		return nil, &Error{Code: ExitUnavailable, Err: &timeoutError{fmt.Sprintf("the refresh did not finish within %s", h.lockWait())}}
+	case err != nil:
+		// Killed, or gone without a word: whether the refresh was sent is
+		// unknown, so the session is kept as it is, and a still-good token
+		// serves.
+		return nil, &Error{Code: ExitUnavailable, Err: err}
 	}
-}
-
-// maxChildLine bounds a line from the child: its log lines and outcome are
-// a few kilobytes.
-const maxChildLine = 1 << 20
-
-// errChildVanished is a refresh process that ended without an outcome
-// (killed, or a binary of another version during an upgrade): whether the
-// refresh was sent is unknown, so the session is kept as it is, and a
-// still-good token serves.
-var errChildVanished = withCode(ExitUnavailable, "the refresh process ended without saying how it went")
-
-// serveRefresh is the child's work once it holds the lock: refresh the
-// account's session, save it, and report on out.
-func (h *Helper) serveRefresh(lock io.Closer, out io.Writer) error {
-	enc := json.NewEncoder(out)
-	h.cfg.Stderr = logPipe{enc}
-	s, err := h.load(h.cfg.Email)
-	if err == nil && !s.canRefresh() {
-		err = errors.New("there is no session to refresh")
-	}
-	var fresh *Session
-	if err == nil {
-		fresh, err = h.refreshHere(context.Background(), lock, s)
-	}
-	m := childMessage{Done: true, Failed: toWire(err)}
-	if fresh != nil {
-		if saved, _ := h.load(s.Email); saved == nil || saved.AccessToken != fresh.AccessToken {
-			m.Unsaved = fresh
+	switch status {
+	case ExitOK:
+	case ExitLoginNeeded:
+		return nil, &rejectedError{report.Message}
+	default:
+		msg := orDefault(report.Message, "the refresh failed")
+		if report.Timeout {
+			return nil, &Error{Code: status, Err: &timeoutError{msg}}
 		}
+		return nil, &Error{Code: status, Err: errors.New(msg)}
 	}
-	enc.Encode(m) // the parent may be gone: nothing to do about it
-	return err
-}
-
-// afterChild reads what the child saved.
-func (h *Helper) afterChild(email string) (*Session, error) {
-	fresh, err := h.load(email)
+	if report.Unsaved != nil { // the child warned that it could not be saved
+		return ParseSession(report.Unsaved)
+	}
+	fresh, err := c.load(s.Email)
 	if err == nil && fresh == nil {
 		err = errors.New("the refreshed session was not saved")
 	}
 	return fresh, err
 }
 
-// logPipe forwards --verbose lines to the parent.
-type logPipe struct{ enc *json.Encoder }
-
-func (p logPipe) Write(b []byte) (int, error) {
-	p.enc.Encode(childMessage{Log: string(b)})
-	return len(b), nil
+// RefreshChild is the detached refresh process (refresh.Command): it
+// adopts the lock its parent handed down, refreshes the account's session
+// in store and saves it, and returns its exit status: ExitOK, or
+// ExitLoginNeeded when Akiflow rejected the refresh token (then forgotten),
+// or the failure's. open opens the store of an auth host.
+func RefreshChild(open func(host string) Store) int {
+	data, ok := refresh.Request()
+	var r refreshRequest
+	if !ok || json.Unmarshal(data, &r) != nil || r.Version != refreshProtocol || r.Email == "" {
+		fmt.Fprintf(os.Stderr, "akiflow-token: %s is run by akiflow-token itself\n", refresh.Command)
+		return ExitUsage
+	}
+	cfg := Config{BaseURL: r.BaseURL, Timeout: r.Timeout, Insecure: r.Insecure, Verbose: r.Verbose,
+		AppVersion: r.AppVersion, Platform: r.Platform}
+	probe, err := New(cfg, func(string) Store { return nil })
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "akiflow-token: %s: %v\n", refresh.Command, err)
+		return ExitUsage
+	}
+	// Its requests are bounded by the timeout, the save is not: twice the
+	// parent's wait leaves them ample room.
+	// A failure is reported on the pipe, and on stderr for a person who
+	// runs the child by hand (the parent gives it /dev/null).
+	fail := func(err error) (int, refresh.Report) {
+		fmt.Fprintf(os.Stderr, "akiflow-token: %s\n", format.SafeText(err.Error()))
+		return max(ExitCode(err), ExitFailure), refresh.Report{Message: err.Error(), Timeout: IsTimeout(err)}
+	}
+	status, err := refresh.Serve(2*probe.lockWait(), ExitUnavailable, func(f *os.File, log io.Writer) (int, refresh.Report) {
+		cfg.Stderr = log
+		records := open(probe.Host())
+		h, err := New(cfg, func(string) Store { return records })
+		if err != nil {
+			return fail(err)
+		}
+		c := h.newCall(Request{Account: r.Email})
+		lock, err := records.Adopt(accountKey(r.Email), f)
+		if err != nil {
+			return fail(err)
+		}
+		defer lock.Close()
+		s, err := c.load(accountKey(r.Email))
+		if err == nil && !s.canRefresh() {
+			err = errors.New("there is no session to refresh")
+		}
+		if err != nil {
+			return fail(err)
+		}
+		fresh, err := c.refreshAndSave(context.Background(), s)
+		if err != nil {
+			return fail(err)
+		}
+		var report refresh.Report
+		if saved, _ := c.readRecord(s.Email, false); saved == nil || saved.AccessToken != fresh.AccessToken {
+			report.Unsaved = fresh.marshal()
+		}
+		return ExitOK, report
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "akiflow-token: %v\n", err)
+		return ExitUsage
+	}
+	return status
 }

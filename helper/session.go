@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"akiflow-token/helper/akiflow"
+	"akiflow-token/helper/format"
 )
 
 // sessionFormat is the version of the cache file's format. A file with a
@@ -19,13 +19,16 @@ const sessionFormat = 1
 
 // Session is one account's cached state: the cache file's content.
 type Session struct {
-	Format       int       `json:"format"`
-	Email        string    `json:"email"`
-	BaseURL      string    `json:"base_url"`
-	ClientID     string    `json:"client_id"` // Akiflow-Client-Id, kept across logins
-	AccessToken  string    `json:"access_token,omitempty"`
-	RefreshToken string    `json:"refresh_token,omitempty"`
-	ExpiresAt    time.Time `json:"expires_at,omitzero"`
+	Format       int    `json:"format"`
+	Email        string `json:"email"`
+	BaseURL      string `json:"base_url"`
+	ClientID     string `json:"client_id"` // Akiflow-Client-Id, kept across logins
+	AccessToken  string `json:"access_token,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	// RefreshIn names the Vault that holds the refresh token, when the
+	// record does not.
+	RefreshIn string    `json:"refresh_in,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// Lifetime is how long, in seconds, Akiflow issued the access token
 	// for: the effective --min-ttl is at most half of it (minTTL).
 	Lifetime int64 `json:"lifetime,omitempty"`
@@ -39,10 +42,12 @@ type Session struct {
 }
 
 // MaxRecordSize bounds a session record, for the store (which reserves
-// that much before a refresh is sent) and for reading one back: two tokens
-// of akiflow.MaxTokenSize, each of whose bytes JSON may write in six (a
-// control character as \u00XX), and the small fields.
-const MaxRecordSize = 2*6*akiflow.MaxTokenSize + 4<<10
+// that much before a refresh is sent) and for reading one back: the one
+// size bound of what is saved. The access token (at most
+// akiflow.MaxTokenSize of printable ASCII, which JSON writes in at most
+// twice as many bytes) and the small fields take under 20 KiB; the rest is
+// room for the refresh token, which only the reply's size bounds.
+const MaxRecordSize = 100 << 10
 
 // errNewerFormat marks a cache file from a newer akiflow-token.
 var errNewerFormat = errors.New("written by a newer akiflow-token")
@@ -64,20 +69,10 @@ func ParseSession(data []byte) (*Session, error) {
 		return nil, errors.New("not a valid session file: its email is not one")
 	case s.AccessToken != "" && akiflow.CheckAccessToken(s.AccessToken) != nil:
 		return nil, errors.New("not a valid session file: its access token is not printable")
-	case !validClientID(s.ClientID):
+	case !format.ValidClientID(s.ClientID):
 		return nil, errors.New("not a valid session file: its client id is not one")
-	case len(s.RefreshToken) > akiflow.MaxTokenSize:
-		return nil, errors.New("not a valid session file: its refresh token is too long")
 	}
 	return &s, nil
-}
-
-// validClientID accepts what we make (a UUID) and what may safely reach a
-// header or an output: a short token of letters, digits and hyphens.
-func validClientID(id string) bool {
-	return id == "" || len(id) <= 64 && !strings.ContainsFunc(id, func(r rune) bool {
-		return !(r == '-' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
-	})
 }
 
 func (s *Session) marshal() []byte {

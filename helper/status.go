@@ -1,98 +1,93 @@
 package helper
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"time"
 )
 
-// AccountStatus is what status reports: never a token.
+// AccountStatus is what status reports: never a token. Accounts are named
+// by their keys.
 type AccountStatus struct {
-	Email        string   `json:"email"` // "" when no account is selected
-	AuthHost     string   `json:"auth_host"`
-	ExpiresAt    string   `json:"expires_at,omitempty"`
-	ExpiresIn    int64    `json:"expires_in"` // seconds the access token has left
-	RefreshToken bool     `json:"refresh_token"`
-	LoggedIn     bool     `json:"logged_in"` // a token can be had without asking
-	CacheFile    string   `json:"cache_file"`
-	Others       []string `json:"other_accounts"`
+	Email        string    `json:"email"` // "" when no account is selected
+	AuthHost     string    `json:"auth_host"`
+	ExpiresAt    string    `json:"expires_at,omitempty"` // RFC 3339, UTC
+	ExpiresIn    int64     `json:"expires_in"`           // seconds the access token has left
+	RefreshToken bool      `json:"refresh_token"`
+	LoggedIn     bool      `json:"logged_in"` // a token can be had without asking
+	CacheFile    string    `json:"cache_file"`
+	Others       []string  `json:"other_accounts"`
+	Expiry       time.Time `json:"-"` // ExpiresAt, for text; zero without an access token
+	Expired      bool      `json:"-"`
 }
 
 // Status reports the selected account, and lists the others that have not
-// been logged out, on w: text, or JSON with -o json. Accounts are named by
-// their keys (accountKey). It returns an exit-3 error when a login is
-// needed.
-func (h *Helper) Status(w io.Writer) error {
-	email, err := h.account()
-	if err != nil {
-		return err
+// been logged out. Each account's record is read once. With the report, it
+// returns an exit-3 error when a login is needed.
+func (h *Helper) Status(req Request) (*AccountStatus, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
 	}
-	s, err := h.load(email)
+	c := h.newCall(req)
+	key, err := h.account(req)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	s, err := c.load(key)
+	if err != nil {
+		return nil, err
 	}
 	accounts, err := h.accounts()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	now := h.now()
-	st := AccountStatus{Email: email, AuthHost: h.base.Host, CacheFile: h.store.Dir(), Others: []string{},
-		RefreshToken: s.canRefresh(), LoggedIn: s.canRefresh() || s.validFor(now, 0), ExpiresIn: int64(h.left(s) / time.Second)}
-	if email != "" {
-		st.CacheFile = h.store.Path(email)
-	}
+	now := c.now()
+	st := &AccountStatus{Email: key, AuthHost: h.base.Host, CacheFile: h.store.Describe(key), Others: []string{},
+		RefreshToken: s.canRefresh(), LoggedIn: s.canRefresh() || s.validFor(now, 0), ExpiresIn: int64(c.left(s) / time.Second)}
 	if s != nil && s.AccessToken != "" {
-		st.ExpiresAt = rfc3339(s.ExpiresAt)
+		st.Expiry, st.Expired = s.ExpiresAt, !now.Before(s.ExpiresAt)
+		st.ExpiresAt = s.ExpiresAt.UTC().Format(time.RFC3339)
 	}
 	for _, other := range accounts {
-		if other == email {
+		if other == key {
 			continue
 		}
 		// A logged-out account (no token at all) is no other account to
-		// switch to; one whose file cannot be read is listed all the same.
-		if o, err := h.peek(other); err == nil && o != nil && !o.hasTokens() {
+		// switch to; one whose record cannot be read is listed all the same.
+		if o, err := c.readRecord(other, false); err == nil && o != nil && !o.hasTokens() {
 			continue
 		}
 		st.Others = append(st.Others, other)
 	}
-	var out bytes.Buffer
-	if h.cfg.Output == FormatJSON {
-		out.Write(marshalLine(st))
-	} else {
-		writeStatus(&out, &st, s, now)
-	}
-	if _, err := w.Write(out.Bytes()); err != nil {
-		return fmt.Errorf("could not write the status: %w", err)
-	}
 	switch {
 	case st.Email == "" && len(st.Others) > 1:
-		return withCode(ExitLoginNeeded, "no account is selected (several are cached): name one with -e EMAIL, or log in to make it the default")
+		return st, withCode(ExitLoginNeeded, "no account is selected (several are cached): name one with -e EMAIL, or log in to make it the default")
 	case !st.LoggedIn && st.Email == "":
-		return loginNeeded(fmt.Sprintf("no account is logged in to %s", h.base.Host))
+		return st, loginNeeded(fmt.Sprintf("no account is logged in to %s", h.base.Host), "")
 	case !st.LoggedIn:
-		return loginNeeded(fmt.Sprintf("%s is not logged in to %s", h.shown(st.Email), h.base.Host))
+		return st, loginNeeded(fmt.Sprintf("%s is not logged in to %s", c.shown(st.Email), h.base.Host), c.shown(st.Email))
 	}
-	return nil
+	return st, nil
 }
 
-func writeStatus(w io.Writer, st *AccountStatus, s *Session, now time.Time) {
-	if st.Email == "" {
-		fmt.Fprintf(w, "account: none on %s\n", st.AuthHost)
-	} else {
-		fmt.Fprintf(w, "account: %s on %s\n", st.Email, st.AuthHost)
+// Accounts lists the keys of the accounts that have a session on this auth
+// host (for completion), sorted.
+func (h *Helper) Accounts() []string {
+	c := h.newCall(Request{})
+	keys, _ := h.accounts()
+	var out []string
+	for _, key := range keys {
+		if s, err := c.readRecord(key, false); err == nil && s.hasTokens() {
+			out = append(out, key)
+		}
 	}
-	switch {
-	case st.ExpiresAt == "":
-		fmt.Fprintf(w, "access:  none\n")
-	case now.Before(s.ExpiresAt):
-		fmt.Fprintf(w, "access:  expires %s (in %s)\n", s.ExpiresAt.Local().Format(time.RFC3339), time.Duration(st.ExpiresIn)*time.Second)
-	default:
-		fmt.Fprintf(w, "access:  expired %s\n", s.ExpiresAt.Local().Format(time.RFC3339))
+	return out
+}
+
+// Account is the key of the account req selects: its own, else the
+// default one, else the only one cached; "" when there is none.
+func (h *Helper) Account(req Request) (string, error) {
+	if err := checkRequest(req); err != nil {
+		return "", err
 	}
-	fmt.Fprintf(w, "refresh: %s\n", map[bool]string{true: "held", false: "none"}[st.RefreshToken])
-	fmt.Fprintf(w, "cache:   %s\n", st.CacheFile)
-	for _, other := range st.Others {
-		fmt.Fprintf(w, "other:   %s\n", other)
-	}
+	return h.account(req)
 }

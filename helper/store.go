@@ -1,10 +1,10 @@
 package helper
 
 import (
+	"akiflow-token/helper/store"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"slices"
 	"strings"
@@ -13,38 +13,14 @@ import (
 	"akiflow-token/helper/akiflow"
 )
 
-// Store keeps an auth host's records: one per account, named by its email,
-// and currentRecord. The cache package's Store keeps them on disk; a keyring
-// or an in-memory store would be another type behind this interface, with
-// no change to the flow. Its methods must be safe to call from several
-// processes at once.
-type Store interface {
-	// Read returns the record name. Its error matches fs.ErrNotExist when
-	// there is none, and has an Unsafe method that returns true when the
-	// store refuses to use the one there (which must not be overwritten).
-	Read(name string) ([]byte, error)
-	// Replace replaces the record name, atomically, with what content
-	// returns. It makes sure the record can be saved before calling
-	// content: when it cannot, content is not called. When content fails,
-	// the record is left as it was.
-	Replace(name string, content func() ([]byte, error)) error
-	// Lock takes the record's exclusive lock, across processes, waiting
-	// until ctx is done (then its error matches ctx.Err()). Close unlocks.
-	Lock(ctx context.Context, name string) (io.Closer, error)
-	// Salvage recovers what a killed Replace of name left behind: while the
-	// record's lock is held, it offers each leftover, newest first, to keep,
-	// moves the first one kept into the record's place and removes the
-	// others. It reports whether it moved one.
-	Salvage(name string, keep func(data []byte) bool) (bool, error)
-	// Remove deletes the record name; a missing record is not an error.
-	Remove(name string) error
-	// Names lists the records, without reading them.
-	Names() ([]string, error)
-	// Path says where the record name lives, and Dir where they all do,
-	// for messages.
-	Path(name string) string
-	Dir() string
-}
+// Store keeps an auth host's records (package helper/store says what it
+// must guarantee); Pending and Lock are its prepared replacement and its
+// held lock.
+type (
+	Store   = store.Store
+	Pending = store.Pending
+	Lock    = store.Lock
+)
 
 // currentRecord names the account that logged in last: the default one. It
 // has no "@", so it never clashes with an account's record.
@@ -54,10 +30,8 @@ const currentRecord = "current"
 // keeps: its record, its lock and the current record's content. Emails
 // match without regard to case, the local part's too (Akiflow's accounts
 // do), so the key is the whole address in lower case: -e Work@Example.com
-// and -e work@example.com are one account, with one session. The session's
-// "email" field holds the key too, since a refresh saves the session under
-// the name its email gives. What the person typed is what the login sends
-// to Akiflow and what messages show (Helper.shown).
+// and -e work@example.com are one account, with one session. What the
+// person typed is what the login sends to Akiflow and what messages show.
 //
 // Only ASCII letters are folded: Unicode's lower-casing would make İnfo@ and
 // info@, or the Kelvin sign and k, one account.
@@ -70,50 +44,63 @@ func accountKey(email string) string {
 	}, email)
 }
 
-// shown is how messages name the account key: as --email spelt it, when
-// that is this account, else as the key.
-func (h *Helper) shown(email string) string {
-	if h.cfg.Email != "" && accountKey(h.cfg.Email) == accountKey(email) {
-		return h.cfg.Email
+// shown is how messages name the account key: as the request spelt it,
+// when that is this account, else as the key.
+func (c *call) shown(key string) string {
+	if c.req.Account != "" && accountKey(c.req.Account) == key {
+		return c.req.Account
 	}
-	return email
+	return key
 }
 
-// save replaces an account's session with s, its next generation, under the
-// account's key.
+// replace replaces the record name with what content returns, preparing
+// it first: content runs only once its result can be saved.
+func (h *Helper) replace(name string, content func() ([]byte, error)) error {
+	p, err := h.store.Prepare(name)
+	if err != nil {
+		return err
+	}
+	defer p.Discard()
+	data, err := content()
+	if err != nil {
+		return err
+	}
+	return p.Commit(data)
+}
+
+// save replaces an account's session with s, its next generation.
 func (h *Helper) save(s *Session) error {
 	s.Email = accountKey(s.Email)
 	s.Generation++
-	return h.store.Replace(s.Email, func() ([]byte, error) { return s.marshal(), nil })
+	return h.replace(s.Email, func() ([]byte, error) { return h.encode(s) })
 }
 
-// salvage puts in place the session a process killed between saving and
-// renaming left behind (its refresh token may be the only good one), if it
-// is newer than the record; it removes any other leftover. Called with the
-// record's lock held.
-func (h *Helper) salvage(key string) {
-	current, _ := h.readRecord(key, false)
-	moved, err := h.store.Salvage(key, func(data []byte) bool {
-		s, err := ParseSession(data)
+// recoverSave puts in place the session a process killed between saving
+// and renaming left behind (its refresh token may be the only good one), if
+// it is newer than the record; it removes any other leftover. Called with
+// the record's lock held.
+func (c *call) recoverSave(key string) {
+	current, _ := c.readRecord(key, false)
+	moved, err := c.h.store.Recover(key, func(data []byte) bool {
+		s, err := ParseSession(data) // the vault is not read: a leftover's token is in the record or the vault already
 		return err == nil && accountKey(s.Email) == key && (current == nil || s.Generation > current.Generation)
 	})
 	switch {
 	case err != nil:
-		h.warnf("%v", err)
+		c.warnf("%v", err)
 	case moved:
-		h.logf("recovered the session a killed akiflow-token had saved but not put in place")
+		c.logf("recovered the session a killed akiflow-token had saved but not put in place")
 	}
 }
 
-// account is the selected account's key: --email, else the one that logged
-// in last, else the only one cached; "" when there is none. It reads one
-// small record, not the sessions.
-func (h *Helper) account() (string, error) {
-	if h.cfg.Email != "" {
-		return accountKey(h.cfg.Email), nil
+// account is the selected account's key: the request's, else the one that
+// logged in last, else the only one cached; "" when there is none.
+func (h *Helper) account(req Request) (string, error) {
+	if req.Account != "" {
+		return accountKey(req.Account), nil
 	}
-	if email := h.currentAccount(); email != "" {
-		return email, nil
+	if key := h.currentAccount(); key != "" {
+		return key, nil
 	}
 	accounts, err := h.accounts()
 	if err != nil || len(accounts) != 1 {
@@ -135,13 +122,18 @@ func (h *Helper) currentAccount() string {
 	return ""
 }
 
+// setCurrent makes key the default account.
+func (h *Helper) setCurrent(key string) error {
+	return h.replace(currentRecord, func() ([]byte, error) { return []byte(key + "\n"), nil })
+}
+
 // accounts lists the keys of the accounts cached for this auth host,
-// sorted: records of one account under several spellings count once.
+// sorted.
 func (h *Helper) accounts() ([]string, error) {
-	names, err := h.store.Names()
+	names, err := h.store.List()
 	var keys []string
 	for _, n := range names {
-		if CheckEmail(n) == nil { // a file name is outside input too
+		if CheckEmail(n) == nil { // a record's name is outside input too
 			keys = append(keys, accountKey(n))
 		}
 	}
@@ -149,28 +141,22 @@ func (h *Helper) accounts() ([]string, error) {
 	return slices.Compact(keys), err
 }
 
-// load reads an account's session (email in any case): nil when there is
-// none. A record that cannot be used is "no session", with a warning; one
-// the store refuses or from a newer akiflow-token is an error, so that it
-// is never overwritten.
-func (h *Helper) load(email string) (*Session, error) { return h.loadAccount(email, true) }
-
-// peek is load without warnings, for looking at accounts other than the
-// selected one.
-func (h *Helper) peek(email string) (*Session, error) { return h.loadAccount(email, false) }
-
-func (h *Helper) loadAccount(email string, warn bool) (*Session, error) {
-	if email == "" {
+// load reads an account's session (its key): nil when there is none. A
+// record that cannot be used is "no session", with a warning; one the store
+// refuses or from a newer akiflow-token is an error, so that it is never
+// overwritten.
+func (c *call) load(key string) (*Session, error) {
+	if key == "" {
 		return nil, nil
 	}
-	return h.readRecord(accountKey(email), warn)
+	return c.readRecord(key, true)
 }
 
 // readRecord reads and parses the record name: nil when there is none or
 // it cannot be used (with a warning, if warn); an error when the store
 // refuses it or a newer akiflow-token wrote it.
-func (h *Helper) readRecord(name string, warn bool) (*Session, error) {
-	data, err := h.store.Read(name)
+func (c *call) readRecord(name string, warn bool) (*Session, error) {
+	data, err := c.h.store.Read(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil
@@ -178,17 +164,17 @@ func (h *Helper) readRecord(name string, warn bool) (*Session, error) {
 		return nil, err
 	case err != nil:
 		if warn {
-			h.warnf("%v; treating it as no session", err)
+			c.warnf("%v; treating it as no session", err)
 		}
 		return nil, nil
 	}
-	s, err := ParseSession(data)
+	s, err := c.h.decode(data)
 	switch {
 	case errors.Is(err, errNewerFormat):
-		return nil, fmt.Errorf("%s was %w", h.store.Path(name), err)
+		return nil, fmt.Errorf("%s was %w", c.h.store.Describe(name), err)
 	case err != nil:
 		if warn {
-			h.warnf("ignoring %s: %v", h.store.Path(name), err)
+			c.warnf("ignoring %s: %v", c.h.store.Describe(name), err)
 		}
 		return nil, nil
 	}
@@ -196,7 +182,9 @@ func (h *Helper) readRecord(name string, warn bool) (*Session, error) {
 }
 
 // hasTokens says the session holds a token: it has not been logged out.
-func (s *Session) hasTokens() bool { return s != nil && (s.AccessToken != "" || s.RefreshToken != "") }
+func (s *Session) hasTokens() bool {
+	return s != nil && (s.AccessToken != "" || s.RefreshToken != "" || s.RefreshIn != "")
+}
 
 // lockWait bounds the wait for another process's refresh or login, and for
 // the refresh process: longer than a refresh can take.
@@ -204,30 +192,40 @@ func (h *Helper) lockWait() time.Duration {
 	return max(30*time.Second, akiflow.RefreshBound(h.cfg.Timeout)+5*time.Second)
 }
 
-// lock takes an account's lock (email in any case: the key's), for at
-// most lockWait, then recovers a killed save.
-func (h *Helper) lock(ctx context.Context, email string) (io.Closer, error) {
-	key := accountKey(email)
-	wait, cancel := context.WithTimeout(ctx, h.lockWait())
+// lock takes an account's lock for at most wait, then recovers a killed
+// save of its record.
+func (c *call) lock(ctx context.Context, key string, wait time.Duration) (Lock, error) {
+	lock, err := c.wait(ctx, key, wait)
+	if err == nil {
+		c.recoverSave(key)
+	}
+	return lock, err
+}
+
+// wait takes the lock name for at most wait.
+func (c *call) wait(ctx context.Context, key string, wait time.Duration) (Lock, error) {
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	// Say why, when the wait is long enough to notice (another terminal's
 	// login waiting for its code).
 	notice := time.AfterFunc(lockNotice, func() {
-		fmt.Fprintf(h.cfg.Stderr, "akiflow-token: waiting for another akiflow-token refreshing or logging in to %s (at most %s)\n", h.shown(key), h.lockWait())
+		fmt.Fprintf(c.h.cfg.Stderr, "akiflow-token: waiting for another akiflow-token refreshing or logging in to %s (at most %s)\n", c.shown(key), wait)
 	})
-	lock, err := h.store.Lock(wait, key)
+	lock, err := c.h.store.Lock(waitCtx, key)
 	notice.Stop()
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return nil, fmt.Errorf("another akiflow-token has been refreshing or logging in to %s for over %s; try again", h.shown(key), h.lockWait())
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return nil, fmt.Errorf("another akiflow-token has been refreshing or logging in to %s for over %s; try again: %w", c.shown(key), wait, errLockBusy)
+	case errors.Is(err, context.Canceled), ctx.Err() != nil:
 		return nil, ErrInterrupted
 	case err != nil:
 		return nil, err
 	}
-	h.salvage(key)
 	return lock, nil
 }
+
+// errLockBusy marks a lock another process held for longer than the wait.
+var errLockBusy = errors.New("the lock is busy")
 
 // lockNotice is how long a wait for the lock goes unexplained.
 const lockNotice = 2 * time.Second

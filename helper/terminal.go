@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"akiflow-token/helper/format"
 )
 
-// terminal asks the person questions on the controlling terminal (opened
-// by openTerminal, in the platform's file): prompts never touch stdin or
-// stdout, which belong to $(...), git or kubectl.
+// Prompter opens the terminal to ask the person on (OpenTerminal, or a
+// test's script), when a question must be asked.
+type Prompter func() (io.ReadWriteCloser, error)
+
+// terminal asks the person questions on what a Prompter opened.
 type terminal struct {
 	f  io.ReadWriteCloser
 	in *bufio.Reader
@@ -23,8 +27,8 @@ func newTerminal(f io.ReadWriteCloser) *terminal {
 
 func (t *terminal) Close() error { return t.f.Close() }
 
-func (t *terminal) printf(format string, args ...any) {
-	io.WriteString(t.f, SafeText(fmt.Sprintf(format+"\n", args...)))
+func (t *terminal) printf(msg string, args ...any) {
+	io.WriteString(t.f, format.SafeText(fmt.Sprintf(msg+"\n", args...)))
 }
 
 // ask prints prompt and reads one line. Ctrl-C (ctx cancelled) returns

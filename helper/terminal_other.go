@@ -4,11 +4,12 @@ package helper
 
 import (
 	"errors"
+	"io"
 	"runtime"
 )
 
-// openTerminal is not written for this platform yet (see README,
-// Development): nobody is ever asked.
-func openTerminal() (*terminal, error) {
+// OpenTerminal is not written for this platform yet (see
+// docs/development.md): nobody is ever asked.
+func OpenTerminal() (io.ReadWriteCloser, error) {
 	return nil, errors.New("prompting is not supported on " + runtime.GOOS)
 }

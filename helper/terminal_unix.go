@@ -2,14 +2,15 @@
 
 package helper
 
-import "os"
+import (
+	"io"
+	"os"
+)
 
-// openTerminal opens the controlling terminal, /dev/tty; it fails when the
-// process has none (a cron job, a CI run, a setsid child).
-func openTerminal() (*terminal, error) {
-	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil {
-		return nil, err
-	}
-	return newTerminal(f), nil
+// OpenTerminal opens the controlling terminal, /dev/tty, to ask the person
+// on: prompts never touch stdin or stdout, which belong to $(...), git or
+// kubectl. It fails when the process has none (a cron job, a CI run, a
+// setsid child).
+func OpenTerminal() (io.ReadWriteCloser, error) {
+	return os.OpenFile("/dev/tty", os.O_RDWR, 0)
 }

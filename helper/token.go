@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -14,27 +13,31 @@ import (
 	"akiflow-token/helper/akiflow"
 )
 
-// Token returns a session whose access token has at least MinTTL left, or
-// the freshest token the server gives. Read it top to bottom:
+// Token returns a session whose access token has at least req.MinTTL left,
+// or the freshest token the server gives. Read it top to bottom:
 //
 //  1. a cached token that is still good is returned: no lock, no network;
 //  2. otherwise, under the account's lock, the cache is read again (another
 //     process may have refreshed it);
 //  3. a refresh token is traded for new tokens, saved before returning;
 //  4. only with no session, or a refresh token the server rejected, does the
-//     person log in again, if there is a terminal and prompting is allowed;
-//  5. a transient failure keeps the session, and returns the cached token
-//     with a warning while it has not expired.
-func (h *Helper) Token(ctx context.Context) (*Session, error) {
-	email, err := h.account()
+//     person log in again, if req.Prompt can ask them;
+//  5. a failure that is not a rejection keeps the session, and returns the
+//     cached token with a warning while it has not expired.
+func (h *Helper) Token(ctx context.Context, req Request) (*Session, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
+	c := h.newCall(req)
+	key, err := h.account(req)
 	if err != nil {
 		return nil, err
 	}
-	if s, ok := h.cached(email); ok && !h.cfg.ForceRefresh {
-		h.logf("using the cached token of %s (%s left)", email, h.left(s))
+	if s, ok := c.cached(key); ok && !req.Force {
+		c.logf("using the cached token of %s (%s left)", key, c.left(s))
 		return s, nil
 	}
-	cached, err := h.load(email)
+	cached, err := c.load(key)
 	if err != nil {
 		return nil, err
 	}
@@ -44,201 +47,237 @@ func (h *Helper) Token(ctx context.Context) (*Session, error) {
 	if !cached.canRefresh() {
 		// Only a login can help: without anyone to ask, say so at once
 		// rather than wait for the lock.
-		tty, err := h.terminal()
+		tty, err := c.terminalFor(key)
 		if err != nil {
 			return nil, err
 		}
 		tty.Close()
 	}
-	if email == "" {
-		if email, err = h.askEmail(ctx); err != nil {
+	if key == "" {
+		email, err := c.askEmail(ctx)
+		if err != nil {
 			return nil, err
 		}
+		c.req.Account, key = email, accountKey(email)
 	}
 	// While the cached token is still good, another process's refresh or
 	// login (a person at its code prompt) is not worth a long wait.
-	lockCtx, cancelLock := ctx, context.CancelFunc(func() {})
-	if cached.validFor(h.now(), 0) {
-		lockCtx, cancelLock = context.WithTimeout(ctx, stillGoodWait)
+	wait := h.lockWait()
+	if cached.validFor(c.now(), 0) {
+		wait = stillGoodWait
 	}
-	lock, err := h.lock(lockCtx, email)
-	timedOut := errors.Is(lockCtx.Err(), context.DeadlineExceeded)
-	cancelLock()
-	if err != nil && timedOut && cached.validFor(h.now(), 0) {
-		h.warnf("another akiflow-token is refreshing or logging in to %s; using the cached token, which expires in %s", email, h.left(cached))
+	lock, err := c.lock(ctx, key, wait)
+	switch {
+	case err == nil:
+	case ExitCode(err) != ExitInterrupted && cached.validFor(c.now(), 0):
+		// Another process's refresh or login is taking long, or the lock
+		// cannot be had at all (a read-only or full cache): the token
+		// still serves.
+		if errors.Is(err, errLockBusy) {
+			c.warnf("another akiflow-token is refreshing or logging in to %s; using the cached token, which expires in %s", c.shown(key), c.left(cached))
+		} else {
+			c.warnf("%v; using the cached token, which expires in %s (a refresh needs a writable cache)", err, c.left(cached))
+		}
 		return cached, nil
+	default:
+		return nil, err
 	}
+	s, err := c.refreshLocked(ctx, lock, key, cached)
+	lock.Close()
+	if err != nil || s != nil {
+		return s, err
+	}
+	return c.implicitLogin(ctx, key)
+}
+
+// refreshLocked is Token's work under the account's lock: the session if
+// another process refreshed it meanwhile, else a refreshed one; nil and
+// no error when only a login can help.
+func (c *call) refreshLocked(ctx context.Context, lock Lock, key string, cached *Session) (*Session, error) {
+	s, err := c.load(key)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Close()
-	s, err := h.load(email)
-	if err != nil {
-		return nil, err
-	}
-	if h.refreshedMeanwhile(s, cached) {
-		h.logf("another akiflow-token refreshed the token meanwhile")
+	if c.refreshedMeanwhile(s, cached) {
+		c.logf("another akiflow-token refreshed the token meanwhile")
 		return s, nil
 	}
-
-	if s.canRefresh() {
-		h.logf("refreshing the token of %s (%s left, --min-ttl %s)", email, h.left(s), h.minTTL(s))
-		fresh, err := h.refresh(ctx, lock, s)
-		if err != nil {
-			// Decide on what is saved now: a reply that rotated the
-			// refresh token beside an unusable access token left the new
-			// refresh token and no access token.
-			if saved, lerr := h.load(email); lerr == nil && saved != nil {
-				s = saved
-			}
-		}
-		var se *akiflow.ServerError
-		switch {
-		case err == nil:
-			return fresh, nil
-		case errors.As(err, &se) && se.Rejected():
-			h.warnf("Akiflow rejected the saved session (%s); a new login is needed", se.Code)
-			// The refresh token is dead: forget it, so that the next calls
-			// ask for a login at once instead of trying it again.
-			s.forget()
-			if err := h.save(s); err != nil {
-				h.warnf("%v", err)
-			}
-		case ExitCode(err) == ExitInterrupted:
-			return nil, err
-		case s.validFor(h.now(), 0):
-			// Not a rejection: the session is as good as it was, and so is
-			// the token it holds, for a while.
-			h.warnf("%v; using the cached token, which expires in %s", err, h.left(s))
-			return s, nil
-		default:
-			return nil, explainRefreshError(err)
+	if !s.canRefresh() {
+		return nil, nil
+	}
+	c.logf("refreshing the token of %s (%s left, --min-ttl %s)", key, c.left(s), c.minTTL(s))
+	fresh, err := c.h.refresher(ctx, c, lock, s)
+	if err != nil {
+		// Decide on what is saved now: a rejected refresh token was
+		// forgotten, and a reply that rotated the refresh token beside an
+		// unusable access token left the new refresh token alone.
+		if saved, lerr := c.load(key); lerr == nil && saved != nil {
+			s = saved
 		}
 	}
-	return h.login(ctx, email, s)
+	var rejected *rejectedError
+	switch {
+	case err == nil:
+		return fresh, nil
+	case errors.As(err, &rejected):
+		c.warnf("%v; a new login is needed", err)
+		return nil, nil
+	case ExitCode(err) == ExitInterrupted:
+		return nil, err
+	case s.validFor(c.now(), 0):
+		// Not a rejection: the session is as good as it was, and so is the
+		// token it holds, for a while.
+		c.warnf("%v; using the cached token, which expires in %s", err, c.left(s))
+		return s, nil
+	}
+	return nil, err
 }
 
-// refreshedMeanwhile says s, read under the lock, is good enough because
-// another process refreshed it while this one waited: with --force-refresh,
-// only a token other than the one this process meant to replace counts.
-func (h *Helper) refreshedMeanwhile(s, cached *Session) bool {
-	if !s.validFor(h.now(), h.minTTL(s)) {
-		return false
+// Cached returns the requested account's cached session if its access
+// token has at least req.MinTTL left and is not req.Stale: no lock, no
+// network, no warnings. This is the cache hit, the path every call takes
+// most of the time.
+func (h *Helper) Cached(req Request) (*Session, bool) {
+	if checkRequest(req) != nil {
+		return nil, false
 	}
-	if h.stale != "" { // Renew
-		return s.AccessToken != h.stale
-	}
-	return !h.cfg.ForceRefresh || cached == nil || s.AccessToken != cached.AccessToken
-}
-
-// Cached returns the selected account's cached session if its access token
-// has at least MinTTL left: no lock, no network, no warnings. This is the
-// cache hit, the path every call takes most of the time.
-func (h *Helper) Cached() (*Session, bool) {
-	email, err := h.account()
+	key, err := h.account(req)
 	if err != nil {
 		return nil, false
 	}
-	return h.cached(email)
+	return h.newCall(req).cached(key)
 }
 
-func (h *Helper) cached(email string) (*Session, bool) {
-	if email == "" {
+func (c *call) cached(key string) (*Session, bool) {
+	if key == "" {
 		return nil, false
 	}
-	data, err := h.store.Read(email)
+	data, err := c.h.store.Read(key)
 	if err != nil {
 		return nil, false
 	}
 	s, err := ParseSession(data)
-	if err != nil || !s.validFor(h.now(), h.minTTL(s)) {
+	if err != nil || !s.validFor(c.now(), c.minTTL(s)) || s.AccessToken == c.req.Stale {
 		return nil, false
 	}
 	return s, true
 }
 
-// A refresher trades s's refresh token for new tokens and saves them while
-// the account's lock is held. The detached process does it in production
-// (refreshDetached); refreshHere does it in this process.
-type refresher func(ctx context.Context, lock io.Closer, s *Session) (*Session, error)
-
-// notSentError is a refresh that was not sent because its result could not
-// have been saved: sending it would have spent the refresh token.
-type notSentError struct{ err error }
-
-func (e *notSentError) Error() string {
-	return e.err.Error() + "; not refreshing, since the new session could not be saved"
+// refreshedMeanwhile says s, read under the lock, is good enough because
+// another process refreshed it while this one waited: with req.Force, only
+// a token other than the one this process meant to replace counts.
+func (c *call) refreshedMeanwhile(s, cached *Session) bool {
+	switch {
+	case !s.validFor(c.now(), c.minTTL(s)):
+		return false
+	case c.req.Stale != "":
+		return s.AccessToken != c.req.Stale
+	}
+	return !c.req.Force || cached == nil || s.AccessToken != cached.AccessToken
 }
 
-func (e *notSentError) Unwrap() error { return e.err }
+// A refresher trades s's refresh token for new tokens and saves them (or,
+// when Akiflow rejects it, forgets it) while the account's lock is held.
+// The detached process does it in production (refreshDetached); in the
+// unit tests, refreshAndSave does it in the test's process.
+type refresher func(ctx context.Context, c *call, lock Lock, s *Session) (*Session, error)
 
-// refreshHere refreshes in this process, under the lock its caller holds.
-// The record that will hold the new tokens is prepared first (its space
-// reserved), so that a refresh whose result could not be saved (and whose
-// rotated token would be lost) is never sent. Once sent, a refresh is not
-// abandoned on Ctrl-C: the server would spend the old token all the same.
-// Whatever new refresh token the server sent is saved, even beside an
-// access token that could not be used.
-func (h *Helper) refreshHere(ctx context.Context, _ io.Closer, s *Session) (*Session, error) {
-	var next *Session
-	var refused error // the reply's error, once its new refresh token is saved
-	sent := false
-	err := h.store.Replace(s.Email, func() ([]byte, error) {
-		sent = true
-		tokens, err := h.httpClient().Refresh(context.WithoutCancel(ctx), s.RefreshToken, s.ClientID)
-		if err != nil && (tokens == nil || tokens.RefreshToken == "") {
-			return nil, err
-		}
-		fresh := *s
-		fresh.apply(tokens)
-		fresh.Generation++
-		next, refused = &fresh, err
-		return next.marshal(), nil
-	})
+// refreshAndSave refreshes in this process, under the lock its caller
+// holds. The record that will hold the new tokens is prepared first (its
+// space reserved), so that a refresh whose result could not be saved (and
+// whose rotated token would be lost) is never sent. Once sent, a refresh is
+// not abandoned on Ctrl-C: the server would spend the old token all the
+// same. Whatever new refresh token the server sent is saved, even beside
+// an access token that could not be used; a refresh token Akiflow rejected
+// is forgotten, so that the next calls ask for a login at once.
+func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error) {
+	p, err := c.h.store.Prepare(s.Email)
+	if err != nil {
+		return nil, fmt.Errorf("%w; not refreshing, since the new session could not be saved", err)
+	}
+	defer p.Discard()
+	tokens, err := c.h.newClient().Refresh(context.WithoutCancel(ctx), s.RefreshToken, s.ClientID)
+	next := *s
+	next.Generation++
 	switch {
-	case err != nil && !sent:
-		return nil, &notSentError{err}
-	case err != nil && next != nil && next.AccessToken != "":
+	case err != nil && (tokens == nil || tokens.RefreshToken == ""):
+		failure := refreshFailure(err, c.shown(s.Email))
+		var rejected *rejectedError
+		if errors.As(failure, &rejected) {
+			next.forget()
+			if serr := c.commit(p, &next); serr != nil {
+				c.warnf("%v", serr)
+			}
+		}
+		return nil, failure
+	case err != nil:
+		// A new refresh token beside an access token that cannot be used:
+		// the refresh token is what matters.
+		next.apply(tokens)
+		if serr := c.commit(p, &next); serr != nil {
+			return nil, serr
+		}
+		c.logf("saved the new refresh token from a reply whose access token was refused")
+		return nil, refreshFailure(err, c.shown(s.Email))
+	}
+	next.apply(tokens)
+	if err := c.commit(p, &next); err != nil {
 		// The server has rotated the refresh token and the new one could
 		// not be saved (a copy-on-write file system, where no space can be
 		// reserved): the token still serves until it expires.
-		h.warnf("%v; the refreshed session could not be saved: this token works until %s, then a login will be needed",
+		c.warnf("%v; the refreshed session could not be saved: this token works until %s, then a login will be needed",
 			err, next.ExpiresAt.Local().Format("15:04"))
-		return next, nil
-	case err != nil:
-		return nil, err
-	case refused != nil:
-		h.logf("saved the new refresh token from a reply whose access token was refused")
-		return nil, refused
+		return &next, nil
 	}
-	h.logf("saved the refreshed session to %s", h.store.Path(s.Email))
-	return next, nil
+	c.logf("saved the refreshed session to %s", c.h.store.Describe(s.Email))
+	return &next, nil
+}
+
+// commit saves s in the prepared record p.
+func (c *call) commit(p Pending, s *Session) error {
+	data, err := c.h.encode(s)
+	if err != nil {
+		return err
+	}
+	return p.Commit(data)
+}
+
+// rejectedError is Akiflow's refusal of the refresh token: the session is
+// over, and only a login helps.
+type rejectedError struct{ msg string }
+
+func (e *rejectedError) Error() string { return e.msg }
+func (e *rejectedError) ExitCode() int { return ExitLoginNeeded }
+
+// refreshFailure classifies a failed refresh: Akiflow's rejection of the
+// refresh token, or else the error, saying what to do about it: try later
+// (exit 4) for what may pass; for a refusal that is not Akiflow's
+// rejection of the token (a proxy's 401, a firewall's 403), a login may
+// still help.
+func refreshFailure(err error, account string) error {
+	var se *akiflow.ServerError
+	if !errors.As(err, &se) || se.Transient() {
+		return err
+	}
+	if se.Rejected() {
+		return &rejectedError{fmt.Sprintf("Akiflow rejected the saved session (%s)", oneLine(se.Code))}
+	}
+	switch se.Status {
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
+		return fmt.Errorf("%w; if it goes on, run \"akiflow-token login -e %s\"", err, account)
+	}
+	return err
 }
 
 // minTTL is the effective --min-ttl for s: at most half the lifetime
 // Akiflow issued its token for, so that short-lived tokens (a staging
 // server, or Akiflow shortening them) cost one refresh per half lifetime,
 // not one per call.
-func (h *Helper) minTTL(s *Session) time.Duration {
+func (c *call) minTTL(s *Session) time.Duration {
 	if s != nil && s.Lifetime > 0 {
-		return min(h.cfg.MinTTL, time.Duration(s.Lifetime)*time.Second/2)
+		return min(c.req.MinTTL, time.Duration(s.Lifetime)*time.Second/2)
 	}
-	return h.cfg.MinTTL
-}
-
-// explainRefreshError says what to do about a failed refresh when no
-// still-good token remains: try later (exit 4) for what may pass; for a
-// refusal that is not Akiflow's rejection of the token (a proxy's 401, a
-// firewall's 403), a login may still help.
-func explainRefreshError(err error) error {
-	var se *akiflow.ServerError
-	if errors.As(err, &se) && !se.Transient() {
-		switch se.Status {
-		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
-			return fmt.Errorf("%w; if it goes on, run \"akiflow-token login\"", err)
-		}
-	}
-	return err
+	return c.req.MinTTL
 }
 
 // stillGoodWait bounds the wait for the lock when the cached token is still

@@ -80,6 +80,12 @@ type ClientConfig struct {
 // NewClient returns a client for cfg.BaseURL.
 func NewClient(cfg ClientConfig) *Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// HTTP/1.1 only: Go's HTTP/2 client sends a request again, body and
+	// all, when the server resets its stream or the connection goes away,
+	// and a refresh sent twice spends the rotated token (doc.go, Retries).
+	transport.Protocols = new(http.Protocols)
+	transport.Protocols.SetHTTP1(true)
+	transport.ForceAttemptHTTP2 = false
 	if cfg.Insecure {
 		transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	}
@@ -120,7 +126,7 @@ func (c *Client) sameHost(u *url.URL) bool {
 // sent, a refused connection, or a 429 or 503 (which say "not now"), with
 // backoff and Retry-After honoured, all within the --timeout budget.
 func (c *Client) Refresh(ctx context.Context, refreshToken, clientID string) (*Tokens, error) {
-	ctx, cancel := context.WithTimeout(ctx, RefreshBound(c.timeout))
+	ctx, cancel := withDeadline(ctx, RefreshBound(c.timeout))
 	defer cancel()
 	deadline := c.now().Add(c.timeout)
 	for attempt := 1; ; attempt++ {
@@ -149,8 +155,9 @@ func (c *Client) Refresh(ctx context.Context, refreshToken, clientID string) (*T
 
 // RefreshBound is the longest a Refresh takes with the given timeout per
 // exchange: a retry starts only within the first timeout, and one attempt
-// is at most four exchanges (csrf and refresh, twice after a 419).
-func RefreshBound(timeout time.Duration) time.Duration { return 5 * timeout }
+// is at most four exchanges (csrf and refresh, twice after a 419), each
+// with its grace.
+func RefreshBound(timeout time.Duration) time.Duration { return 5*timeout + 5*readGrace }
 
 // maxAttempts bounds the tries of a refresh.
 const maxAttempts = 3
@@ -322,7 +329,7 @@ func endpointOf(base, u *url.URL) string {
 // do runs one exchange: JSON in, JSON out, bounded in time and size.
 // A reply outside 2xx is a *ServerError; a network failure is transient.
 func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, header http.Header, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := withDeadline(ctx, c.timeout)
 	defer cancel()
 	var body io.Reader
 	if in != nil {
@@ -335,6 +342,11 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 	req, err := http.NewRequestWithContext(ctx, method, rawURL, body)
 	if err != nil {
 		return fmt.Errorf("could not build the %s request: %w", op, err)
+	}
+	if method != http.MethodGet {
+		// Not replayable: no transport may send it again by itself (a
+		// 307 or 308 then comes back as a reply, not a second request).
+		req.GetBody = nil
 	}
 	for k, v := range header {
 		req.Header[k] = v
@@ -377,13 +389,15 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 }
 
 // DecodeReply parses a JSON reply into out; anything else (an HTML
-// maintenance page, a truncated body) is a one-line error.
+// maintenance page, a truncated body) is a one-line error. A UTF-8
+// byte-order mark before the object, and anything after it, are ignored: a
+// reply that arrived whole is read.
 func DecodeReply(data []byte, out any) error {
-	trimmed := bytes.TrimSpace(data)
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(data), []byte("\xef\xbb\xbf")))
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return errors.New("the reply is not JSON")
 	}
-	if err := json.Unmarshal(trimmed, out); err != nil {
+	if err := json.NewDecoder(bytes.NewReader(trimmed)).Decode(out); err != nil {
 		return errors.New("the reply is not valid JSON of the expected shape")
 	}
 	return nil
@@ -400,12 +414,14 @@ func (c *Client) networkError(ctx context.Context, op string, err error) error {
 	var hostname x509.HostnameError
 	var verify *tls.CertificateVerificationError
 	switch {
+	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+		err = timeoutError(c.timeout)
 	case errors.Is(context.Cause(ctx), context.Canceled):
 		return fmt.Errorf("%s: %w", op, context.Canceled)
 	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &hostname), errors.As(err, &verify):
 		return &CertificateError{Host: c.base.Host, Err: err}
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		err = fmt.Errorf("no answer within %s", c.timeout)
+		err = timeoutError(c.timeout)
 	}
 	return &NetworkError{Op: op, Host: c.base.Host, Err: err}
 }
@@ -423,7 +439,13 @@ type tokenReply struct {
 // lenient is a JSON value kept as it came, for a field read on its own.
 type lenient struct{ raw json.RawMessage }
 
+// UnmarshalJSON keeps the value; of a key given twice, a string value
+// wins over anything else (a "refresh_token": null after the real one
+// must not lose it).
 func (l *lenient) UnmarshalJSON(b []byte) error {
+	if len(l.raw) > 0 && l.raw[0] == '"' && (len(b) == 0 || b[0] != '"') {
+		return nil
+	}
 	l.raw = append(json.RawMessage(nil), b...)
 	return nil
 }
@@ -451,8 +473,10 @@ func (l lenient) seconds() (float64, bool) {
 	return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
-// MaxTokenSize bounds each token a reply may carry: a JWT or a refresh
-// token is about a kilobyte. Whoever stores tokens can count on it.
+// MaxTokenSize bounds the access token a reply may carry (a JWT is about
+// a kilobyte): it is printed into what shells, curl, git and kubectl read.
+// A refresh token is bounded only by the reply's size: whoever stores it
+// must make room for it, since once it arrived, the old one is spent.
 const MaxTokenSize = 8 << 10
 
 // CheckAccessToken accepts what may be printed as an access token:
@@ -474,45 +498,60 @@ func CheckAccessToken(token string) error {
 	return nil
 }
 
-// tokens checks the reply and computes the expiry from the time the
-// request was sent, falling back on the JWT's exp claim. A reply whose
-// access token is unusable may still carry a new refresh token (the old
-// one is spent by then): it is returned with the error, alone.
+// tokens checks the reply and computes the expiry, counted from the time
+// the request was sent. A reply whose access token is unusable may still
+// carry a new refresh token (the old one is spent by then): it is returned
+// with the error, alone. Any non-empty string is a refresh token.
 func (r *tokenReply) tokens(op string, sent time.Time) (*Tokens, error) {
 	access, refresh := r.AccessToken.text(), r.RefreshToken.text()
-	var partial *Tokens
-	if refresh != "" && len(refresh) <= MaxTokenSize {
-		partial = &Tokens{RefreshToken: refresh}
-	}
-	fail := func(why string) (*Tokens, error) {
-		return partial, &ServerError{Op: op, Status: http.StatusOK, Message: why}
-	}
-	if len(refresh) > MaxTokenSize {
-		return fail(fmt.Sprintf("the reply's refresh token is longer than %d bytes", MaxTokenSize))
-	}
 	if err := CheckAccessToken(access); err != nil {
-		return fail("the reply's access token is not usable: " + err.Error())
+		var partial *Tokens
+		if refresh != "" {
+			partial = &Tokens{RefreshToken: refresh}
+		}
+		return partial, &ServerError{Op: op, Status: http.StatusOK, Message: "the reply's access token is not usable: " + err.Error()}
 	}
-	// The lifetime is the shorter of expires_in and the JWT's own (exp -
-	// iat), counted from when the request was sent: never later than the
-	// real expiry, whatever the clocks say. A JWT without iat gives its
-	// exp, as a last resort.
-	t := &Tokens{AccessToken: access, RefreshToken: refresh}
-	if secs, ok := r.ExpiresIn.seconds(); ok && secs > 0 && secs < 1e9 {
-		t.Lifetime = time.Duration(secs * float64(time.Second))
-	}
-	jwtLife, exp, isJWT := jwtLifetime(access)
-	switch {
-	case jwtLife > 0 && (t.Lifetime == 0 || jwtLife < t.Lifetime):
-		t.Lifetime = jwtLife
-	case t.Lifetime == 0 && isJWT && exp.After(sent):
-		t.Lifetime = exp.Sub(sent)
-	}
-	if t.Lifetime <= 0 {
-		return fail("the reply says nothing of when the token expires")
-	}
+	t := &Tokens{AccessToken: access, RefreshToken: refresh, Lifetime: r.lifetime(access, sent)}
 	t.ExpiresAt = sent.Add(t.Lifetime)
 	return t, nil
+}
+
+// Bounds of what can be an access token's lifetime: a value outside them
+// (expires_in in milliseconds, an exp in the year 2319) is no lifetime at
+// all.
+const (
+	minLifetime = time.Second
+	maxLifetime = 24 * time.Hour
+	// UnknownLifetime is the lifetime of an access token whose reply says
+	// nothing usable of it: short, so that it is refreshed soon after.
+	UnknownLifetime = time.Minute
+)
+
+// lifetime is the earliest of what the reply says (expires_in) and what
+// the JWT says (exp - iat; exp, counted from sent, without iat), never
+// later than the real expiry whatever the clocks say; UnknownLifetime
+// when none of them can be a lifetime.
+func (r *tokenReply) lifetime(access string, sent time.Time) time.Duration {
+	var known []time.Duration
+	if secs, ok := r.ExpiresIn.seconds(); ok && secs < maxLifetime.Seconds()+1 {
+		known = append(known, time.Duration(secs*float64(time.Second)))
+	}
+	if jwtLife, exp, isJWT := jwtLifetime(access); isJWT {
+		if jwtLife != 0 {
+			known = append(known, jwtLife)
+		}
+		known = append(known, exp.Sub(sent))
+	}
+	lifetime := time.Duration(0)
+	for _, d := range known {
+		if d >= minLifetime && d <= maxLifetime && (lifetime == 0 || d < lifetime) {
+			lifetime = d
+		}
+	}
+	if lifetime == 0 {
+		return UnknownLifetime
+	}
+	return lifetime
 }
 
 func newServerError(op, endpoint string, resp *http.Response, data []byte) *ServerError {

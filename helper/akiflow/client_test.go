@@ -1,7 +1,10 @@
 package akiflow
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -210,7 +213,15 @@ func TestOnlyAnOAuthRefusalRejects(t *testing.T) {
 		message  string
 	}{
 		{"401 invalid_grant", akiflowtest.RouteRefresh, akiflowtest.Reply(401, "application/json", `{"error":"invalid_grant"}`), true, "invalid_grant"},
-		{"400 invalid_request", akiflowtest.RouteRefresh, akiflowtest.Reply(400, "application/json", `{"error":"invalid_request","message":"bad"}`), true, "invalid_request"},
+		{"400 invalid_grant", akiflowtest.RouteRefresh, akiflowtest.Reply(400, "application/json", `{"error":"invalid_grant","message":"The refresh token is invalid."}`), true, "invalid_grant"},
+		{"401 invalid_request (older Passport)", akiflowtest.RouteRefresh, akiflowtest.Reply(401, "application/json", `{"error":"invalid_request","message":"The refresh token is invalid."}`), true, "invalid_request"},
+		{"400 invalid_request", akiflowtest.RouteRefresh, akiflowtest.Reply(400, "application/json", `{"error":"invalid_request","message":"bad"}`), false, "invalid_request"},
+		{"400 invalid_client", akiflowtest.RouteRefresh, akiflowtest.Reply(400, "application/json", `{"error":"invalid_client"}`), false, "invalid_client"},
+		{"401 invalid_client", akiflowtest.RouteRefresh, akiflowtest.Reply(401, "application/json", `{"error":"invalid_client"}`), false, "invalid_client"},
+		{"400 temporarily_unavailable", akiflowtest.RouteRefresh, akiflowtest.Reply(400, "application/json", `{"error":"temporarily_unavailable"}`), false, "temporarily_unavailable"},
+		{"400 Bad Request", akiflowtest.RouteRefresh, akiflowtest.Reply(400, "application/json", `{"error":"Bad Request"}`), false, "Bad Request"},
+		{"401 Spring-style Unauthorized", akiflowtest.RouteRefresh, akiflowtest.Reply(401, "application/json", `{"error":"Unauthorized","status":401}`), false, "Unauthorized"},
+		{"400 unsupported_grant_type", akiflowtest.RouteRefresh, akiflowtest.Reply(400, "application/json", `{"error":"unsupported_grant_type"}`), false, "unsupported_grant_type"},
 		{"401 HTML from a proxy", akiflowtest.RouteRefresh, akiflowtest.Reply(401, "text/html", "<html>Unauthorized</html>"), false, "HTTP 401"},
 		{"400 JSON without an OAuth error", akiflowtest.RouteRefresh, akiflowtest.Reply(400, "application/json", `{"message":"Bad Request"}`), false, "HTTP 400"},
 		{"403 firewall page", akiflowtest.RouteRefresh, akiflowtest.Reply(403, "text/plain", "error code: 1010"), false, "firewall or proxy in front of Akiflow refused this client, not Akiflow itself (error code: 1010)"},
@@ -256,13 +267,12 @@ func TestUnusableAccessTokenKeepsTheNewRefreshToken(t *testing.T) {
 		{"a NUL", func(r map[string]any) { r["access_token"] = "abc\x00def" }},
 		{"C1 CSI", func(r map[string]any) { r["access_token"] = "abc\u009b31mdef" }},
 		{"too long", func(r map[string]any) { r["access_token"] = strings.Repeat("a", MaxTokenSize+1) }},
-		{"no expiry", func(r map[string]any) { delete(r, "expires_in"); r["access_token"] = "opaque" }},
 		{"a number", func(r map[string]any) { r["access_token"] = 12345 }},
 		{"an object", func(r map[string]any) { r["access_token"] = map[string]any{"jwt": "x"} }},
-		{"expiry a word", func(r map[string]any) { r["expires_in"] = "soon"; r["access_token"] = "opaque" }},
-		{"expiry a bool", func(r map[string]any) { r["expires_in"] = true; r["access_token"] = "opaque" }},
-		{"expiry a list", func(r map[string]any) { r["expires_in"] = []int{1800}; r["access_token"] = "opaque" }},
-		{"expiry NaN", func(r map[string]any) { r["expires_in"] = "NaN"; r["access_token"] = "opaque" }},
+		{"expiry a word (an unusable token)", func(r map[string]any) { r["expires_in"] = "soon"; r["access_token"] = "" }},
+		{"expiry a bool (an unusable token)", func(r map[string]any) { r["expires_in"] = true; r["access_token"] = "a b" }},
+		{"expiry a list (an unusable token)", func(r map[string]any) { r["expires_in"] = []int{1800}; r["access_token"] = nil }},
+		{"expiry NaN (an unusable token)", func(r map[string]any) { r["expires_in"] = "NaN"; r["access_token"] = []string{"x"} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := akiflowtest.NewServer()
@@ -350,5 +360,155 @@ func TestExpiryIsTheShorterLifetime(t *testing.T) {
 	}
 	if want := sent.Add(time.Minute); !fresh.ExpiresAt.Equal(want) || fresh.Lifetime != time.Minute {
 		t.Errorf("expires at %s (lifetime %s), want %s (1m): the JWT's lifetime is shorter", fresh.ExpiresAt, fresh.Lifetime, want)
+	}
+}
+
+// A refresh that rotated the token and whose answer was then lost (the
+// stream reset over HTTP/2, the connection closed over HTTP/1.1) is sent
+// once: the client speaks HTTP/1.1 to a server that offers HTTP/2 (whose
+// client would send it again by itself), and sends no POST that a
+// transport could replay.
+func TestRefreshIsSentOnceEvenWhenItsAnswerIsLost(t *testing.T) {
+	srv := akiflowtest.NewHTTP2Server()
+	defer srv.Close()
+	base, _ := url.Parse(srv.URL)
+	c := NewClient(ClientConfig{BaseURL: base, Timeout: 5 * time.Second, Insecure: true})
+	tokens := loginForTest(t, c, srv, "ada@example.com")
+	if got := srv.LastProto(akiflowtest.RouteMe); got != "HTTP/1.1" {
+		t.Errorf("the client spoke %s to a server that offers HTTP/2; want HTTP/1.1", got)
+	}
+	srv.Fail(akiflowtest.RouteRefresh, akiflowtest.ProcessedThenAborted(akiflowtest.RouteRefresh))
+	before := srv.Count(akiflowtest.RouteRefresh)
+	_, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
+	if err == nil {
+		t.Fatal("a refresh whose answer was lost succeeded")
+	}
+	if n := srv.Count(akiflowtest.RouteRefresh) - before; n != 1 {
+		t.Errorf("the refresh reached the server %d times, want once", n)
+	}
+	if got := srv.LastProto(akiflowtest.RouteRefresh); got != "HTTP/1.1" {
+		t.Errorf("the refresh went over %s, want HTTP/1.1", got)
+	}
+}
+
+// A reply that arrived whole is read, and a refresh token that is a
+// non-empty string is kept, however the reply is dressed: a byte-order
+// mark, bytes after the object, the key given again as null, a refresh
+// token far longer than an access token may be.
+func TestReplyThatArrivedIsRead(t *testing.T) {
+	long := "def50200" + strings.Repeat("ab", 20<<10) // 40 KiB
+	for _, tc := range []struct {
+		name  string
+		fault func(route string) akiflowtest.Fault
+		want  func(refresh string) bool
+	}{
+		{"a byte-order mark", func(r string) akiflowtest.Fault {
+			return akiflowtest.RewriteBody(r, func(b []byte) []byte { return append([]byte("\xef\xbb\xbf"), b...) })
+		}, nil},
+		{"bytes after the object", func(r string) akiflowtest.Fault {
+			return akiflowtest.RewriteBody(r, func(b []byte) []byte { return append(b, []byte("\n<!-- cache -->{}")...) })
+		}, nil},
+		{"refresh_token again, as null", func(r string) akiflowtest.Fault {
+			return akiflowtest.RewriteBody(r, func(b []byte) []byte {
+				return append(bytes.TrimSuffix(bytes.TrimSpace(b), []byte("}")), []byte(`,"refresh_token":null}`)...)
+			})
+		}, nil},
+		{"a 40 KiB refresh token", func(r string) akiflowtest.Fault {
+			return akiflowtest.Rewrite(r, func(m map[string]any) { m["refresh_token"] = long })
+		}, func(refresh string) bool { return refresh == long }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := akiflowtest.NewServer()
+			defer srv.Close()
+			c := newTestClient(t, srv, nil)
+			tokens := loginForTest(t, c, srv, "a@example.com")
+			srv.Fail(akiflowtest.RouteRefresh, tc.fault(akiflowtest.RouteRefresh))
+			got, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
+			if err != nil {
+				t.Fatalf("Refresh: %v", err)
+			}
+			switch {
+			case got.RefreshToken == "" || got.RefreshToken == tokens.RefreshToken:
+				t.Errorf("the rotated refresh token was lost: %s", redactTokens(got))
+			case tc.want != nil && !tc.want(got.RefreshToken):
+				t.Errorf("the refresh token is not the reply's: %s", redactTokens(got))
+			case tc.want == nil && !srv.ValidRefresh(got.RefreshToken):
+				t.Errorf("the refresh token kept is not the live one")
+			}
+			if CheckAccessToken(got.AccessToken) != nil || !srv.Valid(got.AccessToken) {
+				t.Errorf("the access token is not the live one")
+			}
+		})
+	}
+}
+
+// The expiry is never later than the token's own: the earliest of
+// expires_in and the JWT's (exp - iat, or exp counted from the request),
+// ignoring any that cannot be an access token's lifetime (under a second,
+// over a day), and a short UnknownLifetime when none can.
+func TestLifetimeIsTheEarliestPlausible(t *testing.T) {
+	sent := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	jwt := func(claims string) string {
+		return "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(claims)) + ".sig"
+	}
+	exp := func(d time.Duration) int64 { return sent.Add(d).Unix() }
+	for _, tc := range []struct {
+		name      string
+		expiresIn any // nil: absent
+		access    string
+		want      time.Duration
+	}{
+		{"expires_in alone", 1800, "opaque", 30 * time.Minute},
+		{"expires_in in milliseconds, JWT without iat", 1800000, jwt(fmt.Sprintf(`{"exp":%d}`, exp(30*time.Minute))), 30 * time.Minute},
+		{"expires_in in milliseconds, opaque token", 1800000, "opaque", UnknownLifetime},
+		{"JWT exp in 2319, no expires_in", nil, jwt(`{"exp":1e10}`), UnknownLifetime},
+		{"JWT exp 1e11, no expires_in", nil, jwt(`{"exp":1e11}`), UnknownLifetime},
+		{"JWT shorter than expires_in", 3600, jwt(fmt.Sprintf(`{"iat":%d,"exp":%d}`, exp(0), exp(time.Minute))), time.Minute},
+		{"expires_in shorter than the JWT", 60, jwt(fmt.Sprintf(`{"iat":%d,"exp":%d}`, exp(0), exp(time.Hour))), time.Minute},
+		{"JWT exp earlier than expires_in says, no iat", 3600, jwt(fmt.Sprintf(`{"exp":%d}`, exp(10*time.Minute))), 10 * time.Minute},
+		{"expires_in zero", 0, "opaque", UnknownLifetime},
+		{"expires_in negative", -5, "opaque", UnknownLifetime},
+		{"expires_in a day and more", 86401, "opaque", UnknownLifetime},
+		{"expires_in exactly a day", 86400, "opaque", 24 * time.Hour},
+		{"no expiry at all", nil, "opaque", UnknownLifetime},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := map[string]any{"access_token": tc.access}
+			if tc.expiresIn != nil {
+				m["expires_in"] = tc.expiresIn
+			}
+			data, _ := json.Marshal(m)
+			var r tokenReply
+			if err := DecodeReply(data, &r); err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.tokens("refresh", sent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Lifetime != tc.want || !got.ExpiresAt.Equal(sent.Add(tc.want)) {
+				t.Errorf("lifetime %s, expires %s; want %s", got.Lifetime, got.ExpiresAt, tc.want)
+			}
+		})
+	}
+}
+
+// A deadline that fires while the reply is on its way, or already in the
+// socket (a process stopped after sending its refresh and resumed after
+// its timeout: every timer fires at once), does not throw the reply away:
+// it is read within readGrace, and its rotated refresh token kept.
+func TestLateDeadlineLeavesTheReplyToBeRead(t *testing.T) {
+	srv := akiflowtest.NewServer()
+	defer srv.Close()
+	c := newTestClient(t, srv, nil)
+	tokens := loginForTest(t, c, srv, "a@example.com")
+	c.timeout = 100 * time.Millisecond
+	srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Delayed(akiflowtest.RouteRefresh, 500*time.Millisecond))
+	got, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
+	if err != nil {
+		t.Fatalf("a reply that came after the deadline, within the grace: %v", err)
+	}
+	if !srv.ValidRefresh(got.RefreshToken) {
+		t.Errorf("the refresh token kept is not the live one")
 	}
 }

@@ -61,6 +61,21 @@
 // needed for a refresh; it is kept, as the web app does it, but its
 // failure never means the refresh token was refused.
 //
+// # Retries: which requests may be sent again, by whom, and why
+//
+// A request that can spend something is sent once by the transport: the
+// refresh (it rotates the refresh token), the code (it is used up), and
+// the login call (asking again mails a new code and kills the old). Every
+// POST is made without GetBody, so that no transport replays it on its
+// own, and the client speaks HTTP/1.1 only, since Go's HTTP/2 client
+// re-sends a request whose stream the server reset, or whose connection
+// went away, when it can rewind its body. Only this package sends one of
+// them again, and only when the server cannot have used it: the refresh as
+// said above; the login call and the code never (the person is asked
+// again instead). GET /csrf-cookie and GET /user/me spend nothing: Go's
+// transport may retry them on a connection that closed before it answered,
+// and a retry of the whole refresh re-runs its csrf step.
+//
 // # Tokens
 //
 // The access token is a JWT (RS256) that lives about 30 minutes

@@ -1,6 +1,7 @@
 package akiflow
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -40,13 +41,25 @@ func (e *ServerError) Transient() bool {
 }
 
 // Rejected says Akiflow refused the refresh token itself: only then is a
-// new login needed. That is a 400 or 401 from the refresh endpoint whose
-// JSON carries an OAuth error (invalid_grant, invalid_request). Anything
-// else, a failed csrf step, a proxy's or firewall's page, a 404, leaves
-// the refresh token as good as it was.
+// new login needed. That is what Laravel Passport answers for a revoked,
+// expired or already-used refresh token, from the refresh endpoint:
+// invalid_grant (HTTP 400 in current versions, 401 too), or
+// invalid_request with HTTP 401 (older versions). Any other reply (another
+// OAuth error such as invalid_client or temporarily_unavailable, a
+// framework's {"error": "Unauthorized"}, a failed csrf step, a proxy's or
+// firewall's page, a 404) says nothing of the refresh token, which stays as
+// good as it was.
 func (e *ServerError) Rejected() bool {
-	return e.Endpoint == pathRefresh && e.Code != "" &&
-		(e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized)
+	if e.Endpoint != pathRefresh {
+		return false
+	}
+	switch e.Status {
+	case http.StatusBadRequest:
+		return e.Code == "invalid_grant"
+	case http.StatusUnauthorized:
+		return e.Code == "invalid_grant" || e.Code == "invalid_request"
+	}
+	return false
 }
 
 func staleXSRF(err error) bool {
@@ -96,3 +109,10 @@ func (e *CertificateError) Error() string {
 }
 
 func (e *CertificateError) Unwrap() error { return e.Err }
+
+// timeoutError is an exchange that got no answer within the timeout; it
+// matches context.DeadlineExceeded.
+type timeoutError time.Duration
+
+func (e timeoutError) Error() string        { return fmt.Sprintf("no answer within %s", time.Duration(e)) }
+func (e timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }

@@ -8,8 +8,9 @@
 //     the Akiflow API with a fresh token and Akiflow's client headers: the
 //     program never handles a token.
 //
-// Tokens come from a Helper, through the same cache, lock and refresh as
-// every other akiflow-token call (source, in tokens.go). Loopback is shared
+// Tokens come from a Source: in akiflow-token, the token flow, through the
+// same cache, lock and refresh as every other call (tokens.go holds what
+// the endpoint adds: one call at a time, its outcome shared). Loopback is shared
 // with every local user, and a program may show a URL in its argv, so each
 // URL carries its own random capability, compared in constant time; a
 // request without one gets a bare 404. Connections from another user's
@@ -33,21 +34,49 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"akiflow-token/helper"
 	"akiflow-token/helper/akiflow"
+	"akiflow-token/helper/format"
+)
+
+// Source gives the endpoint its tokens. Cached may run beside the others,
+// from any goroutine; Token and Renew run one at a time. A Source never
+// prompts: a login that is needed is an error that matches ErrLoginNeeded.
+type Source interface {
+	// Cached returns a token with at least the effective --min-ttl left,
+	// without lock or network; false when there is none.
+	Cached() (format.Credential, bool)
+	// Token returns a token with at least the effective --min-ttl left,
+	// refreshing it if need be, or, while Akiflow fails, one that is
+	// still good.
+	Token(ctx context.Context) (format.Credential, error)
+	// Renew returns a token other than stale, one the API refused before
+	// its expiry: the cached one if it is another, else a refreshed one;
+	// stale itself (with a warning) when the refresh fails and stale has
+	// not expired.
+	Renew(ctx context.Context, stale string) (format.Credential, error)
+}
+
+// The errors of a Source that the endpoint answers apart (errors.Is); any
+// other is a failure (500).
+var (
+	ErrLoginNeeded = errors.New("a login is needed")                       // 503, naming the command
+	ErrUnavailable = errors.New("unavailable: Akiflow is failing")         // 502
+	ErrTimeout     = errors.New("timeout: Akiflow did not answer in time") // 504
+	ErrInterrupted = errors.New("interrupted")                             // 503
 )
 
 // Config is what the command line decides for an endpoint.
 type Config struct {
-	// Helper gives the tokens. It must never prompt (NonInteractive): a
-	// login that is needed is answered 503, naming akiflow-token login.
-	Helper *helper.Helper
-	// Email names the account in messages; "" when the Helper serves the
+	// Source gives the tokens.
+	Source Source
+	// Email names the account in messages; "" when the Source serves the
 	// default account.
 	Email string
 	// API is the proxy's upstream, as ParseAPIURL returned it.
@@ -69,6 +98,7 @@ type Config struct {
 type Endpoint struct {
 	cfg      Config
 	addr     string // host:port, as the URLs and Host headers name it
+	listener *net.TCPListener
 	tokenCap string // the token URL's capability
 	proxyCap string // the proxy URL's capability
 	tokens   *source
@@ -89,7 +119,7 @@ const capabilityBytes = 32
 // Start listens on listen (checked by ParseListen) and serves until Close
 // or Shutdown.
 func Start(cfg Config, listen string) (*Endpoint, error) {
-	if cfg.Helper == nil || cfg.API == nil || cfg.Timeout <= 0 {
+	if cfg.Source == nil || cfg.API == nil || cfg.Timeout <= 0 {
 		return nil, errors.New("endpoint: incomplete Config")
 	}
 	if cfg.Stderr == nil {
@@ -109,9 +139,10 @@ func Start(cfg Config, listen string) (*Endpoint, error) {
 	e := &Endpoint{
 		cfg:      cfg,
 		addr:     l.Addr().String(),
+		listener: l.(*net.TCPListener),
 		tokenCap: newCapability(),
 		proxyCap: newCapability(),
-		tokens:   &source{h: cfg.Helper, ctx: ctx},
+		tokens:   &source{src: cfg.Source, ctx: ctx},
 		cancel:   cancel,
 		done:     make(chan struct{}),
 	}
@@ -121,11 +152,12 @@ func Start(cfg Config, listen string) (*Endpoint, error) {
 	}
 	e.proxy = e.newProxy()
 	e.srv = &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          e.errorLog,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		Handler:                      e,
+		DisableGeneralOptionsHandler: true, // OPTIONS * is ours to refuse (404), as any other request without a capability
+		ReadHeaderTimeout:            30 * time.Second,
+		IdleTimeout:                  2 * time.Minute,
+		ErrorLog:                     e.errorLog,
+		BaseContext:                  func(net.Listener) context.Context { return ctx },
 	}
 	go func() {
 		err := e.srv.Serve(sameUserOnly(l, e.logf))
@@ -147,6 +179,12 @@ func (e *Endpoint) ProxyURL() string { return "http://" + e.addr + "/" + e.proxy
 
 // Addr is the address the endpoint listens on.
 func (e *Endpoint) Addr() string { return e.addr }
+
+// ListenerFile is a duplicate of the listening socket. A command that
+// inherits it keeps the port bound for as long as it lives, after this
+// process is gone: no other user can take the endpoint's place at the
+// URLs the command holds.
+func (e *Endpoint) ListenerFile() (*os.File, error) { return e.listener.File() }
 
 // Done is closed when the endpoint has stopped serving; Err says why.
 func (e *Endpoint) Done() <-chan struct{} { return e.done }
@@ -207,7 +245,12 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		what, path = "proxy", rest
 		switch {
 		case e.browserish(rec, r):
-		case e.quotesCapability(rest) || e.quotesCapability(r.URL.RawQuery):
+		case !apiMethods[r.Method]:
+			// TRACE would echo the token back, CONNECT would tunnel past
+			// the proxy: only what an API call is goes through.
+			rec.Header().Set("Allow", allowedMethods)
+			http.Error(rec, "the proxy forwards API calls: "+allowedMethods, http.StatusMethodNotAllowed)
+		case e.quotesCapability(rest) || e.quotesCapability(r.URL.RawQuery) || e.headersQuoteCapability(r.Header):
 			// Forwarded, it would reach the API and its logs.
 			http.Error(rec, "the request quotes the endpoint's capability: it is not forwarded", http.StatusBadRequest)
 		default:
@@ -238,18 +281,60 @@ func capabilityIs(got, want string) bool {
 	return len(got) == len(want) && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
+// apiMethods are the methods the proxy forwards.
+var apiMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+const allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
 // quotesCapability says s holds one of the capabilities, as it is or
-// percent-decoded (once or twice: a client may encode what it quotes).
+// percent-decoded any number of times (each decoding shortens s, so this
+// ends): a client may encode what it quotes, and a server may decode it
+// as often.
 func (e *Endpoint) quotesCapability(s string) bool {
-	for range 3 {
+	for {
 		if strings.Contains(s, e.tokenCap) || strings.Contains(s, e.proxyCap) {
 			return true
 		}
 		decoded, err := url.PathUnescape(strings.ReplaceAll(s, "+", " "))
-		if err != nil || decoded == s {
+		if err != nil {
+			decoded = lenientUnescape(s)
+		}
+		if decoded == s {
 			return false
 		}
 		s = decoded
+	}
+}
+
+// lenientUnescape decodes every well-formed %XX of s and keeps the rest,
+// as a lenient server would.
+func lenientUnescape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			v, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			b.WriteByte(byte(v))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+// headersQuoteCapability says a header's value quotes a capability.
+func (e *Endpoint) headersQuoteCapability(h http.Header) bool {
+	for _, values := range h {
+		for _, v := range values {
+			if e.quotesCapability(v) {
+				return true
+			}
+		}
 	}
 	return false
 }
@@ -285,8 +370,8 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, rest strin
 		http.Error(w, "the token URL answers GET", http.StatusMethodNotAllowed)
 		return
 	}
-	format := r.URL.Query().Get("format")
-	if format != "" && format != "json" && format != "raw" {
+	as := r.URL.Query().Get("format")
+	if as != "" && as != "json" && as != "raw" {
 		http.Error(w, "format is json (the default) or raw", http.StatusBadRequest)
 		return
 	}
@@ -297,7 +382,7 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, rest strin
 	}
 	e.served()
 	var body bytes.Buffer
-	if format == "raw" {
+	if as == "raw" {
 		if err := akiflow.CheckAccessToken(s.AccessToken); err != nil {
 			e.fail(w, fmt.Errorf("refusing to serve the access token: %v", err))
 			return
@@ -305,7 +390,7 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, rest strin
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		body.WriteString(s.AccessToken)
 	} else {
-		if err := e.cfg.Helper.WriteJSON(&body, s); err != nil {
+		if err := format.Write(&body, format.JSON, s, time.Now()); err != nil {
 			e.fail(w, err)
 			return
 		}
@@ -326,10 +411,10 @@ type failure struct {
 // (naming the command that logs in), 502 when Akiflow fails, 504 when it
 // does not answer in time, 500 for anything else.
 func (e *Endpoint) fail(w http.ResponseWriter, err error) {
-	f := failure{Error: "failed", Message: helper.SafeText(err.Error())}
+	f := failure{Error: "failed", Message: format.SafeText(err.Error())}
 	status := http.StatusInternalServerError
-	switch helper.ExitCode(err) {
-	case helper.ExitLoginNeeded:
+	switch {
+	case errors.Is(err, ErrLoginNeeded):
 		status, f.Error = http.StatusServiceUnavailable, "login_needed"
 		f.Command = "akiflow-token login"
 		if e.cfg.Email != "" {
@@ -337,12 +422,11 @@ func (e *Endpoint) fail(w http.ResponseWriter, err error) {
 		}
 		f.Message = fmt.Sprintf("a login is needed: run %q in a terminal; this endpoint takes the new session as soon as it is saved", f.Command)
 		e.warnLogin(f.Message)
-	case helper.ExitUnavailable:
+	case errors.Is(err, ErrTimeout):
+		status, f.Error = http.StatusGatewayTimeout, "timeout"
+	case errors.Is(err, ErrUnavailable):
 		status, f.Error = http.StatusBadGateway, "unavailable"
-		if isTimeout(err) {
-			status, f.Error = http.StatusGatewayTimeout, "timeout"
-		}
-	case helper.ExitInterrupted:
+	case errors.Is(err, ErrInterrupted):
 		status, f.Error = http.StatusServiceUnavailable, "interrupted"
 	}
 	writeJSON(w, status, f)
@@ -354,18 +438,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(append(data, '\n'))
-}
-
-// isTimeout says err is a timeout, including one the refresh process
-// reported in words.
-func isTimeout(err error) bool {
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	msg := err.Error() // package akiflow's words for its own timeouts, and the refresh process's
-	return strings.Contains(msg, "no answer within") || strings.Contains(msg, "did not finish within") ||
-		strings.Contains(msg, "deadline exceeded") || strings.Contains(msg, "timeout")
 }
 
 // warnLogin says once on stderr, until a token is served again, that a
@@ -436,7 +508,7 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 type safeWriter struct{ w io.Writer }
 
 func (s safeWriter) Write(b []byte) (int, error) {
-	if _, err := io.WriteString(s.w, helper.SafeText(string(b))); err != nil {
+	if _, err := io.WriteString(s.w, format.SafeText(string(b))); err != nil {
 		return 0, err
 	}
 	return len(b), nil

@@ -1,15 +1,20 @@
 package endpoint
 
 import (
+	"errors"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 )
 
-// sameUserOnly makes l close, at once, connections from sockets that
-// belong to another user, where the system says who owns the connecting
-// socket (peerUID, in the platform's file): loopback is shared with every
-// local user. Elsewhere the capabilities are the only protection.
+// sameUserOnly makes l's connections from sockets that belong to another
+// user close before anything is read from them, where the system says who
+// owns the connecting socket (peerUID, in the platform's file): loopback is
+// shared with every local user. Elsewhere the capabilities are the only
+// protection. The check runs in the connection's own goroutine, at its
+// first read, never in the accept loop: another user's flood of
+// connections cannot hold up ours.
 func sameUserOnly(l net.Listener, logf func(format string, args ...any)) net.Listener {
 	if !peersCanBeChecked {
 		return l
@@ -25,23 +30,45 @@ type peerListener struct {
 }
 
 func (l *peerListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &checkedConn{Conn: c, l: l}, nil
+}
+
+// checkedConn is a connection whose owner is checked at its first read.
+type checkedConn struct {
+	net.Conn
+	l    *peerListener
+	once sync.Once
+	err  error // the refusal, for every read
+}
+
+func (c *checkedConn) Read(b []byte) (int, error) {
+	c.once.Do(c.check)
+	if c.err != nil {
+		return 0, c.err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *checkedConn) check() {
+	uid, err := peerUID(c.RemoteAddr(), c.LocalAddr())
+	if err == nil && uid == c.l.uid {
+		return
+	}
+	c.err = errForeignPeer
+	c.Conn.Close()
+	// Said for the first refusals only: another user could fill stderr.
+	if n := c.l.refused.Add(1); n <= 3 {
 		if err != nil {
-			return nil, err
-		}
-		uid, err := peerUID(c.RemoteAddr(), c.LocalAddr())
-		if err == nil && uid == l.uid {
-			return c, nil
-		}
-		c.Close()
-		// Said for the first refusals only: another user could fill stderr.
-		if n := l.refused.Add(1); n <= 3 {
-			if err != nil {
-				l.logf("refused a connection: could not tell whose it is (%v)", err)
-			} else {
-				l.logf("refused a connection from a socket of another user (uid %d)", uid)
-			}
+			c.l.logf("refused a connection: could not tell whose it is (%v)", err)
+		} else {
+			c.l.logf("refused a connection from a socket of another user (uid %d)", uid)
 		}
 	}
 }
+
+// errForeignPeer is a connection from another user's socket.
+var errForeignPeer = errors.New("a connection from another user's socket")

@@ -14,15 +14,25 @@ import (
 const peersCanBeChecked = true
 
 // peerUID is the owner of the socket that connected from remote to our
-// local address: the row of /proc/net/tcp (or tcp6, for an IPv6 socket)
-// whose local address is the peer's and whose remote address is ours. The
-// table is this network namespace's, where loopback peers live.
+// local address: the kernel says, through sock_diag (diagUID); where that
+// is refused (a sandbox without netlink), the row of /proc/net/tcp (or
+// tcp6) whose local address is the peer's and whose remote address is
+// ours, which costs a read of every socket's row. Both are this network
+// namespace's, where loopback peers live.
 func peerUID(remote, local net.Addr) (int, error) {
 	r, ok := remote.(*net.TCPAddr)
 	l, ok2 := local.(*net.TCPAddr)
 	if !ok || !ok2 {
 		return -1, fmt.Errorf("not a TCP connection: %s", remote.Network())
 	}
+	if uid, err := diagUID(r, l); err == nil {
+		return uid, nil
+	}
+	return procUID(r, l)
+}
+
+// procUID finds the owner of the socket from r to l in /proc/net/tcp*.
+func procUID(r, l *net.TCPAddr) (int, error) {
 	var firstErr error
 	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		data, err := os.ReadFile(table)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 )
 
@@ -86,4 +87,109 @@ func TestPeerUIDOfOurOwnConnection(t *testing.T) {
 	if err != nil || uid != os.Getuid() {
 		t.Errorf("peerUID = %d, %v; want %d", uid, err, os.Getuid())
 	}
+}
+
+// sock_diag names the owner of our own connection, over IPv4 and IPv6,
+// as /proc/net/tcp does.
+func TestDiagUIDAgreesWithProc(t *testing.T) {
+	for _, network := range []string{"127.0.0.1:0", "[::1]:0"} {
+		l, err := net.Listen("tcp", network)
+		if err != nil {
+			t.Logf("skipping %s: %v", network, err) // no IPv6 here
+			continue
+		}
+		defer l.Close()
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		r, ours := s.RemoteAddr().(*net.TCPAddr), s.LocalAddr().(*net.TCPAddr)
+		diag, err := diagUID(r, ours)
+		if err != nil || diag != os.Getuid() {
+			t.Errorf("%s: diagUID = %d, %v; want %d", network, diag, err, os.Getuid())
+		}
+		proc, err := procUID(r, ours)
+		if err != nil || proc != diag {
+			t.Errorf("%s: procUID = %d, %v; diagUID %d", network, proc, err, diag)
+		}
+		// A socket that does not exist is no one's.
+		if uid, err := diagUID(&net.TCPAddr{IP: r.IP, Port: 1}, ours); err == nil {
+			t.Errorf("%s: diagUID of no socket = %d, want an error", network, uid)
+		}
+	}
+}
+
+// BenchmarkPeerCheck measures the check of one connection's owner with
+// many other sockets open: sock_diag's cost stays flat, /proc/net/tcp's
+// grows with them. Run: go test -run '^$' -bench PeerCheck ./helper/endpoint
+func BenchmarkPeerCheck(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		l, conns := openConnections(b, n)
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := l.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, ours := s.RemoteAddr().(*net.TCPAddr), s.LocalAddr().(*net.TCPAddr)
+		b.Run(fmt.Sprintf("sock_diag/sockets=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := diagUID(r, ours); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("proc/sockets=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := procUID(r, ours); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		c.Close()
+		s.Close()
+		for _, c := range conns {
+			c.Close()
+		}
+		l.Close()
+	}
+}
+
+// openConnections opens n loopback sockets (n/2 connections, both ends),
+// raising the limit on open files as far as allowed.
+func openConnections(b *testing.B, n int) (net.Listener, []net.Conn) {
+	n /= 2
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
+	if uint64(2*n+100) > rl.Cur {
+		b.Skipf("%d connections need %d descriptors; the limit is %d", n, 2*n+100, rl.Cur)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	conns := make([]net.Conn, 0, 2*n)
+	for range n {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := l.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c, s)
+	}
+	return l, conns
 }

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"akiflow-token/helper"
+	"akiflow-token/helper/format"
 )
 
 // The proxy forwards every request under the proxy URL to the configured
@@ -24,7 +24,8 @@ import (
 //
 // A 401 to a request that carried the current token means the token was
 // revoked before its time: one refresh is forced (one at a time, at most
-// one per forcedGap) and the request sent once more with the new token, if
+// one per access token: a token that a forced refresh gave and that is
+// refused too forces none) and the request sent once more with the new token, if
 // its body was small enough to keep (maxReplayBody); a larger body's 401 is
 // passed through.
 
@@ -90,7 +91,8 @@ func (e *Endpoint) rewrite(pr *httputil.ProxyRequest) {
 // modifyResponse keeps every answer out of caches, and points a redirect
 // to the API back through the proxy.
 func (e *Endpoint) modifyResponse(resp *http.Response) error {
-	resp.Header.Set("Cache-Control", "no-store")
+	resp.Header.Del("Cache-Control") // ServeHTTP said no-store, once
+	resp.Header.Del("Expires")
 	loc := resp.Header.Get("Location")
 	if loc == "" {
 		return nil
@@ -124,13 +126,14 @@ func (e *Endpoint) proxyError(w http.ResponseWriter, r *http.Request, err error)
 		return
 	}
 	status, kind := http.StatusBadGateway, "unavailable"
-	if isTimeout(err) {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 		status, kind = http.StatusGatewayTimeout, "timeout"
 	}
 	if e.cfg.Verbose {
 		e.logf("proxy %s: %v", r.Method, err)
 	}
-	writeJSON(w, status, failure{Error: kind, Message: "the Akiflow API did not answer: " + helper.SafeText(upstreamProblem(err))})
+	writeJSON(w, status, failure{Error: kind, Message: "the Akiflow API did not answer: " + format.SafeText(upstreamProblem(err))})
 }
 
 // upstreamProblem is what went wrong, without the request's URL (which
@@ -172,7 +175,7 @@ func (a *authorizer) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	fresh, ok, err := a.e.tokens.renew(ctx, s.AccessToken)
-	if helper.ExitCode(err) == helper.ExitLoginNeeded {
+	if errors.Is(err, ErrLoginNeeded) {
 		resp.Body.Close()
 		return nil, &tokenError{err} // the session is gone: say what to do
 	}
@@ -186,7 +189,7 @@ func (a *authorizer) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // authorized is req with s's token and client id, and the body kept (nil:
 // req's own, which streams).
-func authorized(req *http.Request, s *helper.Session, body []byte) *http.Request {
+func authorized(req *http.Request, s format.Credential, body []byte) *http.Request {
 	out := req.Clone(req.Context())
 	out.Header.Set("Authorization", "Bearer "+s.AccessToken)
 	if s.ClientID != "" {

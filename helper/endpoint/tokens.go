@@ -2,34 +2,39 @@ package endpoint
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
-	"akiflow-token/helper"
+	"akiflow-token/helper/format"
 )
 
-// source gives the endpoint's requests their tokens, through the Helper:
-// the same cache, lock and refresh as every other akiflow-token call, so
-// that a CLI call, a kubectl call and the endpoint never spend the refresh
-// token twice.
+// source gives the endpoint's requests their tokens, through the Source
+// (in akiflow-token, the same cache, lock and refresh as every other call,
+// so that a CLI call, a kubectl call and the endpoint never spend the
+// refresh token twice).
 //
-// A cache hit (Helper.Cached) costs a read of the session file and no
+// A cache hit (Source.Cached) costs a read of the session file and no
 // network, and runs in any request's goroutine. Anything else (a refresh,
 // a login that is needed, a failure) runs one call at a time: the requests
 // that arrive meanwhile wait for it and share its outcome, so that a burst
 // of requests costs one refresh.
 type source struct {
-	h   *helper.Helper
+	src Source
 	ctx context.Context // the endpoint's life: a request that leaves does not cut a refresh short
 
 	mu      sync.Mutex
 	running chan struct{} // closed when the call under way ends; nil when none
 	last    outcome       // of the last call
-	forced  time.Time     // when Renew last ran
+	// The last refresh forced by a 401: the token refused, and the one the
+	// refresh gave. A token that a forced refresh gave and that is refused
+	// too forces nothing: the 401 is not about the token (a path that
+	// always answers 401), and a refresh per request would follow.
+	forcedFrom, forcedTo string
 }
 
 type outcome struct {
-	s     *helper.Session
+	s     format.Credential
 	err   error
 	at    time.Time
 	fresh bool // s had at least the effective --min-ttl left (a cache hit right after)
@@ -41,31 +46,27 @@ type outcome struct {
 // Without it, every request would try a refresh of its own.
 const holdoff = 5 * time.Second
 
-// forcedGap is the least time between two refreshes forced by a 401 from
-// the API: an endpoint that answers 401 whatever the token must not make
-// the proxy refresh at every request.
-const forcedGap = 10 * time.Second
-
 // token returns a session whose access token has at least the effective
 // --min-ttl left (or, while Akiflow fails, one that is still good).
-func (t *source) token(ctx context.Context) (*helper.Session, error) {
+func (t *source) token(ctx context.Context) (format.Credential, error) {
 	return t.get(ctx, "")
 }
 
 // renew returns a session whose access token is not stale, one the API
-// refused: refreshed if need be, at most once per forcedGap. ok is false
-// when no other token could be had: the 401 stands.
-func (t *source) renew(ctx context.Context, stale string) (*helper.Session, bool, error) {
+// refused: refreshed if need be, at most once per access token (a token
+// that a forced refresh gave forces none). ok is false when no other token
+// could be had: the 401 stands.
+func (t *source) renew(ctx context.Context, stale string) (format.Credential, bool, error) {
 	s, err := t.get(ctx, stale)
 	if err != nil {
-		return nil, false, err
+		return s, false, err
 	}
 	return s, s.AccessToken != stale, nil
 }
 
-func (t *source) get(ctx context.Context, stale string) (*helper.Session, error) {
+func (t *source) get(ctx context.Context, stale string) (format.Credential, error) {
 	for {
-		if s, ok := t.h.Cached(); ok && s.AccessToken != stale {
+		if s, ok := t.src.Cached(); ok && s.AccessToken != stale {
 			return s, nil
 		}
 		t.mu.Lock()
@@ -78,7 +79,7 @@ func (t *source) get(ctx context.Context, stale string) (*helper.Session, error)
 			select {
 			case <-running:
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return format.Credential{}, ctx.Err()
 			}
 			t.mu.Lock()
 			o := t.last
@@ -90,14 +91,15 @@ func (t *source) get(ctx context.Context, stale string) (*helper.Session, error)
 			}
 			continue
 		}
-		if stale != "" && time.Since(t.forced) < forcedGap {
-			// A refresh was forced a moment ago: take the token as it is.
+		if stale != "" && (stale == t.forcedTo || stale == t.forcedFrom) {
+			// A forced refresh gave this token, or was forced for it
+			// already: take the token as it is.
 			t.mu.Unlock()
 			stale = ""
 			continue
 		}
 		if stale != "" {
-			t.forced = time.Now()
+			t.forcedFrom, t.forcedTo = stale, ""
 		}
 		running := make(chan struct{})
 		t.running = running
@@ -107,6 +109,9 @@ func (t *source) get(ctx context.Context, stale string) (*helper.Session, error)
 
 		t.mu.Lock()
 		t.last, t.running = o, nil
+		if stale != "" && o.err == nil {
+			t.forcedTo = o.s.AccessToken
+		}
 		close(running)
 		t.mu.Unlock()
 		return o.s, o.err
@@ -125,8 +130,7 @@ func (t *source) recent(stale string) (outcome, bool) {
 	}
 	switch {
 	case o.err != nil:
-		code := helper.ExitCode(o.err)
-		return o, code != helper.ExitLoginNeeded && code != helper.ExitInterrupted
+		return o, !errors.Is(o.err, ErrLoginNeeded) && !errors.Is(o.err, ErrInterrupted)
 	case o.fresh:
 		return o, false // then it was a cache hit, which Cached would have found
 	}
@@ -135,16 +139,16 @@ func (t *source) recent(stale string) (outcome, bool) {
 
 // call runs the flow once: Token, or Renew for a refused token.
 func (t *source) call(stale string) outcome {
-	var s *helper.Session
+	var s format.Credential
 	var err error
 	if stale != "" {
-		s, err = t.h.Renew(t.ctx, stale)
+		s, err = t.src.Renew(t.ctx, stale)
 	} else {
-		s, err = t.h.Token(t.ctx)
+		s, err = t.src.Token(t.ctx)
 	}
 	o := outcome{s: s, err: err, at: time.Now()}
 	if err == nil {
-		c, ok := t.h.Cached()
+		c, ok := t.src.Cached()
 		o.fresh = ok && c.AccessToken == s.AccessToken
 	}
 	return o

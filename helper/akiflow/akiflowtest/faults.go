@@ -55,6 +55,47 @@ func ProcessedThenLost(route string) Fault {
 	}
 }
 
+// ProcessedThenAborted processes the request (a refresh rotates the
+// token), then aborts its answer: over HTTP/2, the stream is reset
+// (RST_STREAM); over HTTP/1.1, the connection is closed.
+func ProcessedThenAborted(route string) Fault {
+	return func(w http.ResponseWriter, r *http.Request, s *Server) {
+		s.Handle(route, httptest.NewRecorder(), r)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// RewriteBody processes the request, then answers its reply's bytes with
+// edit applied: a byte-order mark, trailing bytes, a key given twice.
+func RewriteBody(route string, edit func(body []byte) []byte) Fault {
+	return func(w http.ResponseWriter, r *http.Request, s *Server) {
+		rec := httptest.NewRecorder()
+		s.Handle(route, rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		body := edit(rec.Body.Bytes())
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	}
+}
+
+// Delayed processes the request (a refresh rotates the token), then
+// answers after d: a reply that arrives after the client's deadline.
+func Delayed(route string, d time.Duration) Fault {
+	return func(w http.ResponseWriter, r *http.Request, s *Server) {
+		rec := httptest.NewRecorder()
+		s.Handle(route, rec, r)
+		time.Sleep(d)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}
+}
+
 // Redirect answers with a redirect to location.
 func Redirect(status int, location string) Fault {
 	return func(w http.ResponseWriter, r *http.Request, s *Server) {

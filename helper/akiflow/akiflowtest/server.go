@@ -66,6 +66,7 @@ type Server struct {
 	connections int
 	onCode      func(email, code string)
 	lastHeader  map[string]http.Header // by route
+	lastProto   map[string]string      // by route: "HTTP/1.1", "HTTP/2.0"
 }
 
 type session struct {
@@ -98,6 +99,15 @@ func NewServerOn(l net.Listener) *Server {
 
 // NewTLSServer starts a fake on loopback over HTTPS with a test certificate.
 func NewTLSServer() *Server { return start((*httptest.Server).StartTLS) }
+
+// NewHTTP2Server is NewTLSServer offering HTTP/2 too (by ALPN), as the
+// real server does: a client that can speak it does.
+func NewHTTP2Server() *Server {
+	return start(func(h *httptest.Server) {
+		h.EnableHTTP2 = true
+		h.StartTLS()
+	})
+}
 
 func start(listen func(*httptest.Server)) *Server {
 	s := &Server{
@@ -227,6 +237,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.lastHeader = map[string]http.Header{}
 	}
 	s.lastHeader[route] = r.Header.Clone()
+	if s.lastProto == nil {
+		s.lastProto = map[string]string{}
+	}
+	s.lastProto[route] = r.Proto
 	latency := s.latency
 	var fault Fault
 	if f := s.faults[route]; len(f) > 0 {
@@ -246,6 +260,21 @@ func (s *Server) LastHeader(route, name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lastHeader[route].Get(name)
+}
+
+// ValidRefresh says refresh is a live refresh token.
+func (s *Server) ValidRefresh(refresh string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.refresh[refresh]
+	return g != nil && !g.used
+}
+
+// LastProto is the protocol of the last request to route ("HTTP/1.1").
+func (s *Server) LastProto(route string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastProto[route]
 }
 
 // Handle answers r as the healthy server would; faults may call it.

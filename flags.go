@@ -1,0 +1,251 @@
+package main
+
+//go:generate go run -tags genflags .
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"akiflow-token/helper"
+)
+
+// The cli struct (main.go) is the one description of the command line.
+// What this file needs of it is the table in fastflags.go, generated from
+// kong's model of the struct by go generate (flags_gen.go); main_test.go
+// fails when it is stale and checks, by fuzzing every flag and variable,
+// that the fast path takes nothing differently from kong.
+//
+// The fast path: the commands that run on every call of a tool (the
+// token, and git's credential operations) are parsed here without kong,
+// since building kong's model costs more than all the rest of a cache hit
+// (docs/performance.md). Anything it does not take for sure, it leaves to
+// kong, which also reports every error: this parser never does.
+
+// fastCommands are the commands the fast path runs: "git-credential" takes
+// one argument, the operation.
+var fastCommands = []string{"token", "git-credential"}
+
+// A fastFlag is one of cli's flags, as kong reads it.
+type fastFlag struct {
+	name   string
+	short  rune
+	env    string
+	kind   string   // "string", "bool" or "duration"
+	def    string   // the default, as kong's tag has it
+	enum   []string // the values allowed, if limited
+	global bool     // a global flag, which the fast path reads
+	field  func(c *cli) any
+}
+
+// runFast runs args without kong when it can; false when it did not.
+func runFast(args []string) (err error, ok bool) {
+	c, command, ok := fastParse(args, os.LookupEnv)
+	if !ok {
+		return nil, false
+	}
+	if command == "token" {
+		return tokenCmd{}.Run(c), true
+	}
+	return c.GitCredential.Run(c), true
+}
+
+// fastParse is what kong would make of args and the environment, for the
+// commands and flags it is sure of; false for anything else.
+func fastParse(args []string, lookupEnv func(string) (string, bool)) (c *cli, command string, ok bool) {
+	c = new(cli) // on the heap: the cache hit's stack stays small
+	for _, f := range fastFlags {
+		if f.global && f.def != "" && !f.set(c, f.def) {
+			return c, "", false
+		}
+	}
+	// Kong reads every global variable, even one a flag overrides (a
+	// command's, only for that command). An empty email is refused.
+	for _, f := range fastFlags {
+		v, set := lookupEnv(f.env)
+		if f.global && f.env != "" && set && (!utf8.ValidString(v) || !f.set(c, v) || v == "" && f.name == "email") {
+			return c, "", false // kong would refuse it, or change it
+		}
+	}
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if !utf8.ValidString(arg) {
+			return c, "", false
+		}
+		if !strings.HasPrefix(arg, "-") {
+			switch {
+			case command == "git-credential":
+				c.GitCredential.Operation = arg
+				command += " <operation>" // as kong names it
+			case command != "" || !slices.Contains(fastCommands, arg):
+				return c, "", false
+			default:
+				command = arg
+			}
+			continue
+		}
+		f, value, inline := findFlag(arg)
+		if f == nil || !f.global || f.kind == "bool" && inline {
+			return c, "", false
+		}
+		switch {
+		case f.kind == "bool":
+			value = "true"
+		case !inline:
+			if i++; i == len(args) || strings.HasPrefix(args[i], "-") || !utf8.ValidString(args[i]) {
+				return c, "", false
+			}
+			value = args[i]
+		}
+		if !f.set(c, value) || value == "" && f.name == "email" {
+			return c, "", false
+		}
+	}
+	switch command {
+	case "":
+		command = "token"
+	case "git-credential":
+		return c, "", false // no operation: kong says so
+	}
+	return c, command, true
+}
+
+// findFlag finds the flag of "--name", "--name=value" or "-s".
+func findFlag(arg string) (f *fastFlag, value string, inline bool) {
+	name, ok := strings.CutPrefix(arg, "--")
+	if !ok {
+		short, size := utf8.DecodeRuneInString(arg[1:])
+		if len(arg) != 1+size || short == 0 || short == utf8.RuneError {
+			return nil, "", false
+		}
+		for i := range fastFlags {
+			if fastFlags[i].short == short {
+				return &fastFlags[i], "", false
+			}
+		}
+		return nil, "", false
+	}
+	name, value, inline = strings.Cut(name, "=")
+	return lookupFlag(name), value, inline
+}
+
+func lookupFlag(name string) *fastFlag {
+	for i := range fastFlags {
+		if fastFlags[i].name == name {
+			return &fastFlags[i]
+		}
+	}
+	return nil
+}
+
+// set stores value in c as kong's mapper for the flag's kind would; false
+// for a value kong would refuse.
+func (f *fastFlag) set(c *cli, value string) bool {
+	if f.enum != nil && !slices.Contains(f.enum, value) {
+		return false
+	}
+	switch p := f.field(c).(type) {
+	case *string:
+		*p = value
+	case *bool:
+		switch strings.ToLower(value) {
+		case "true", "1", "yes":
+			*p = true
+		case "false", "0", "no":
+			*p = false
+		default:
+			return false
+		}
+	case *time.Duration:
+		d, err := time.ParseDuration(value)
+		if err != nil {
+			return false
+		}
+		*p = d
+	default:
+		return false
+	}
+	return true
+}
+
+// source names where a flag's value came from, for messages: the flag, if
+// the command line has it, else its variable, if set, else the flag.
+func source(flag string) string {
+	f := lookupFlag(flag)
+	if f == nil {
+		return "--" + flag
+	}
+	for _, arg := range os.Args[1:] {
+		if arg == "--" {
+			break
+		}
+		if arg == "--"+flag || strings.HasPrefix(arg, "--"+flag+"=") || f.short != 0 && strings.HasPrefix(arg, "-"+string(f.short)) {
+			return "--" + flag
+		}
+	}
+	if f.env != "" {
+		if _, set := os.LookupEnv(f.env); set {
+			return f.env
+		}
+	}
+	return "--" + flag
+}
+
+// checkArgs refuses, naming it, a variable kong would refuse or misname (it
+// names the flag even for a value it read from a variable), an empty
+// email, and a negative duration that kong would take for a flag.
+func checkArgs(args []string, lookupEnv func(string) (string, bool)) error {
+	for _, f := range fastFlags {
+		v, set := lookupEnv(f.env)
+		if f.env == "" || !set {
+			continue
+		}
+		var scratch cli
+		if !f.set(&scratch, v) {
+			return helper.UsageError("%s=%q: %s", f.env, shorten(v), f.rule())
+		}
+	}
+	if v, set := lookupEnv("AKIFLOW_EMAIL"); set && v == "" {
+		return helper.UsageError("AKIFLOW_EMAIL is empty: unset it for the default account, or name one")
+	}
+	for i, arg := range args {
+		if arg == "--" {
+			break
+		}
+		if arg == "--email=" || (arg == "-e" || arg == "--email") && i+1 < len(args) && args[i+1] == "" {
+			return helper.UsageError("--email is empty: leave it out for the default account, or name one")
+		}
+		for _, f := range fastFlags {
+			if f.kind == "duration" && arg == "--"+f.name && i+1 < len(args) && strings.HasPrefix(args[i+1], "-") {
+				if _, err := time.ParseDuration(args[i+1]); err == nil {
+					return helper.UsageError("--%s %s: a duration must not be negative", f.name, args[i+1])
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// shorten cuts an outside value to a readable length for a message.
+func shorten(v string) string {
+	if len(v) > 64 {
+		return strings.ToValidUTF8(v[:64], "") + "…"
+	}
+	return v
+}
+
+// rule says what values a flag takes.
+func (f *fastFlag) rule() string {
+	switch {
+	case f.enum != nil:
+		return "must be one of " + strings.Join(f.enum, ", ")
+	case f.kind == "duration":
+		return "is not a duration such as 5m or 90s"
+	case f.kind == "bool":
+		return "must be true or false (or 1, 0, yes, no)"
+	}
+	return fmt.Sprintf("is not a valid --%s", f.name)
+}

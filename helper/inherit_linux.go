@@ -1,4 +1,0 @@
-package helper
-
-// fdDir lists the process's open descriptors.
-const fdDir = "/proc/self/fd"

@@ -1,0 +1,99 @@
+//go:build unix
+
+package refresh
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// Start starts exe as a refresh child with request, handing it lock (the
+// account's lock file, held by this process): in a session of its own (no
+// terminal signals), with no stdin, stdout or stderr that $(...) or git
+// would wait on, no other descriptor of ours (startAlone) and nothing in
+// its argv but Command.
+func Start(exe string, request []byte, lock *os.File) (*Child, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, Command)
+	cmd.Env = append(os.Environ(), requestVar+"="+string(request))
+	cmd.ExtraFiles = []*os.File{lock, w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = startAlone(cmd)
+	w.Close()
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	c := &Child{report: r, exited: make(chan int, 1)}
+	go func() { // reap it; if we leave first, it goes on alone
+		cmd.Wait()
+		c.exited <- cmd.ProcessState.ExitCode()
+	}()
+	return c, nil
+}
+
+// Request is the request Start handed this process; false when it was not
+// started by Start. The variable is then removed: nothing this process
+// might start inherits it.
+func Request() ([]byte, bool) {
+	v, ok := os.LookupEnv(requestVar)
+	os.Unsetenv(requestVar)
+	return []byte(v), ok
+}
+
+// Serve is the child's side. It refuses to run unless fd 3 is a file (the
+// lock, which work adopts) and fd 4 a pipe: it writes on no other file.
+// It runs work to the end whatever happens to its parent, since a refresh
+// once sent spends the old token: SIGTERM, SIGHUP, SIGINT and SIGQUIT (a
+// service manager, a closed terminal or a container stop signal every
+// process) are ignored for its whole life. work's lines reach the parent
+// through log, then its report (with its status); Serve returns work's
+// exit status, or backstopStatus if work has not returned after bound and
+// lateGrace more (nothing but SIGKILL ends this process otherwise), for
+// main to exit with.
+func Serve(bound time.Duration, backstopStatus int, work func(lock *os.File, log io.Writer) (int, Report)) (int, error) {
+	signal.Ignore(syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT)
+	if !isPipe(reportFD) || !isFile(lockFD) {
+		return 0, errors.New(Command + " is run by akiflow-token itself")
+	}
+	out := os.NewFile(reportFD, "report")
+	enc := json.NewEncoder(out)
+	done := make(chan int, 1)
+	lock := os.NewFile(lockFD, "lock")
+	go func() {
+		status, r := work(lock, reporter{enc})
+		r.Status = status
+		enc.Encode(line{Report: &r}) // the parent may be gone: nothing to do about it
+		done <- status
+	}()
+	// The lock lives as long as this process: never closed by the garbage
+	// collector, whatever work does with it.
+	defer runtime.KeepAlive(lock)
+	if status, ok := waitLate(done, bound); ok {
+		return status, nil
+	}
+	return backstopStatus, nil
+}
+
+// isPipe says fd is an open pipe (the Go runtime may hold other files at
+// low descriptors of a process started without them).
+func isPipe(fd int) bool {
+	var st syscall.Stat_t
+	return syscall.Fstat(fd, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFIFO
+}
+
+// isFile says fd is an open regular file.
+func isFile(fd int) bool {
+	var st syscall.Stat_t
+	return syscall.Fstat(fd, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG
+}

@@ -1,0 +1,14 @@
+//go:build !unix
+
+package run
+
+// replace runs the command as a child: this system cannot replace a
+// process. Its status comes back as an *ExitError, for the caller to exit
+// with.
+func replace(path string, argv, env []string) error {
+	st, err := Supervise(path, argv, env)
+	if err != nil {
+		return err
+	}
+	return &ExitError{Status: st}
+}

@@ -1,0 +1,32 @@
+//go:build unix
+
+package run
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// inheritable clears close-on-exec on files for a start, and returns what
+// sets it again. Nothing else in this process starts a program meanwhile
+// but the detached refresh process, which inherits nothing it is not
+// handed (package refresh).
+func inheritable(files []*os.File) (restore func()) {
+	var cleared []uintptr
+	for _, f := range files {
+		fd := f.Fd()
+		if flags, err := unix.FcntlInt(fd, unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC != 0 {
+			if _, err := unix.FcntlInt(fd, unix.F_SETFD, flags&^unix.FD_CLOEXEC); err == nil {
+				cleared = append(cleared, fd)
+			}
+		}
+	}
+	return func() {
+		for _, fd := range cleared {
+			if flags, err := unix.FcntlInt(fd, unix.F_GETFD, 0); err == nil {
+				unix.FcntlInt(fd, unix.F_SETFD, flags|unix.FD_CLOEXEC)
+			}
+		}
+	}
+}

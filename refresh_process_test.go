@@ -461,8 +461,10 @@ func TestRefreshProcessStartedByHandRefuses(t *testing.T) {
 	w.login(alice)
 	w.expire(alice)
 	lockPath := w.lockFile(alice)
-	// The request as refreshRequest writes it (v: the refresh protocol).
-	request, _ := json.Marshal(map[string]any{"v": 1, "base_url": w.srv.URL, "email": alice, "timeout": int64(5 * time.Second)})
+	// The request as refreshDetached hands it down, in the environment
+	// (v: the refresh protocol): never in argv.
+	request, _ := json.Marshal(map[string]any{"v": 2, "base_url": w.srv.URL, "email": alice, "timeout": int64(5 * time.Second)})
+	w.env = append(w.env, "AKIFLOW_TOKEN_REFRESH_REQUEST="+string(request))
 	saved, err := os.ReadFile(w.cacheFile(alice))
 	if err != nil {
 		t.Fatal(err)
@@ -491,9 +493,9 @@ func TestRefreshProcessStartedByHandRefuses(t *testing.T) {
 	}
 	defer syscall.Flock(int(held.Fd()), syscall.LOCK_UN)
 
-	run := func(extra []*os.File) result {
+	run := func(extra []*os.File, args ...string) result {
 		t.Helper()
-		r := w.startProgram(extra, binary, "__refresh", string(request))
+		r := w.startProgram(extra, binary, append([]string{"__refresh"}, args...)...)
 		return r.wait()
 	}
 
@@ -501,16 +503,18 @@ func TestRefreshProcessStartedByHandRefuses(t *testing.T) {
 		name  string
 		extra []*os.File
 		says  string
+		args  []string
 	}{
-		{"nothing on fds 3 and 4", nil, "is run by akiflow-token itself"},
-		{"another file on fd 3", []*os.File{open(filepath.Join(t.TempDir(), alice+".lock")), pipe()}, "is not " + lockPath},
-		{"the session file on fd 3", []*os.File{open(w.cacheFile(alice)), pipe()}, "is not " + lockPath},
-		{"the lock file, held by another process", []*os.File{open(lockPath), pipe()}, "another process holds it"},
-		{"the lock file, held by another process, no pipe on fd 4", []*os.File{open(lockPath)}, "is run by akiflow-token itself"},
-		{"the held lock's own file, a file on fd 4", []*os.File{held, open(filepath.Join(t.TempDir(), "out"))}, "is run by akiflow-token itself"},
+		{"nothing on fds 3 and 4", nil, "is run by akiflow-token itself", nil},
+		{"an argument (an older refresh process's request)", []*os.File{held, pipe()}, "is run by akiflow-token itself", []string{string(request)}},
+		{"another file on fd 3", []*os.File{open(filepath.Join(t.TempDir(), alice+".lock")), pipe()}, "is not " + lockPath, nil},
+		{"the session file on fd 3", []*os.File{open(w.cacheFile(alice)), pipe()}, "is not " + lockPath, nil},
+		{"the lock file, held by another process", []*os.File{open(lockPath), pipe()}, "another process holds it", nil},
+		{"the lock file, held by another process, no pipe on fd 4", []*os.File{open(lockPath)}, "is run by akiflow-token itself", nil},
+		{"the held lock's own file, a file on fd 4", []*os.File{held, open(filepath.Join(t.TempDir(), "out"))}, "is run by akiflow-token itself", nil},
 	} {
 		before := w.counts()
-		res := run(tc.extra)
+		res := run(tc.extra, tc.args...)
 		if res.code == 0 {
 			t.Errorf("%s: exit status 0", tc.name)
 		}

@@ -345,7 +345,7 @@ func TestRefreshFailures(t *testing.T) {
 			if tc.message == "" {
 				check(t, "stderr", res.stderr, "")
 			}
-			if suggests := strings.Contains(res.stderr, `run "akiflow-token login"`); suggests != tc.login {
+			if suggests := strings.Contains(res.stderr, `run "akiflow-token login`); suggests != tc.login {
 				t.Errorf("suggests a login: %v, want %v:\n%s", suggests, tc.login, redact(res.stderr))
 			}
 			csrf := tc.csrf
@@ -446,12 +446,15 @@ func TestHostileAccessTokenIsNeverPrinted(t *testing.T) {
 func TestNoTerminalNoPrompt(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	for _, args := range [][]string{nil, {"-e", alice}} {
-		res := w.run(args...)
-		check(t, fmt.Sprintf("%q: exit status", args), res.code, 3)
-		check(t, fmt.Sprintf("%q: stdout", args), res.stdout, "")
-		check(t, fmt.Sprintf("%q: stderr", args), res.stderr,
-			"akiflow-token: a login is needed but there is no terminal to ask for the code; run \"akiflow-token login\" in a terminal\n")
+	for _, tc := range []struct {
+		args  []string
+		login string
+	}{{nil, "akiflow-token login"}, {[]string{"-e", alice}, "akiflow-token login -e " + alice}} {
+		res := w.run(tc.args...)
+		check(t, fmt.Sprintf("%q: exit status", tc.args), res.code, 3)
+		check(t, fmt.Sprintf("%q: stdout", tc.args), res.stdout, "")
+		check(t, fmt.Sprintf("%q: stderr", tc.args), res.stderr,
+			"akiflow-token: a login is needed but there is no terminal to ask for the code; run \""+tc.login+"\" in a terminal\n")
 	}
 	n := repeat(50, 8)
 	for i, r := range w.parallel(n, "-e", alice) {

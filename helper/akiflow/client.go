@@ -343,11 +343,6 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 	if err != nil {
 		return fmt.Errorf("could not build the %s request: %w", op, err)
 	}
-	if method != http.MethodGet {
-		// Not replayable: no transport may send it again by itself (a
-		// 307 or 308 then comes back as a reply, not a second request).
-		req.GetBody = nil
-	}
 	for k, v := range header {
 		req.Header[k] = v
 	}

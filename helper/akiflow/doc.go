@@ -65,11 +65,12 @@
 //
 // A request that can spend something is sent once by the transport: the
 // refresh (it rotates the refresh token), the code (it is used up), and
-// the login call (asking again mails a new code and kills the old). Every
-// POST is made without GetBody, so that no transport replays it on its
-// own, and the client speaks HTTP/1.1 only, since Go's HTTP/2 client
-// re-sends a request whose stream the server reset, or whose connection
-// went away, when it can rewind its body. Only this package sends one of
+// the login call (asking again mails a new code and kills the old). They
+// are POSTs, which Go's HTTP/1.1 transport never sends again by itself;
+// the client speaks HTTP/1.1 only, since Go's HTTP/2 client re-sends a
+// request whose stream the server reset, or whose connection went away,
+// when it can rewind its body. A 307 or 308 redirect on the auth host
+// sends one again where the server asked: it did not use it. Only this package sends one of
 // them again, and only when the server cannot have used it: the refresh as
 // said above; the login call and the code never (the person is asked
 // again instead). GET /csrf-cookie and GET /user/me spend nothing: Go's

@@ -15,12 +15,20 @@ import (
 func inheritable(files []*os.File) (restore func()) {
 	var cleared []uintptr
 	for _, f := range files {
-		fd := f.Fd()
-		if flags, err := unix.FcntlInt(fd, unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC != 0 {
-			if _, err := unix.FcntlInt(fd, unix.F_SETFD, flags&^unix.FD_CLOEXEC); err == nil {
-				cleared = append(cleared, fd)
-			}
+		// Not f.Fd(), which makes the descriptor blocking: a duplicate of
+		// a socket shares its mode with the original, whose accept would
+		// then block this process's shutdown.
+		rc, err := f.SyscallConn()
+		if err != nil {
+			continue
 		}
+		rc.Control(func(fd uintptr) {
+			if flags, err := unix.FcntlInt(fd, unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC != 0 {
+				if _, err := unix.FcntlInt(fd, unix.F_SETFD, flags&^unix.FD_CLOEXEC); err == nil {
+					cleared = append(cleared, fd)
+				}
+			}
+		})
 	}
 	return func() {
 		for _, fd := range cleared {

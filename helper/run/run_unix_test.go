@@ -4,6 +4,7 @@ package run
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -362,4 +363,39 @@ func TestExec(t *testing.T) {
 
 	p = start(t, exec.Command(supervisor, "-exec", "--", "no-such-command-anywhere-akiflow"))
 	p.check("exec of a missing command", ExitNotFound, "", "supervisor: no-such-command-anywhere-akiflow: command not found\n")
+}
+
+// A file kept for the command (a duplicate of a listening socket) reaches
+// it at its own number, and the original socket stays as it was: still
+// non-blocking, so that its Accept can end.
+func TestSuperviseKeepsAFileForTheCommand(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	f, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var fd uintptr
+	rc, _ := f.SyscallConn()
+	rc.Control(func(d uintptr) { fd = d })
+	sh, _ := exec.LookPath("sh")
+	st, err := Supervise(sh, []string{"sh", "-c", fmt.Sprintf("test -e /dev/fd/%d", fd)}, nil, f)
+	if err != nil || st.Code != 0 {
+		t.Errorf("the command did not get descriptor %d: status %d, %v", fd, st.Code, err)
+	}
+	l.(*net.TCPListener).SetDeadline(time.Now().Add(50 * time.Millisecond))
+	done := make(chan error, 1)
+	go func() { _, err := l.Accept(); done <- err }()
+	select {
+	case err := <-done:
+		if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+			t.Errorf("Accept after Supervise: %v, want a timeout", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Accept blocked past its deadline: the socket was made blocking")
+	}
 }

@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"akiflow-token/helper/store"
+
 	"context"
 	"errors"
 	"os"
@@ -162,17 +164,7 @@ func FuzzEscape(f *testing.F) {
 	})
 }
 
-// replace is Prepare, content and Commit: content runs only once the record
-// can be saved, and a failure of it leaves the record as it was.
+// replace is Prepare, content and Commit (store.Replace).
 func replace(s *Store, name string, content func() ([]byte, error)) error {
-	p, err := s.Prepare(name)
-	if err != nil {
-		return err
-	}
-	defer p.Discard()
-	data, err := content()
-	if err != nil {
-		return err
-	}
-	return p.Commit(data)
+	return store.Replace(s, name, content)
 }

@@ -56,16 +56,7 @@ func (c *call) shown(key string) string {
 // replace replaces the record name with what content returns, preparing
 // it first: content runs only once its result can be saved.
 func (h *Helper) replace(name string, content func() ([]byte, error)) error {
-	p, err := h.store.Prepare(name)
-	if err != nil {
-		return err
-	}
-	defer p.Discard()
-	data, err := content()
-	if err != nil {
-		return err
-	}
-	return p.Commit(data)
+	return store.Replace(h.store, name, content)
 }
 
 // save replaces an account's session with s, its next generation.

@@ -2,7 +2,7 @@
 // (package helper) and where its records live (package cache, as files;
 // package memstore, in memory for tests): what a store must do, and what
 // it must guarantee, in terms that a file system, a keyring or memory can
-// meet. It holds no code.
+// meet. Its only code is Replace, the prepare-then-commit every caller does.
 package store
 
 import (
@@ -76,4 +76,20 @@ type Lock interface {
 	// takes it over there), or nil when the lock cannot pass to another
 	// process (a store in memory).
 	Handle() *os.File
+}
+
+// Replace replaces the record name in s with what content returns,
+// preparing it first: content runs only once its result can be saved, and
+// a failure of content leaves the record as it was.
+func Replace(s Store, name string, content func() ([]byte, error)) error {
+	p, err := s.Prepare(name)
+	if err != nil {
+		return err
+	}
+	defer p.Discard()
+	data, err := content()
+	if err != nil {
+		return err
+	}
+	return p.Commit(data)
 }

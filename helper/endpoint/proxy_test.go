@@ -257,11 +257,10 @@ func TestProxyForcesOneRenewAtATime(t *testing.T) {
 			}
 		}()
 	}
-	// Each request looks at the cache twice (its token, then whether
-	// another replaced the refused one) before it renews or waits.
+	// Every request was refused with tok-1 and went on to renew (one) or
+	// wait for that renew.
 	waitFor(t, "the requests to wait for one Renew", func() bool {
-		c := r.src.count()
-		return c.Renew == 1 && c.Cached >= 2*n
+		return r.src.count().Renew == 1 && api.calls("tok-1") == n
 	})
 	release()
 	wg.Wait()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"akiflow-token/helper/format"
@@ -23,6 +24,10 @@ type source struct {
 	src Source
 	ctx context.Context // the endpoint's life: a request that leaves does not cut a refresh short
 
+	// hit is the last cache hit, served from memory for hitFor: a burst
+	// of requests reads the cache once, not once each.
+	hit atomic.Pointer[memoryHit]
+
 	mu      sync.Mutex
 	running chan struct{} // closed when the call under way ends; nil when none
 	last    outcome       // of the last call
@@ -38,6 +43,32 @@ type outcome struct {
 	err   error
 	at    time.Time
 	fresh bool // s had at least the effective --min-ttl left (a cache hit right after)
+}
+
+type memoryHit struct {
+	s  format.Credential
+	at time.Time
+}
+
+// hitFor is how long a cache hit is served from memory. A token another
+// process replaced meanwhile is still good (it was not revoked: a revoked
+// one comes back as a 401, and renew goes to the Source); a logout is
+// seen hitFor late. (A variable for the tests, whose stub changes state
+// at once.)
+var hitFor = 100 * time.Millisecond
+
+// cached is Source.Cached, through the memory of the last hit.
+func (t *source) cached() (format.Credential, bool) {
+	if h := t.hit.Load(); h != nil && time.Since(h.at) < hitFor {
+		return h.s, true
+	}
+	s, ok := t.src.Cached()
+	if ok {
+		t.hit.Store(&memoryHit{s, time.Now()})
+	} else {
+		t.hit.Store(nil)
+	}
+	return s, ok
 }
 
 // holdoff is how long a failing Akiflow is left alone: within it, a call
@@ -66,7 +97,7 @@ func (t *source) renew(ctx context.Context, stale string) (format.Credential, bo
 
 func (t *source) get(ctx context.Context, stale string) (format.Credential, error) {
 	for {
-		if s, ok := t.src.Cached(); ok && s.AccessToken != stale {
+		if s, ok := t.cached(); ok && s.AccessToken != stale {
 			return s, nil
 		}
 		t.mu.Lock()
@@ -105,7 +136,9 @@ func (t *source) get(ctx context.Context, stale string) (format.Credential, erro
 		t.running = running
 		t.mu.Unlock()
 
+		t.hit.Store(nil)
 		o := t.call(stale)
+		t.hit.Store(nil)
 
 		t.mu.Lock()
 		t.last, t.running = o, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,44 @@ import (
 // holdoff after failures, at most one forced renew per access token.
 
 func newSource(src *stubSource) *source { return &source{src: src, ctx: context.Background()} }
+
+// The tests' stub changes its state at once (an expiry, a revocation):
+// the endpoint's memory of the last hit would hide that for hitFor, which
+// TestSourceRemembersTheLastHit tests alone.
+func TestMain(m *testing.M) {
+	hitFor = 0
+	os.Exit(m.Run())
+}
+
+// A burst of requests reads the cache once per hitFor: the last hit is
+// served from memory, and asked for again once hitFor has passed, or once
+// a refresh ran.
+func TestSourceRemembersTheLastHit(t *testing.T) {
+	defer func(d time.Duration) { hitFor = d }(hitFor)
+	hitFor = time.Hour
+	src := newStub(t)
+	s := newSource(src)
+	for range 5 {
+		if c, err := s.token(context.Background()); err != nil || c.AccessToken != "tok-1" {
+			t.Fatalf("token: %s, %v", c.AccessToken, err)
+		}
+	}
+	if c := src.count(); c.Cached != 1 {
+		t.Errorf("5 requests made %d Cached calls, want 1", c.Cached)
+	}
+	s.hit.Load().at = time.Now().Add(-2 * hitFor) // hitFor has passed
+	s.token(context.Background())
+	if c := src.count(); c.Cached != 2 {
+		t.Errorf("after hitFor: %d Cached calls in all, want 2", c.Cached)
+	}
+	// A refused token is never served from memory: renew asks the Source.
+	if c, ok, err := s.renew(context.Background(), "tok-1"); err != nil || !ok || c.AccessToken != "tok-2" {
+		t.Errorf("renew tok-1: %s, %v, %v; want tok-2", c.AccessToken, ok, err)
+	}
+	if c, err := s.token(context.Background()); err != nil || c.AccessToken != "tok-2" {
+		t.Errorf("token after the renew: %s, %v; want tok-2 (not the remembered tok-1)", c.AccessToken, err)
+	}
+}
 
 // A fresh token costs a Cached call, nothing more.
 func TestSourceCacheHit(t *testing.T) {

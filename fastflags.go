@@ -15,5 +15,7 @@ var fastFlags = []fastFlag{
 	{name: "platform", kind: "string", env: "AKIFLOW_PLATFORM", def: "web", global: true, field: func(c *cli) any { return &c.Platform }},
 	{name: "insecure", kind: "bool", global: true, field: func(c *cli) any { return &c.Insecure }},
 	{name: "verbose", kind: "bool", short: 'v', global: true, field: func(c *cli) any { return &c.Verbose }},
-	{name: "api-url", kind: "string", env: "AKIFLOW_API_URL", def: "https://api.akiflow.com", field: func(c *cli) any { return &c.Exec.API.APIURL }},
+	{name: "all", kind: "bool", command: "logout", field: func(c *cli) any { return &c.Logout.All }},
+	{name: "api-url", kind: "string", env: "AKIFLOW_API_URL", def: "https://api.akiflow.com", command: "exec", field: func(c *cli) any { return &c.Exec.API.APIURL }},
+	{name: "api-url", kind: "string", env: "AKIFLOW_API_URL", def: "https://api.akiflow.com", command: "serve", field: func(c *cli) any { return &c.Serve.API.APIURL }},
 }

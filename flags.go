@@ -25,20 +25,34 @@ import (
 // (docs/performance.md). Anything it does not take for sure, it leaves to
 // kong, which also reports every error: this parser never does.
 
-// fastCommands are the commands the fast path runs: "git-credential" takes
-// one argument, the operation.
-var fastCommands = []string{"token", "git-credential"}
+// fastCommands are the commands the fast path runs (those that tools and
+// scripts run often, and that kong's context is not needed for), with
+// their one argument, if they take one, and its name as kong says it.
+var fastCommands = map[string]struct {
+	arg  func(c *cli) *string
+	name string
+}{
+	"token":          {},
+	"status":         {},
+	"logout":         {},
+	"git-credential": {func(c *cli) *string { return &c.GitCredential.Operation }, "<operation>"},
+	"switch":         {func(c *cli) *string { return &c.Switch.Account }, "<email>"},
+}
+
+// fastCommandNames are fastCommands' names, for the generator.
+var fastCommandNames = []string{"token", "status", "logout", "git-credential", "switch"}
 
 // A fastFlag is one of cli's flags, as kong reads it.
 type fastFlag struct {
-	name   string
-	short  rune
-	env    string
-	kind   string   // "string", "bool" or "duration"
-	def    string   // the default, as kong's tag has it
-	enum   []string // the values allowed, if limited
-	global bool     // a global flag, which the fast path reads
-	field  func(c *cli) any
+	name    string
+	short   rune
+	env     string
+	kind    string   // "string", "bool" or "duration"
+	def     string   // the default, as kong's tag has it
+	enum    []string // the values allowed, if limited
+	global  bool     // a global flag, which the fast path reads anywhere
+	command string   // else the command whose flag it is
+	field   func(c *cli) any
 }
 
 // runFast runs args without kong when it can; false when it did not.
@@ -47,10 +61,17 @@ func runFast(args []string) (err error, ok bool) {
 	if !ok {
 		return nil, false
 	}
-	if command == "token" {
-		return tokenCmd{}.Run(c), true
+	switch name, _, _ := strings.Cut(command, " "); name {
+	case "status":
+		return statusCmd{}.Run(c), true
+	case "logout":
+		return c.Logout.Run(c), true
+	case "switch":
+		return c.Switch.Run(c), true
+	case "git-credential":
+		return c.GitCredential.Run(c), true
 	}
-	return c.GitCredential.Run(c), true
+	return tokenCmd{}.Run(c), true
 }
 
 // fastParse is what kong would make of args and the environment, for the
@@ -70,25 +91,29 @@ func fastParse(args []string, lookupEnv func(string) (string, bool)) (c *cli, co
 			return c, "", false // kong would refuse it, or change it
 		}
 	}
+	argWanted := false // the command's argument is still to come
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if !utf8.ValidString(arg) {
 			return c, "", false
 		}
 		if !strings.HasPrefix(arg, "-") {
+			spec, known := fastCommands[arg]
 			switch {
-			case command == "git-credential":
-				c.GitCredential.Operation = arg
-				command += " <operation>" // as kong names it
-			case command != "" || !slices.Contains(fastCommands, arg):
+			case argWanted:
+				*fastCommands[command].arg(c) = arg
+				command += " " + fastCommands[command].name // as kong names it
+				argWanted = false
+			case command != "" || !known:
 				return c, "", false
 			default:
-				command = arg
+				command, argWanted = arg, spec.arg != nil
 			}
 			continue
 		}
 		f, value, inline := findFlag(arg)
-		if f == nil || !f.global || f.kind == "bool" && inline {
+		name, _, _ := strings.Cut(command, " ")
+		if f == nil || !f.global && (f.command == "" || f.command != name) || f.kind == "bool" && inline {
 			return c, "", false
 		}
 		switch {
@@ -104,11 +129,11 @@ func fastParse(args []string, lookupEnv func(string) (string, bool)) (c *cli, co
 			return c, "", false
 		}
 	}
-	switch command {
-	case "":
+	switch {
+	case command == "":
 		command = "token"
-	case "git-credential":
-		return c, "", false // no operation: kong says so
+	case argWanted:
+		return c, "", false // no argument: kong says so
 	}
 	return c, command, true
 }
@@ -122,7 +147,7 @@ func findFlag(arg string) (f *fastFlag, value string, inline bool) {
 			return nil, "", false
 		}
 		for i := range fastFlags {
-			if fastFlags[i].short == short {
+			if fastFlags[i].short == short && fastFlags[i].global {
 				return &fastFlags[i], "", false
 			}
 		}

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	goformat "go/format"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/alecthomas/kong"
 )
 
 // renderFastFlags writes fastflags.go from kong's model of the cli struct:
@@ -25,14 +28,19 @@ func renderFastFlags() ([]byte, error) {
 	for _, f := range flags {
 		global[f.Name] = true
 	}
+	command := map[*kong.Flag]string{}
 	for _, cmd := range parser.Model.Children {
+		for _, f := range cmd.Flags {
+			command[f] = cmd.Name
+		}
 		flags = append(flags, cmd.Flags...)
 	}
 	for _, f := range flags {
-		if seen[f.Name] {
+		key := command[f] + " " + f.Name
+		if seen[key] {
 			continue
 		}
-		seen[f.Name] = true
+		seen[key] = true
 		var kind string
 		switch f.Target.Interface().(type) {
 		case string:
@@ -44,8 +52,8 @@ func renderFastFlags() ([]byte, error) {
 		default:
 			continue // --help, --version: kong's
 		}
-		if !global[f.Name] && len(f.Envs) == 0 {
-			continue // a command's flag without a variable: nothing to say of it
+		if !global[f.Name] && len(f.Envs) == 0 && !slices.Contains(fastCommandNames, command[f]) {
+			continue // a slow command's flag without a variable: nothing to say of it
 		}
 		field, ok := fieldPath(root, f.Target)
 		if !ok {
@@ -69,6 +77,8 @@ func renderFastFlags() ([]byte, error) {
 		}
 		if global[f.Name] {
 			b.WriteString(", global: true")
+		} else {
+			fmt.Fprintf(&b, ", command: %q", command[f])
 		}
 		fmt.Fprintf(&b, ", field: func(c *cli) any { return &c.%s }},\n", field)
 	}

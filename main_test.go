@@ -77,8 +77,9 @@ func checkAgrees(t testing.TB, args []string, env map[string]string) bool {
 		t.Errorf("%q %v: the fast path takes what kong refuses", args, env)
 	case gotCommand != wantCommand:
 		t.Errorf("%q %v: fast path runs %q, kong %q", args, env, gotCommand, wantCommand)
-	case got.GitCredential != want.GitCredential:
-		t.Errorf("%q %v: fast path %+v, kong %+v", args, env, got.GitCredential, want.GitCredential)
+	case got.GitCredential != want.GitCredential || got.Switch != want.Switch || got.Logout != want.Logout:
+		t.Errorf("%q %v: fast path %+v %+v %+v, kong %+v %+v %+v", args, env, got.GitCredential, got.Switch, got.Logout,
+			want.GitCredential, want.Switch, want.Logout)
 	}
 	for _, f := range fastFlags {
 		if g, w := reflect.ValueOf(f.field(got)).Elem().Interface(), reflect.ValueOf(f.field(&want)).Elem().Interface(); f.global && g != w {
@@ -123,7 +124,21 @@ func TestFastPathAgreesWithKong(t *testing.T) {
 		{nil, map[string]string{"AKIFLOW_MIN_TTL": "abc"}, false},
 		{nil, map[string]string{"AKIFLOW_TIMEOUT": "soon"}, false},
 		{nil, map[string]string{"AKIFLOW_NON_INTERACTIVE": "perhaps"}, false},
-		{[]string{"status"}, nil, false},
+		{[]string{"status"}, nil, true},
+		{[]string{"-o", "json", "status"}, nil, true},
+		{[]string{"status", "-e", "a@b.c"}, nil, true},
+		{[]string{"status", "extra"}, nil, false},
+		{[]string{"logout"}, nil, true},
+		{[]string{"logout", "--all"}, nil, true},
+		{[]string{"--all", "logout"}, nil, false},
+		{[]string{"status", "--all"}, nil, false},
+		{[]string{"logout", "--all=true"}, nil, false},
+		{[]string{"switch", "a@b.c"}, nil, true},
+		{[]string{"switch", "token"}, nil, true},
+		{[]string{"switch"}, nil, false},
+		{[]string{"switch", "a@b.c", "x@y.z"}, nil, false},
+		{[]string{"exec", "--", "true"}, nil, false},
+		{[]string{"logout", "--api-url", "https://x"}, nil, false},
 		{[]string{"get", "store"}, nil, false},
 		{[]string{"--force-refresh=true"}, nil, false},
 		{[]string{"--help"}, nil, false},
@@ -149,6 +164,8 @@ func FuzzFastPath(f *testing.F) {
 	f.Add("--output", "curl", "-e", "x@y", "0s", 2)
 	f.Add("get", "-v", "--timeout", "1s", "yes", 5)
 	f.Add("--non-interactive", "--force-refresh", "erase", "--insecure", "", 7)
+	f.Add("switch", "a@b.c", "-o", "json", "", 1)
+	f.Add("logout", "--all", "status", "-v", "", 2)
 	names := envNames()
 	f.Fuzz(func(t *testing.T, a, b, c, d, value string, which int) {
 		env := map[string]string{}

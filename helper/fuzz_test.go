@@ -2,8 +2,11 @@ package helper
 
 import (
 	"bytes"
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Fuzz targets for the parsers of outside input that package helper keeps
@@ -45,6 +48,32 @@ func FuzzNormalizeCode(f *testing.F) {
 		code, ok := NormalizeCode(in)
 		if ok && (len(code) != 6 || strings.Trim(code, "0123456789") != "") {
 			t.Errorf("NormalizeCode(%q) = %q", in, code)
+		}
+	})
+}
+
+// FuzzRecord: the record decoder of the cache hit reads what
+// encoding/json reads, or declines.
+func FuzzRecord(f *testing.F) {
+	s := &Session{Format: 1, Email: "a@b.c", BaseURL: "https://web.akiflow.com", ClientID: "id-1",
+		AccessToken: "eyJ.x.y", RefreshToken: "def50200ab", ExpiresAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC),
+		Lifetime: 1800, Generation: 7, LoggedInAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	f.Add(s.marshal())
+	f.Add([]byte(`{"format":1,"email":"a@b.c","expires_at":"2030-01-02T03:04:05.5+02:00","generation":-3}`))
+	f.Add([]byte(`{"Email":"x@y.z","format":1}`))
+	f.Add([]byte(`{"format":01,"email":"a\u0040b.c"}`))
+	f.Add([]byte(`{"format":1e0} trailing`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast Session
+		if !decodeRecord(data, &fast) {
+			return
+		}
+		var slow Session
+		if err := json.Unmarshal(data, &slow); err != nil {
+			t.Fatalf("decodeRecord accepted what encoding/json refuses (%v): %q", err, data)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("decodeRecord read %+v, encoding/json %+v, from %q", fast, slow, data)
 		}
 	})
 }

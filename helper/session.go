@@ -55,8 +55,11 @@ var errNewerFormat = errors.New("written by a newer akiflow-token")
 // ParseSession parses a cache file.
 func ParseSession(data []byte) (*Session, error) {
 	var s Session
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, errors.New("not a valid session file")
+	if !decodeRecord(data, &s) {
+		s = Session{}
+		if err := json.Unmarshal(data, &s); err != nil {
+			return nil, errors.New("not a valid session file")
+		}
 	}
 	switch {
 	case s.Format > sessionFormat:

@@ -16,6 +16,8 @@ var fastFlags = []fastFlag{
 	{name: "insecure", kind: "bool", global: true, field: func(c *cli) any { return &c.Insecure }},
 	{name: "verbose", kind: "bool", short: 'v', global: true, field: func(c *cli) any { return &c.Verbose }},
 	{name: "all", kind: "bool", command: "logout", field: func(c *cli) any { return &c.Logout.All }},
+	{name: "env", kind: "string", def: "AKIFLOW_TOKEN", command: "exec", field: func(c *cli) any { return &c.Exec.Env }},
+	{name: "serve", kind: "bool", command: "exec", field: func(c *cli) any { return &c.Exec.Serve }},
 	{name: "api-url", kind: "string", env: "AKIFLOW_API_URL", def: "https://api.akiflow.com", command: "exec", field: func(c *cli) any { return &c.Exec.API.APIURL }},
 	{name: "api-url", kind: "string", env: "AKIFLOW_API_URL", def: "https://api.akiflow.com", command: "serve", field: func(c *cli) any { return &c.Serve.API.APIURL }},
 }

@@ -37,10 +37,11 @@ var fastCommands = map[string]struct {
 	"logout":         {},
 	"git-credential": {func(c *cli) *string { return &c.GitCredential.Operation }, "<operation>"},
 	"switch":         {func(c *cli) *string { return &c.Switch.Account }, "<email>"},
+	"exec":           {}, // and its command, which takes the rest (passthrough)
 }
 
 // fastCommandNames are fastCommands' names, for the generator.
-var fastCommandNames = []string{"token", "status", "logout", "git-credential", "switch"}
+var fastCommandNames = []string{"token", "status", "logout", "git-credential", "switch", "exec"}
 
 // A fastFlag is one of cli's flags, as kong reads it.
 type fastFlag struct {
@@ -62,6 +63,8 @@ func runFast(args []string) (err error, ok bool) {
 		return nil, false
 	}
 	switch name, _, _ := strings.Cut(command, " "); name {
+	case "exec":
+		return c.Exec.Run(c), true
 	case "status":
 		return statusCmd{}.Run(c), true
 	case "logout":
@@ -97,6 +100,19 @@ func fastParse(args []string, lookupEnv func(string) (string, bool)) (c *cli, co
 		if !utf8.ValidString(arg) {
 			return c, "", false
 		}
+		if command == "exec" && (arg == "--" || !strings.HasPrefix(arg, "-")) {
+			// exec's command and its arguments, as they are (kong keeps
+			// the "--" too): the rest of the line. Kong turns invalid
+			// UTF-8 into U+FFFD: such a line is left to it.
+			for _, a := range args[i:] {
+				if !utf8.ValidString(a) {
+					return c, "", false
+				}
+			}
+			c.Exec.Command = append([]string(nil), args[i:]...)
+			command += " <command>"
+			break
+		}
 		if !strings.HasPrefix(arg, "-") {
 			spec, known := fastCommands[arg]
 			switch {
@@ -108,6 +124,9 @@ func fastParse(args []string, lookupEnv func(string) (string, bool)) (c *cli, co
 				return c, "", false
 			default:
 				command, argWanted = arg, spec.arg != nil
+				if !c.commandDefaults(arg, lookupEnv) {
+					return c, "", false
+				}
 			}
 			continue
 		}
@@ -132,10 +151,27 @@ func fastParse(args []string, lookupEnv func(string) (string, bool)) (c *cli, co
 	switch {
 	case command == "":
 		command = "token"
-	case argWanted:
+	case argWanted, command == "exec":
 		return c, "", false // no argument: kong says so
 	}
 	return c, command, true
+}
+
+// commandDefaults sets the defaults and variables of command's own flags,
+// as kong does once the command is named.
+func (c *cli) commandDefaults(command string, lookupEnv func(string) (string, bool)) bool {
+	for _, f := range fastFlags {
+		if f.command != command {
+			continue
+		}
+		if f.def != "" && !f.set(c, f.def) {
+			return false
+		}
+		if v, set := lookupEnv(f.env); f.env != "" && set && (!utf8.ValidString(v) || !f.set(c, v)) {
+			return false
+		}
+	}
+	return true
 }
 
 // findFlag finds the flag of "--name", "--name=value" or "-s".

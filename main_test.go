@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/alecthomas/kong"
+
 	"bytes"
 	"os"
 	"reflect"
@@ -46,8 +48,17 @@ type kongExited struct{}
 func envNames() []string {
 	var names []string
 	var c cli
-	for _, f := range newParser(&c).Model.Flags {
-		names = append(names, f.Envs...)
+	model := newParser(&c).Model
+	seen := map[string]bool{}
+	for _, node := range append([]*kong.Node{model.Node}, model.Children...) {
+		for _, f := range node.Flags {
+			for _, e := range f.Envs {
+				if !seen[e] {
+					seen[e] = true
+					names = append(names, e)
+				}
+			}
+		}
 	}
 	return append(names, "KUBERNETES_EXEC_INFO")
 }
@@ -80,6 +91,9 @@ func checkAgrees(t testing.TB, args []string, env map[string]string) bool {
 	case got.GitCredential != want.GitCredential || got.Switch != want.Switch || got.Logout != want.Logout:
 		t.Errorf("%q %v: fast path %+v %+v %+v, kong %+v %+v %+v", args, env, got.GitCredential, got.Switch, got.Logout,
 			want.GitCredential, want.Switch, want.Logout)
+	}
+	if strings.HasPrefix(gotCommand, "exec") && !reflect.DeepEqual(got.Exec, want.Exec) {
+		t.Errorf("%q %v: fast path exec %+v, kong %+v", args, env, got.Exec, want.Exec)
 	}
 	for _, f := range fastFlags {
 		if g, w := reflect.ValueOf(f.field(got)).Elem().Interface(), reflect.ValueOf(f.field(&want)).Elem().Interface(); f.global && g != w {
@@ -137,7 +151,19 @@ func TestFastPathAgreesWithKong(t *testing.T) {
 		{[]string{"switch", "token"}, nil, true},
 		{[]string{"switch"}, nil, false},
 		{[]string{"switch", "a@b.c", "x@y.z"}, nil, false},
-		{[]string{"exec", "--", "true"}, nil, false},
+		{[]string{"exec", "--", "true"}, nil, true},
+		{[]string{"exec", "true"}, nil, true},
+		{[]string{"exec", "--env", "X", "sh", "-c", "echo $X"}, nil, true},
+		{[]string{"exec", "--env=X", "--serve", "--", "sh", "--env", "Y"}, nil, true},
+		{[]string{"-v", "exec", "-e", "a@b.c", "--", "ls", "-l"}, nil, true},
+		{[]string{"exec", "ls", "--", "x"}, nil, true},
+		{[]string{"exec", "--", "--", "x"}, nil, true},
+		{[]string{"exec"}, nil, false},
+		{[]string{"exec", "--"}, nil, true}, // Run says exec needs a command
+		{[]string{"exec", "--api-url", "https://x", "--", "ls"}, map[string]string{"AKIFLOW_API_URL": "https://y"}, true},
+		{[]string{"exec", "--", "ls"}, map[string]string{"AKIFLOW_API_URL": "https://y"}, true},
+		{[]string{"exec", "--bogus", "ls"}, nil, false},
+		{[]string{"--env", "X", "exec", "ls"}, nil, false},
 		{[]string{"logout", "--api-url", "https://x"}, nil, false},
 		{[]string{"get", "store"}, nil, false},
 		{[]string{"--force-refresh=true"}, nil, false},
@@ -166,6 +192,8 @@ func FuzzFastPath(f *testing.F) {
 	f.Add("--non-interactive", "--force-refresh", "erase", "--insecure", "", 7)
 	f.Add("switch", "a@b.c", "-o", "json", "", 1)
 	f.Add("logout", "--all", "status", "-v", "", 2)
+	f.Add("exec", "--env", "X", "--", "", 3)
+	f.Add("exec", "-v", "ls", "-l", "https://x", 8)
 	names := envNames()
 	f.Fuzz(func(t *testing.T, a, b, c, d, value string, which int) {
 		env := map[string]string{}

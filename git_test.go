@@ -2,7 +2,7 @@
 // the README sets it up, and at a terminal. The protocol lines themselves
 // (which hosts get an answer, the Bearer form, store and erase, bad input)
 // are piped into the helper in git_protocol.txtar; which hosts count as
-// Akiflow's is helper's TestGitHostMustBeADNSName.
+// Akiflow's is helper/format's TestIsAkiflowHost.
 package main_test
 
 import (

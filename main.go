@@ -83,7 +83,7 @@ func execute(args []string) error {
 		if len(args) > 1 {
 			return helper.UsageError("%s is run by akiflow-token itself", refresh.Command)
 		}
-		return exitCode(helper.RefreshChild(openStore))
+		return exitCode(helper.RefreshChild(openStore, func(string) helper.Vault { return nil }))
 	}
 	if filepath.Base(os.Args[0]) == gitHelperName {
 		args = append([]string{"git-credential"}, args...)

@@ -29,6 +29,7 @@ type refreshRequest struct {
 	Verbose    bool          `json:"verbose,omitempty"`
 	AppVersion string        `json:"app_version,omitempty"`
 	Platform   string        `json:"platform,omitempty"`
+	Vault      string        `json:"vault,omitempty"` // where the refresh token lives, if not in the record
 }
 
 // refreshProtocol is the version of the request and of the child's exit
@@ -52,9 +53,13 @@ func (h *Helper) refreshDetached(ctx context.Context, c *call, lock Lock, s *Ses
 	if err != nil {
 		return here(err)
 	}
-	req, _ := json.Marshal(refreshRequest{Version: refreshProtocol, BaseURL: h.base.String(), Email: s.Email,
+	r := refreshRequest{Version: refreshProtocol, BaseURL: h.base.String(), Email: s.Email,
 		Timeout: h.cfg.Timeout, Insecure: h.cfg.Insecure, Verbose: h.cfg.Verbose,
-		AppVersion: h.cfg.AppVersion, Platform: h.cfg.Platform})
+		AppVersion: h.cfg.AppVersion, Platform: h.cfg.Platform}
+	if h.cfg.Vault != nil {
+		r.Vault = h.cfg.Vault.Name()
+	}
+	req, _ := json.Marshal(r)
 	child, err := refresh.Start(exe, req, f)
 	if err != nil {
 		return here(err)
@@ -98,8 +103,9 @@ func (h *Helper) refreshDetached(ctx context.Context, c *call, lock Lock, s *Ses
 // adopts the lock its parent handed down, refreshes the account's session
 // in store and saves it, and returns its exit status: ExitOK, or
 // ExitLoginNeeded when Akiflow rejected the refresh token (then forgotten),
-// or the failure's. open opens the store of an auth host.
-func RefreshChild(open func(host string) Store) int {
+// or the failure's. open opens the store of an auth host, vault the Vault
+// of a name (nil when it knows none).
+func RefreshChild(open func(host string) Store, vault func(name string) Vault) int {
 	data, ok := refresh.Request()
 	var r refreshRequest
 	if !ok || json.Unmarshal(data, &r) != nil || r.Version != refreshProtocol || r.Email == "" {
@@ -108,6 +114,12 @@ func RefreshChild(open func(host string) Store) int {
 	}
 	cfg := Config{BaseURL: r.BaseURL, Timeout: r.Timeout, Insecure: r.Insecure, Verbose: r.Verbose,
 		AppVersion: r.AppVersion, Platform: r.Platform}
+	if r.Vault != "" {
+		if cfg.Vault = vault(r.Vault); cfg.Vault == nil {
+			fmt.Fprintf(os.Stderr, "akiflow-token: %s: this akiflow-token knows no %s\n", refresh.Command, format.SafeText(r.Vault))
+			return ExitUsage // the caller refreshes in its own process
+		}
+	}
 	probe, err := New(cfg, func(string) Store { return nil })
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "akiflow-token: %s: %v\n", refresh.Command, err)

@@ -80,8 +80,12 @@
 // # Tokens
 //
 // The access token is a JWT (RS256) that lives about 30 minutes
-// (expires_in 1800); its expiry is counted from the moment the request was
-// sent, with the JWT's exp claim as a fallback. The refresh token is an
+// (expires_in 1800). Its expiry is counted from the moment the request was
+// sent, as the earliest of expires_in, the JWT's own lifetime (exp - iat)
+// and its exp; a value that cannot be an access token's lifetime (under a
+// second, over a day: expires_in in milliseconds, an exp centuries away)
+// is ignored, and with none left the token lives UnknownLifetime, a
+// minute. The refresh token is an
 // opaque string (def50200…) that lives for months. Both are secrets: no
 // error or log line of this package holds either. The API
 // (https://api.akiflow.com/v5/…) takes the access token as a Bearer token.

@@ -80,6 +80,12 @@ type Store struct {
 
 	mu      sync.Mutex
 	checked bool // the folders exist and are fit to use (folder)
+	// leftovers are the temporary files the first Recover found in the
+	// folder, by the file name of their record: the folder is listed once
+	// per Store, not once per record (a logout --all of 10,000 accounts).
+	// A killed save of another process after that listing is recovered by
+	// the next process.
+	leftovers map[string][]string
 }
 
 // Open returns the store for group (for example a host name), whose

@@ -43,9 +43,18 @@ func (s *Store) Recover(name string, keep func(data []byte) bool) (moved bool, e
 		return false, err
 	}
 	base := escape(name) + ext
-	paths, err := leftovers(dir, base)
-	if err != nil || len(paths) == 0 {
-		return false, err
+	s.mu.Lock()
+	if s.leftovers == nil {
+		if s.leftovers, err = leftovers(dir); err != nil {
+			s.mu.Unlock()
+			return false, err
+		}
+	}
+	paths := s.leftovers[base]
+	delete(s.leftovers, base)
+	s.mu.Unlock()
+	if len(paths) == 0 {
+		return false, nil
 	}
 	type leftover struct {
 		path  string
@@ -133,24 +142,28 @@ func salvage(f *os.File, path string, recordSize int, keep func([]byte) bool) (b
 	return true, nil
 }
 
-// leftovers lists the temporary files of the record whose file name is base
-// in dir: renameio names them "." + base + digits. No record's name starts
-// with "." (escape escapes it), and a leftover of another record has
-// something other than digits after base.
-func leftovers(dir, base string) ([]string, error) {
+// leftovers lists the temporary files in dir, by the file name of their
+// record: renameio names them "." + the record's file name + digits. No
+// record's name starts with "." (escape escapes it).
+func leftovers(dir string) (map[string][]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("could not list %s: %w", dir, unwrapPathError(err))
 	}
-	var paths []string
+	found := map[string][]string{}
 	for _, e := range entries {
-		digits, ok := strings.CutPrefix(e.Name(), "."+base)
-		if e.IsDir() {
-			continue // never ours: left alone, and not warned about at every refresh
+		name, ok := strings.CutPrefix(e.Name(), ".")
+		if !ok || e.IsDir() {
+			continue // a record, or never ours: left alone, and not warned about at every refresh
 		}
-		if ok && digits != "" && strings.Trim(digits, "0123456789") == "" {
-			paths = append(paths, filepath.Join(dir, e.Name()))
+		i := strings.LastIndex(name, ext)
+		if i <= 0 {
+			continue
+		}
+		base, digits := name[:i+len(ext)], name[i+len(ext):]
+		if digits != "" && strings.Trim(digits, "0123456789") == "" {
+			found[base] = append(found[base], filepath.Join(dir, e.Name()))
 		}
 	}
-	return paths, nil
+	return found, nil
 }

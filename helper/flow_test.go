@@ -209,7 +209,7 @@ func (f *flow) lockings() int {
 	var n int
 	f.store.Do(func() {
 		for _, name := range f.store.Locked {
-			if !strings.HasSuffix(name, ".login") {
+			if !strings.HasSuffix(name, "/login") {
 				n++
 			}
 		}

@@ -148,7 +148,7 @@ func New(cfg Config, open func(host string) Store) (*Helper, error) {
 	h.newClient = sync.OnceValue(func() *akiflow.Client {
 		ccfg := akiflow.ClientConfig{BaseURL: base, Timeout: cfg.Timeout, Insecure: cfg.Insecure,
 			UserAgent: "akiflow-token/" + Version(), Now: cfg.Now,
-			AppVersion: cfg.AppVersion, Platform: cfg.Platform}
+			AppVersion: cfg.AppVersion, Platform: cfg.Platform, MaxReply: maxReply}
 		if cfg.Verbose {
 			ccfg.Logf = func(format string, args ...any) { logLine(cfg.Stderr, format, args...) }
 		}

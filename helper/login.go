@@ -38,7 +38,7 @@ func (h *Helper) Login(ctx context.Context, req Request) (*Session, error) {
 	waiting, err := h.store.Lock(busy, loginLock(key))
 	cancel()
 	switch {
-	case err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+	case err != nil && ctx.Err() == nil && errors.Is(busy.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded):
 		return nil, fmt.Errorf("a login to %s is waiting for its code in another terminal: finish it there, or cancel it and run this again (a second login would mail a new code, which kills the first)", c.shown(key))
 	case err != nil:
 		return nil, interruptedOr(err)
@@ -62,7 +62,7 @@ func (c *call) implicitLogin(ctx context.Context, key string) (*Session, error) 
 		return nil, err
 	}
 	defer tty.Close()
-	waiting, err := c.wait(ctx, loginLock(key), codeWait+c.h.lockWait())
+	waiting, err := c.wait(ctx, loginLock(key), key, codeWait+c.h.lockWait())
 	if err != nil {
 		return nil, err
 	}
@@ -83,15 +83,19 @@ func (c *call) terminalFor(key string) (*terminal, error) {
 	}
 	busy, cancel := context.WithTimeout(context.Background(), tryWait)
 	defer cancel()
-	if waiting, lerr := c.h.store.Lock(busy, loginLock(key)); lerr == nil {
+	waiting, lerr := c.h.store.Lock(busy, loginLock(key))
+	if lerr == nil {
 		waiting.Close()
-		return nil, err
+	}
+	if !errors.Is(lerr, context.DeadlineExceeded) {
+		return nil, err // free, or not to be had at all: nobody is waiting
 	}
 	return nil, withCode(ExitLoginNeeded, "a login to %s is waiting for its code in another terminal; run this again once it is done", c.shown(key))
 }
 
-// loginLock names the lock a login holds while it waits for its code.
-func loginLock(key string) string { return key + ".login" }
+// loginLock names the lock a login holds while it waits for its code:
+// with a slash, which no account's email has.
+func loginLock(key string) string { return key + "/login" }
 
 // tryWait is how long a look at a lock that may be held waits.
 const tryWait = 50 * time.Millisecond
@@ -130,13 +134,14 @@ func (c *call) login(ctx context.Context, key string, tty *terminal) (*Session, 
 	if err := confirmCode(ctx, tty, client, typed, codeURL); err != nil {
 		return nil, err
 	}
-	// The code is accepted: finish, Ctrl-C or not.
+	// The code is accepted: finish, Ctrl-C or not, and wait for the lock
+	// as long as a login may wait: a login done is not thrown away.
 	ctx = context.WithoutCancel(ctx)
 	tokens, err := client.Me(ctx)
 	if err != nil {
 		return nil, err
 	}
-	lock, err := c.lock(ctx, key, c.h.lockWait())
+	lock, err := c.lock(ctx, key, codeWait)
 	if err != nil {
 		return nil, err
 	}

@@ -89,14 +89,19 @@ func (h *Helper) refreshDetached(ctx context.Context, c *call, lock Lock, s *Ses
 		}
 		return nil, &Error{Code: status, Err: errors.New(msg)}
 	}
-	if report.Unsaved != nil { // the child warned that it could not be saved
-		return ParseSession(report.Unsaved)
-	}
 	fresh, err := c.load(s.Email)
-	if err == nil && fresh == nil {
-		err = errors.New("the refreshed session was not saved")
+	if report.Unsaved != nil { // the child warned that it could not be saved
+		fresh, err = ParseSession(report.Unsaved)
 	}
-	return fresh, err
+	switch {
+	case err != nil:
+		return nil, err
+	case fresh == nil || fresh.Email != s.Email || !fresh.validFor(c.now(), 0):
+		// A refresh process that says it succeeded must have a good token
+		// of this account to show for it.
+		return nil, &Error{Code: ExitUnavailable, Err: errors.New("the refresh process said it refreshed, but left no good token")}
+	}
+	return fresh, nil
 }
 
 // RefreshChild is the detached refresh process (refresh.Command): it

@@ -46,8 +46,13 @@ type Session struct {
 // size bound of what is saved. The access token (at most
 // akiflow.MaxTokenSize of printable ASCII, which JSON writes in at most
 // twice as many bytes) and the small fields take under 20 KiB; the rest is
-// room for the refresh token, which only the reply's size bounds.
+// room for the refresh token, which maxReply bounds.
 const MaxRecordSize = 100 << 10
+
+// maxReply bounds a refresh's reply to what a record can hold whatever it
+// says: JSON writes a byte of a token in at most six (a control as
+// \u00XX). A larger reply is refused whole, not taken and then lost.
+const maxReply = (MaxRecordSize - 4<<10) / 6
 
 // errNewerFormat marks a cache file from a newer akiflow-token.
 var errNewerFormat = errors.New("written by a newer akiflow-token")

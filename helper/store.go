@@ -186,15 +186,15 @@ func (h *Helper) lockWait() time.Duration {
 // lock takes an account's lock for at most wait, then recovers a killed
 // save of its record.
 func (c *call) lock(ctx context.Context, key string, wait time.Duration) (Lock, error) {
-	lock, err := c.wait(ctx, key, wait)
+	lock, err := c.wait(ctx, key, key, wait)
 	if err == nil {
 		c.recoverSave(key)
 	}
 	return lock, err
 }
 
-// wait takes the lock name for at most wait.
-func (c *call) wait(ctx context.Context, key string, wait time.Duration) (Lock, error) {
+// wait takes the lock name, of the account key, for at most wait.
+func (c *call) wait(ctx context.Context, name, key string, wait time.Duration) (Lock, error) {
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	// Say why, when the wait is long enough to notice (another terminal's
@@ -202,7 +202,7 @@ func (c *call) wait(ctx context.Context, key string, wait time.Duration) (Lock, 
 	notice := time.AfterFunc(lockNotice, func() {
 		fmt.Fprintf(c.h.cfg.Stderr, "akiflow-token: waiting for another akiflow-token refreshing or logging in to %s (at most %s)\n", c.shown(key), wait)
 	})
-	lock, err := c.h.store.Lock(waitCtx, key)
+	lock, err := c.h.store.Lock(waitCtx, name)
 	notice.Stop()
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:

@@ -63,6 +63,7 @@ type Client struct {
 	now       func() time.Time
 
 	appVersion, platform string // Akiflow-Version, Akiflow-Platform
+	maxReply             int
 }
 
 // ClientConfig configures NewClient.
@@ -75,6 +76,10 @@ type ClientConfig struct {
 	UserAgent  string
 	Logf       func(format string, args ...any) // one line per exchange; may be nil
 	Now        func() time.Time
+	// MaxReply bounds a refresh's reply (maxReplySize when 0): whoever
+	// keeps the tokens says how much it can keep, so that a reply is
+	// either refused whole or kept whole, never taken and then lost.
+	MaxReply int
 }
 
 // NewClient returns a client for cfg.BaseURL.
@@ -95,7 +100,11 @@ func NewClient(cfg ClientConfig) *Client {
 	}
 	jar, _ := cookiejar.New(nil) // never fails without options
 	c := &Client{base: cfg.BaseURL, timeout: cfg.Timeout, userAgent: cfg.UserAgent, now: cfg.Now, logf: cfg.Logf,
-		appVersion: orDefault(cfg.AppVersion, AppVersion), platform: orDefault(cfg.Platform, Platform)}
+		appVersion: orDefault(cfg.AppVersion, AppVersion), platform: orDefault(cfg.Platform, Platform),
+		maxReply: cfg.MaxReply}
+	if c.maxReply <= 0 || c.maxReply > maxReplySize {
+		c.maxReply = maxReplySize
+	}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -331,6 +340,11 @@ func endpointOf(base, u *url.URL) string {
 func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, header http.Header, out any) error {
 	ctx, cancel := withDeadline(ctx, c.timeout)
 	defer cancel()
+	if pastDeadline(ctx) {
+		// Stopped and resumed past the deadline: sent now, the request
+		// could be answered after the grace, and its answer lost.
+		return c.networkError(ctx, op, context.DeadlineExceeded)
+	}
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -364,15 +378,21 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 		return c.networkError(ctx, op, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplySize+1))
+	limit := maxReplySize
+	if op == "refresh" {
+		limit = c.maxReply // its tokens are kept: no more than can be
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
 		return c.networkError(ctx, op, err)
 	}
-	if len(data) > maxReplySize {
-		return &ServerError{Op: op, Status: resp.StatusCode, Message: fmt.Sprintf("the reply is larger than %d bytes", maxReplySize)}
+	if len(data) > limit {
+		return &ServerError{Op: op, Status: resp.StatusCode, Message: fmt.Sprintf("the reply is larger than the %d bytes that can be kept", limit)}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return newServerError(op, endpointOf(c.base, resp.Request.URL), resp, data) // the URL that answered, after redirects
+		// The URL that answered, after redirects; the server's words never
+		// hold what we sent it (a refresh token, a code), even echoed.
+		return newServerError(op, endpointOf(c.base, resp.Request.URL), resp, redactSecrets(data, in))
 	}
 	if out == nil {
 		return nil
@@ -380,7 +400,44 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 	if err := DecodeReply(data, out); err != nil {
 		return &ServerError{Op: op, Status: resp.StatusCode, Message: err.Error()}
 	}
+	if d, ok := out.(interface{ setServerDate(time.Time) }); ok {
+		if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+			d.setServerDate(t)
+		}
+	}
 	return nil
+}
+
+// redactSecrets is a reply with any secret of the request in (the
+// refresh token, the code) replaced, before its words reach a message:
+// the whole secret, and a run of text starting with its first 12
+// characters (an echo the server cut short).
+func redactSecrets(data []byte, in any) []byte {
+	m, ok := in.(map[string]string)
+	if !ok {
+		return data
+	}
+	text := string(data)
+	for _, key := range []string{"refresh_token", "code"} {
+		secret := m[key]
+		if len(secret) < 6 {
+			continue
+		}
+		text = strings.ReplaceAll(text, secret, "<redacted>")
+		head := secret[:min(12, len(secret))]
+		for {
+			i := strings.Index(text, head)
+			if i < 0 {
+				break
+			}
+			j := i + len(head)
+			for j < len(text) && !strings.ContainsRune(" \t\r\n\"',;<>", rune(text[j])) {
+				j++
+			}
+			text = text[:i] + "<redacted>" + text[j:]
+		}
+	}
+	return []byte(text)
 }
 
 // DecodeReply parses a JSON reply into out; anything else (an HTML
@@ -426,10 +483,13 @@ func (c *Client) networkError(ctx context.Context, op string, err error) error {
 // that field's problem: a reply that rotated the refresh token must not
 // lose it because its expiry is a string.
 type tokenReply struct {
-	AccessToken  lenient `json:"access_token"`
-	RefreshToken lenient `json:"refresh_token"`
-	ExpiresIn    lenient `json:"expires_in"`
+	AccessToken  lenient   `json:"access_token"`
+	RefreshToken lenient   `json:"refresh_token"`
+	ExpiresIn    lenient   `json:"expires_in"`
+	date         time.Time // the reply's Date header: the server's clock
 }
+
+func (r *tokenReply) setServerDate(t time.Time) { r.date = t }
 
 // lenient is a JSON value kept as it came, for a field read on its own.
 type lenient struct{ raw json.RawMessage }
@@ -531,11 +591,15 @@ func (r *tokenReply) lifetime(access string, sent time.Time) time.Duration {
 	if secs, ok := r.ExpiresIn.seconds(); ok && secs < maxLifetime.Seconds()+1 {
 		known = append(known, time.Duration(secs*float64(time.Second)))
 	}
+	deadOnArrival := false
 	if jwtLife, exp, isJWT := jwtLifetime(access); isJWT {
 		if jwtLife != 0 {
 			known = append(known, jwtLife)
 		}
 		known = append(known, exp.Sub(sent))
+		// Expired by the server's own clock (its reply's Date: no skew of
+		// ours counts): dead on arrival, whatever expires_in says.
+		deadOnArrival = !r.date.IsZero() && exp.Sub(r.date) < minLifetime
 	}
 	lifetime := time.Duration(0)
 	for _, d := range known {
@@ -543,8 +607,8 @@ func (r *tokenReply) lifetime(access string, sent time.Time) time.Duration {
 			lifetime = d
 		}
 	}
-	if lifetime == 0 {
-		return UnknownLifetime
+	if lifetime == 0 || deadOnArrival {
+		return min(max(lifetime, UnknownLifetime), UnknownLifetime)
 	}
 	return lifetime
 }

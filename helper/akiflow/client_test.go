@@ -471,6 +471,7 @@ func TestLifetimeIsTheEarliestPlausible(t *testing.T) {
 		{"expires_in a day and more", 86401, "opaque", UnknownLifetime},
 		{"expires_in exactly a day", 86400, "opaque", 24 * time.Hour},
 		{"no expiry at all", nil, "opaque", UnknownLifetime},
+		{"a JWT expired by the server's clock", 1800, jwt(fmt.Sprintf(`{"iat":%d,"exp":%d}`, exp(-40*time.Minute), exp(-10*time.Minute))), UnknownLifetime},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := map[string]any{"access_token": tc.access}
@@ -482,6 +483,7 @@ func TestLifetimeIsTheEarliestPlausible(t *testing.T) {
 			if err := DecodeReply(data, &r); err != nil {
 				t.Fatal(err)
 			}
+			r.setServerDate(sent) // the server's clock agrees with ours
 			got, err := r.tokens("refresh", sent)
 			if err != nil {
 				t.Fatal(err)
@@ -510,5 +512,51 @@ func TestLateDeadlineLeavesTheReplyToBeRead(t *testing.T) {
 	}
 	if !srv.ValidRefresh(got.RefreshToken) {
 		t.Errorf("the refresh token kept is not the live one")
+	}
+}
+
+// What a server says in its refusal never carries what was sent to it:
+// an echoed refresh token (whole or cut short) is redacted before the
+// words reach a message.
+func TestEchoedSecretsAreRedacted(t *testing.T) {
+	for _, status := range []int{400, 500} {
+		srv := akiflowtest.NewServer()
+		c := newTestClient(t, srv, nil)
+		tokens := loginForTest(t, c, srv, "a@example.com")
+		rt := tokens.RefreshToken
+		body := fmt.Sprintf(`{"error":"invalid_client","message":"refresh_token %s and %s... were not accepted"}`, rt, rt[:20])
+		srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Reply(status, "application/json", body),
+			akiflowtest.Reply(status, "application/json", body), akiflowtest.Reply(status, "application/json", body))
+		_, err := c.Refresh(context.Background(), rt, "id")
+		if err == nil || strings.Contains(err.Error(), rt[:12]) || !strings.Contains(err.Error(), "<redacted>") {
+			t.Errorf("HTTP %d: the error quotes the refresh token (%d bytes) or does not say it was redacted (%v)", status, len(rt), err != nil)
+		}
+		srv.Close()
+	}
+}
+
+// Once a deadline has passed (a process stopped and resumed after it), no
+// new request starts in its grace: the refresh, sent late, could be
+// answered after the grace and its rotated token lost. Nothing reaches the
+// server, and the error is a timeout.
+func TestNoRequestStartsPastTheDeadline(t *testing.T) {
+	srv := akiflowtest.NewServer()
+	defer srv.Close()
+	c := newTestClient(t, srv, nil)
+	tokens := loginForTest(t, c, srv, "a@example.com")
+	before := srv.Counts()
+	ctx, cancel := withDeadline(context.Background(), time.Nanosecond)
+	defer cancel()
+	for !pastDeadline(ctx) {
+		time.Sleep(time.Millisecond)
+	}
+	_, sent, err := c.refreshOnce(ctx, tokens.RefreshToken, "id")
+	if err == nil || sent || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("refreshOnce past the deadline: sent %v, %v; want a timeout, nothing sent", sent, err)
+	}
+	for route, n := range srv.Counts() {
+		if n != before[route] {
+			t.Errorf("%s reached the server past the deadline", route)
+		}
 	}
 }

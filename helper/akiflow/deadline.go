@@ -3,6 +3,7 @@ package akiflow
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,13 +17,18 @@ const readGrace = 2 * time.Second
 // finds every timer of its stopped time expired at once; the reply that
 // arrived meanwhile sits in the socket, and it is read before the grace
 // ends, not thrown away: the reply to a refresh holds the only good
-// refresh token. Once it ends, context.Cause(ctx) is
+// refresh token. The grace is for replies only: once d has passed, no new
+// request starts (pastDeadline). Once it ends, context.Cause(ctx) is
 // context.DeadlineExceeded.
 func withDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	fired := new(atomic.Bool)
+	chain, _ := ctx.Value(firedKey{}).([]*atomic.Bool)
+	ctx = context.WithValue(ctx, firedKey{}, append(chain[:len(chain):len(chain)], fired))
 	ctx, cancel := context.WithCancelCause(ctx)
 	var mu sync.Mutex
 	var grace *time.Timer
 	first := time.AfterFunc(d, func() {
+		fired.Store(true)
 		mu.Lock()
 		defer mu.Unlock()
 		grace = time.AfterFunc(readGrace, func() { cancel(context.DeadlineExceeded) })
@@ -36,4 +42,19 @@ func withDeadline(ctx context.Context, d time.Duration) (context.Context, contex
 		mu.Unlock()
 		cancel(context.Canceled)
 	}
+}
+
+type firedKey struct{}
+
+// pastDeadline says a deadline of ctx's (withDeadline, its own or an outer
+// one) has passed: its grace is for reading a reply already on its way,
+// never for sending a new request, which would race the grace's end.
+func pastDeadline(ctx context.Context) bool {
+	chain, _ := ctx.Value(firedKey{}).([]*atomic.Bool)
+	for _, fired := range chain {
+		if fired.Load() {
+			return true
+		}
+	}
+	return false
 }

@@ -31,11 +31,15 @@ type source struct {
 	mu      sync.Mutex
 	running chan struct{} // closed when the call under way ends; nil when none
 	last    outcome       // of the last call
-	// The last refresh forced by a 401: the token refused, and the one the
-	// refresh gave. A token that a forced refresh gave and that is refused
-	// too forces nothing: the 401 is not about the token (a path that
-	// always answers 401), and a refresh per request would follow.
+	// The last refresh forced by a 401: the token refused, the one the
+	// refresh gave, and when. A token that a forced refresh gave and that
+	// is refused too forces another only after forcedBackoff, which
+	// doubles each time (a path that always answers 401 would otherwise
+	// cost a refresh per request), up to maxForcedBackoff: a token revoked
+	// later is renewed then.
 	forcedFrom, forcedTo string
+	forcedAt             time.Time
+	forcedBackoff        time.Duration
 }
 
 type outcome struct {
@@ -56,6 +60,13 @@ type memoryHit struct {
 // seen hitFor late. (A variable for the tests, whose stub changes state
 // at once.)
 var hitFor = 100 * time.Millisecond
+
+// The bounds of the wait between refreshes forced by 401s to tokens that
+// forced refreshes gave.
+const (
+	firstForcedBackoff = 10 * time.Second
+	maxForcedBackoff   = 30 * time.Minute
+)
 
 // cached is Source.Cached, through the memory of the last hit.
 func (t *source) cached() (format.Credential, bool) {
@@ -122,15 +133,20 @@ func (t *source) get(ctx context.Context, stale string) (format.Credential, erro
 			}
 			continue
 		}
-		if stale != "" && (stale == t.forcedTo || stale == t.forcedFrom) {
-			// A forced refresh gave this token, or was forced for it
-			// already: take the token as it is.
+		if stale != "" && (stale == t.forcedFrom || stale == t.forcedTo && time.Since(t.forcedAt) < t.forcedBackoff) {
+			// A refresh was forced for this token already, or gave it a
+			// moment ago: take the token as it is.
 			t.mu.Unlock()
 			stale = ""
 			continue
 		}
 		if stale != "" {
-			t.forcedFrom, t.forcedTo = stale, ""
+			if stale == t.forcedTo {
+				t.forcedBackoff = min(2*t.forcedBackoff, maxForcedBackoff)
+			} else {
+				t.forcedBackoff = firstForcedBackoff
+			}
+			t.forcedFrom, t.forcedTo, t.forcedAt = stale, "", time.Now()
 		}
 		running := make(chan struct{})
 		t.running = running

@@ -431,3 +431,36 @@ func TestNothingLoggedHoldsASecret(t *testing.T) {
 	}
 	r.checkNoSecrets("stderr", log)
 }
+
+// A token that a forced renew gave, refused too, forces another renew only
+// once the backoff has passed (10 s, then twice as long each time, up to
+// 30 min): a token revoked minutes later is renewed, a path that always
+// answers 401 costs a handful of refreshes a day, not one per request.
+func TestSourceRenewBacksOff(t *testing.T) {
+	src := newStub(t)
+	s := newSource(src)
+	ctx := context.Background()
+	s.renew(ctx, "tok-1") // forced: tok-2
+	if c, ok, _ := s.renew(ctx, "tok-2"); ok || c.AccessToken != "tok-2" {
+		t.Fatalf("tok-2 refused right after the renew that gave it: %s, %v; want it kept", c.AccessToken, ok)
+	}
+	for i, want := range []time.Duration{20 * time.Second, 40 * time.Second} {
+		s.mu.Lock()
+		s.forcedAt = s.forcedAt.Add(-s.forcedBackoff) // the backoff has passed
+		s.mu.Unlock()
+		stale := src.current().AccessToken
+		c, ok, err := s.renew(ctx, stale)
+		if err != nil || !ok || c.AccessToken == stale {
+			t.Fatalf("renew %d of %s after the backoff: %s, %v, %v; want a new token", i, stale, c.AccessToken, ok, err)
+		}
+		s.mu.Lock()
+		got := s.forcedBackoff
+		s.mu.Unlock()
+		if got != want {
+			t.Errorf("the backoff after renew %d: %s, want %s", i, got, want)
+		}
+	}
+	if n := src.count().Renew; n != 3 {
+		t.Errorf("%d Renew calls, want 3", n)
+	}
+}

@@ -126,3 +126,32 @@ func Rewrite(route string, edit func(reply map[string]any)) Fault {
 		reply(w, rec.Code, body)
 	}
 }
+
+// ProcessedThenHeld processes the request (a refresh rotates the token),
+// calls held (nil: nothing), then holds the reply until release is
+// closed: the client has sent its request, and its answer exists but has
+// not left. Then it sends the reply, flushed to the connection, and calls
+// sent (nil: nothing). A client that gives up meanwhile gets nothing, and
+// sent is not called.
+func ProcessedThenHeld(route string, release <-chan struct{}, held, sent func()) Fault {
+	return func(w http.ResponseWriter, r *http.Request, s *Server) {
+		rec := httptest.NewRecorder()
+		s.Handle(route, rec, r)
+		if held != nil {
+			held()
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+		if http.NewResponseController(w).Flush() == nil && sent != nil {
+			sent()
+		}
+	}
+}

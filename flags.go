@@ -272,6 +272,23 @@ func checkArgs(args []string, lookupEnv func(string) (string, bool)) error {
 	if v, set := lookupEnv("AKIFLOW_EMAIL"); set && v == "" {
 		return helper.UsageError("AKIFLOW_EMAIL is empty: unset it for the default account, or name one")
 	}
+	// Kong turns invalid UTF-8 into U+FFFD, which would name another
+	// account: refused first.
+	if v, set := lookupEnv("AKIFLOW_EMAIL"); set && !utf8.ValidString(v) {
+		return helper.UsageError("AKIFLOW_EMAIL is not valid UTF-8")
+	}
+	for i, arg := range args {
+		if arg == "--" {
+			break
+		}
+		value, inline := strings.CutPrefix(arg, "--email=")
+		if !inline && (arg == "-e" || arg == "--email") && i+1 < len(args) {
+			value, inline = args[i+1], true
+		}
+		if inline && !utf8.ValidString(value) {
+			return helper.UsageError("--email is not valid UTF-8")
+		}
+	}
 	for i, arg := range args {
 		if arg == "--" {
 			break

@@ -252,3 +252,21 @@ func FuzzCompletion(f *testing.F) {
 		}
 	})
 }
+
+// An email that is not valid UTF-8 is refused before kong, which would
+// turn it into U+FFFD: another account's name.
+func TestInvalidUTF8EmailIsAUsageError(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+	}{
+		{[]string{"-e", "\xffa@b.c"}, nil},
+		{[]string{"--email=\xffa@b.c", "status"}, nil},
+		{nil, map[string]string{"AKIFLOW_EMAIL": "\xffa@b.c"}},
+	} {
+		err := checkArgs(tc.args, func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+		if err == nil || !strings.Contains(err.Error(), "not valid UTF-8") {
+			t.Errorf("checkArgs(%q, %q) = %v, want a usage error", tc.args, tc.env, err)
+		}
+	}
+}

@@ -81,11 +81,7 @@ func TestUnsaveableSessionSendsNoRefresh(t *testing.T) {
 	// space is freed, the session refreshes.
 	t.Run("full disk", func(t *testing.T) {
 		t.Parallel()
-		needRoot(t, "to mount a tmpfs (unshare -m)")
-		needTool(t, "unshare")
-		if out, err := exec.Command("unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt").CombinedOutput(); err != nil {
-			t.Skipf("skipped: this machine does not allow a tmpfs in a mount namespace: %v %s", err, out)
-		}
+		needMountNamespace(t)
 		w := newWorld(t)
 		w.login(alice)
 		w.expire(alice)
@@ -111,6 +107,65 @@ XDG_CACHE_HOME="$DISK/cache" "$BINARY"; echo "freed: $?" >&2
 		w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
 		check(t, "tokens printed", strings.Count(res.stdout, "\n"), 1)
 	})
+}
+
+// needMountNamespace skips a test that mounts a tmpfs in a mount namespace
+// of its own (unshare -m) where it cannot.
+func needMountNamespace(t *testing.T) {
+	t.Helper()
+	needRoot(t, "to mount a tmpfs (unshare -m)")
+	needTool(t, "unshare")
+	if out, err := exec.Command("unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt").CombinedOutput(); err != nil {
+		t.Skipf("skipped: this machine does not allow a tmpfs in a mount namespace: %v %s", err, out)
+	}
+}
+
+// A read-only cache (a read-only file system: a container's, a remounted
+// home) cannot even be locked: a token that is still good, though under
+// --min-ttl, is printed with one warning that says why it was not
+// refreshed; an expired one is an error that names the read-only file
+// system. No request is sent: a refresh could not be saved. (A folder the
+// user cannot write to, on a writable file system, is
+// TestUnsaveableSessionSendsNoRefresh's.)
+func TestReadOnlyCache(t *testing.T) {
+	t.Parallel()
+	needMountNamespace(t)
+	w := newWorld(t)
+	token := w.login(alice)
+	// runReadOnly runs akiflow-token with the cache folder a read-only
+	// tmpfs holding a copy of it, in a mount namespace of its own.
+	runReadOnly := func() result {
+		t.Helper()
+		script := `set -e
+cp -a "$CACHE/." "$COPY/"
+mount -t tmpfs -o size=1m,mode=0700 tmpfs "$CACHE"
+cp -a "$COPY/." "$CACHE/"
+mount -o remount,ro "$CACHE"
+exec "$BINARY"`
+		cache := filepath.Join(w.home, ".cache")
+		return w.runProgram(nil, []string{"CACHE=" + cache, "COPY=" + t.TempDir(), "BINARY=" + binary}, "unshare", "-m", "sh", "-c", script)
+	}
+
+	w.nearExpiry(alice) // good for a minute: under --min-ttl
+	before := w.counts()
+	res := runReadOnly()
+	check(t, "a still-good token: the cached token", w.tokenOf(res), token)
+	warning := "; using the cached token, which expires in "
+	if line, ok := strings.CutSuffix(res.stderr, "\n"); !ok || strings.Contains(line, "\n") ||
+		!strings.Contains(line, "read-only file system") || !strings.Contains(line, warning) || !strings.HasSuffix(line, "(a refresh needs a writable cache)") {
+		t.Errorf("a still-good token: want one warning naming the read-only file system, got:\n%s", redact(res.stderr))
+	}
+
+	w.expire(alice)
+	res = runReadOnly()
+	if res.code == 0 {
+		t.Errorf("an expired token: exit status 0")
+	}
+	check(t, "an expired token: stdout", res.stdout, "")
+	if !strings.Contains(res.stderr, "read-only file system") || strings.Count(res.stderr, "\n") != 1 {
+		t.Errorf("an expired token: want one line naming the read-only file system, got:\n%s", redact(res.stderr))
+	}
+	w.checkRequests(before, map[string]int{})
 }
 
 // A process killed after it saved a refreshed session to its temporary

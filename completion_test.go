@@ -1,109 +1,159 @@
-// End-to-end tests of shell completion in the real shells: bash completes
-// at a terminal, fish asks the function its script defines, zsh parses its
-// script. The candidates akiflow-token answers are in completion.txtar;
-// that it answers any line without a panic is FuzzCompletion.
+// End-to-end tests of shell completion in the real shells: bash, zsh and
+// fish, each at a terminal (a pseudo-terminal), load the completion as the
+// README says and complete when Tab is pressed, with and without a cached
+// session. The candidates akiflow-token answers for each line are in
+// completion.txtar; that it answers any line without a panic is
+// FuzzCompletion.
 package main_test
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	"github.com/creack/pty"
 )
 
-// interactiveShell runs shell in a pseudo-terminal, evaluates setup in it,
-// types keys, and returns the screen once it shows want (or after
-// patience).
-func (w *world) interactiveShell(shell string, args []string, setup, keys, want string) string {
-	w.t.Helper()
-	setupFile := filepath.Join(w.t.TempDir(), "setup.sh")
-	os.WriteFile(setupFile, []byte(setup), 0o600)
-	cmd := exec.Command(shell, args...)
-	cmd.Env = append(append([]string(nil), w.env...), "PS1=$ ", "TERM=dumb")
-	master, err := pty.Start(cmd)
-	if err != nil {
-		w.t.Fatal(err)
+// completionShell is how a person runs one shell and loads the completion.
+type completionShell struct {
+	args []string // an interactive shell without the person's startup files
+	load string   // the README's line
+	list string   // the keys that show the candidates of an ambiguous word
+	// listed says the shell shows them on a dumb terminal (fish draws its
+	// pager on a capable one only; a second Tab there picks a candidate).
+	listed bool
+}
+
+var completionShells = map[string]completionShell{
+	"bash": {args: []string{"--norc", "--noprofile", "-i"}, load: `eval "$(akiflow-token completion bash)"`, list: "\t\t", listed: true},
+	"zsh":  {args: []string{"-f", "-i"}, load: `eval "$(akiflow-token completion zsh)"`, list: "\t", listed: true},
+	// fish reads no config of the person's (XDG_CONFIG_HOME is the
+	// world's, empty); its autosuggestions, which run the completion at
+	// every key, are turned off: they take seconds, on a busy machine.
+	"fish": {args: []string{"-i"}, load: "set -g fish_autosuggestion_enabled 0; akiflow-token completion fish | source", list: "\t"},
+}
+
+func TestCompletionBash(t *testing.T) { testCompletionAtATerminal(t, "bash") }
+func TestCompletionZsh(t *testing.T)  { testCompletionAtATerminal(t, "zsh") }
+func TestCompletionFish(t *testing.T) { testCompletionAtATerminal(t, "fish") }
+
+// A person presses Tab: the shell completes commands, accounts and command
+// names, and offers no file name where a value is none. A completion never
+// puts a token on the line, never asks for a login and sends no request,
+// with or without a session.
+func testCompletionAtATerminal(t *testing.T, shell string) {
+	t.Parallel()
+	needTool(t, shell)
+	sh := completionShells[shell]
+	w := newWorld(t)
+	// The shell's folder holds one file: wherever the shell offered file
+	// names, Tab would put it on the line.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "decoy-file"), nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		master.Close()
-	}()
-	var mu sync.Mutex
-	var screen bytes.Buffer
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			mu.Lock()
-			screen.Write(buf[:n])
-			mu.Unlock()
-			if err != nil {
-				return
+	if shell == "fish" {
+		// fish's first start generates completions from man pages in the
+		// background, which outlives the test and writes into its home:
+		// it is told that this home was set up already.
+		conf := filepath.Join(w.home, ".config", "fish")
+		os.MkdirAll(conf, 0o700)
+		os.WriteFile(filepath.Join(conf, "fish_variables"), []byte("SETUVAR __fish_initialized:99999\n"), 0o600)
+	}
+	term := w.startShell(dir, []string{"PS1=$ ", "TERM=dumb"}, shell, sh.args...)
+	c := &completer{t: t, term: term}
+	term.typeLine(sh.load)
+	c.sync()
+	before := w.counts()
+
+	// check types keys, then checks the line the shell made of them,
+	// and, when the shell shows them, the candidates it listed.
+	check := func(what, keys string, line []string, listed ...string) {
+		t.Helper()
+		got, shown := c.complete(keys)
+		if strings.Join(got, " ") != strings.Join(line, " ") {
+			t.Errorf("%s %s: %q became %q, want %q; the terminal showed:\n%s", shell, what, keys, got, line, redact(shown))
+		}
+		for _, want := range listed {
+			if !strings.Contains(shown, want) {
+				t.Errorf("%s %s: %q does not list %q; the terminal showed:\n%s", shell, what, keys, want, redact(shown))
 			}
 		}
-	}()
-	master.Write([]byte(". " + setupFile + "\n"))
-	master.Write([]byte(keys))
-	deadline := time.Now().Add(patience)
-	for time.Now().Before(deadline) {
-		mu.Lock()
-		s := screen.String()
-		mu.Unlock()
-		if strings.Contains(s, want) {
-			return s
+		if strings.Contains(shown, "decoy-file") && !strings.Contains(strings.Join(line, " "), "decoy-file") {
+			t.Errorf("%s %s: %q offers the folder's file names; the terminal showed:\n%s", shell, what, keys, redact(shown))
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return screen.String()
+	list := func(candidates ...string) []string {
+		if !sh.listed {
+			return nil
+		}
+		return candidates
+	}
+
+	// No session yet.
+	check("without a session, the commands", "akiflow-token "+sh.list, []string{"akiflow-token"}, list("status", "login", "exec")...)
+	check("a command", "akiflow-token st\t", []string{"akiflow-token", "status"})
+	check("without a session, -e", "akiflow-token -e \t", []string{"akiflow-token", "-e"})
+	check("exec's command", "akiflow-token exec -- ech\t", []string{"akiflow-token", "exec", "--", "echo"})
+	check("--min-ttl's value", "akiflow-token --min-ttl "+sh.list, []string{"akiflow-token", "--min-ttl"})
+	// Where file names are due, the shell offers the folder's one file:
+	// the check above would have seen it.
+	check("exec's arguments", "akiflow-token exec -- echo \t", []string{"akiflow-token", "exec", "--", "echo", "decoy-file"})
+	w.checkRequests(before, map[string]int{})
+	if _, err := os.Lstat(w.sessionPath(alice)); !os.IsNotExist(err) {
+		t.Errorf("a session file after completions: %v", err)
+	}
+
+	// With a session.
+	w.login(alice)
+	before = w.counts()
+	check("with a session, the commands", "akiflow-token "+sh.list, []string{"akiflow-token"}, list("status", "login", "exec")...)
+	check("with a session, -e", "akiflow-token -e \t", []string{"akiflow-token", "-e", alice})
+	check("with a session, --min-ttl's value", "akiflow-token --min-ttl "+sh.list, []string{"akiflow-token", "--min-ttl"})
+	w.checkRequests(before, map[string]int{})
+
+	screen := term.text()
+
+	w.checkNoSecrets("the "+shell+" terminal", screen)
+	for _, prompt := range []string{"A 6-digit code", "Akiflow email", "Code:"} {
+		if strings.Contains(screen, prompt) {
+			t.Errorf("the %s terminal shows %q: a completion asked for a login:\n%s", shell, prompt, redact(screen))
+		}
+	}
 }
 
-// bash for real: evaluate the script, type a prefix, press Tab.
-func TestCompletionBash(t *testing.T) {
-	t.Parallel()
-	needTool(t, "bash")
-	w := newWorld(t)
-	script := w.run("completion", "bash")
-	check(t, "completion bash: exit", script.code, 0)
-	bash, _ := exec.LookPath("bash")
-	screen := w.interactiveShell(bash, []string{"--norc", "--noprofile"}, script.stdout, "akiflow-token stat\t", "akiflow-token status")
-	if !strings.Contains(screen, "akiflow-token status") {
-		t.Errorf("bash did not complete \"stat\" to \"status\"; the screen:\n%s", screen)
-	}
+// completer types into a shell at a terminal and reads back the line it
+// made.
+type completer struct {
+	t    *testing.T
+	term *terminalRun
 }
 
-// fish's complete -C asks the function the script defines.
-func TestCompletionFish(t *testing.T) {
-	t.Parallel()
-	needTool(t, "fish")
-	w := newWorld(t)
-	script := w.run("completion", "fish")
-	check(t, "completion fish: exit", script.code, 0)
-	res := w.runProgram(strings.NewReader(script.stdout), nil, "fish", "-n")
-	if res.code != 0 {
-		t.Errorf("fish -n refuses the script: %s", res.stderr)
-	}
-	res = w.runProgram(nil, nil, "fish", "-c", script.stdout+"\ncomplete -C 'akiflow-token st'; complete -C 'akiflow-token -o j'")
-	check(t, "fish completes", strings.Fields(res.stdout), []string{"status", "json"})
+// sync waits until the shell has run everything typed so far: it types a
+// command whose output (END42) differs from its echo (END""42).
+func (c *completer) sync() string {
+	c.t.Helper()
+	c.term.typeLine(`echo END""42`)
+	return c.term.expectText("END42")
 }
 
-// zsh parses the script.
-func TestCompletionZsh(t *testing.T) {
-	t.Parallel()
-	needTool(t, "zsh")
-	w := newWorld(t)
-	script := w.run("completion", "zsh")
-	check(t, "completion zsh: exit", script.code, 0)
-	res := w.runProgram(strings.NewReader(script.stdout), nil, "zsh", "-n")
-	if res.code != 0 {
-		t.Errorf("zsh -n refuses the script: %s", res.stderr)
+// printedLine matches the line as printf '[%s]' prints it.
+var printedLine = regexp.MustCompile(`\[akiflow-token\](?:\[[^\[\]\r\n]*\])*`)
+
+// complete types keys at an empty prompt, then has the shell print the
+// line as the keys left it, a word in brackets (Ctrl-A goes to its start,
+// to type printf '[%s]' before it, and Enter runs it). It returns the
+// words and what the terminal showed meanwhile (the echo, the candidates
+// listed).
+func (c *completer) complete(keys string) (words []string, shown string) {
+	c.t.Helper()
+	c.term.typeKeys(keys)
+	c.term.typeLine("\x01printf '[%s]' ")
+	shown = c.sync()
+	lines := printedLine.FindAllString(shown, -1)
+	if len(lines) == 0 {
+		c.t.Fatalf("the shell did not print the line made of %q; the terminal showed:\n%s", keys, redact(shown))
 	}
+	words = strings.Split(strings.TrimSuffix(strings.TrimPrefix(lines[len(lines)-1], "["), "]"), "][")
+	return words, shown
 }

@@ -46,6 +46,11 @@ var binary string
 const releaseTags = "netgo,osusergo,nethttpomithttp2"
 
 func TestMain(m *testing.M) {
+	// Run as a helper program (helperBinary), the test binary is that
+	// program, not the tests.
+	if name := os.Getenv(helperVar); name != "" {
+		os.Exit(runHelper(name, os.Args[1:]))
+	}
 	// The end-to-end tests mostly wait: for the programs they run, and for
 	// the fake's answers. Unless -parallel says otherwise, run at least 4
 	// at once, even on a machine with fewer cores.
@@ -67,6 +72,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building akiflow-token: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	helper, err := linkHelper(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	helperBinary = helper
 	// git runs a helper named "akiflow" as git-credential-akiflow.
 	if err := os.Symlink(binary, filepath.Join(dir, "git-credential-akiflow")); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -75,6 +86,62 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// helperVar, in the environment of the test binary, names the helper
+// program it runs instead of the tests (helperPrograms).
+const helperVar = "AKIFLOW_TEST_HELPER"
+
+// helperPrograms are what a test needs another user's process to do (flood
+// the endpoint's port, try to bind it), run by the test binary itself as
+// that user (helperCommand). Each takes its arguments and returns its exit
+// status.
+var helperPrograms = map[string]func(args []string) int{
+	"flood": floodMain, // serve_test.go
+	"bind":  bindMain,  // serve_test.go
+}
+
+func runHelper(name string, args []string) int {
+	program, ok := helperPrograms[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "%s=%s: no such helper program\n", helperVar, name)
+		return 2
+	}
+	return program(args)
+}
+
+// helperBinary is the test binary, linked (or copied) where every user can
+// run it: go test's own is in a folder of ours alone.
+var helperBinary string
+
+// linkHelper puts helperBinary in dir. It runs before the tests: a copy
+// written while a test starts a program could not be run at once (the
+// program's fork holds it open for writing: "text file busy").
+func linkHelper(dir string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "test-helper")
+	if os.Link(exe, path) != nil {
+		data, err := os.ReadFile(exe)
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(path, data, 0o755); err != nil {
+			return "", err
+		}
+	}
+	return path, os.Chmod(path, 0o755)
+}
+
+// helperCommand is the helper program name with args, to run as user
+// (nil: ours) in a session of its own, with the world's environment.
+func (w *world) helperCommand(user *syscall.Credential, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(helperBinary, args...)
+	cmd.Env = append(append([]string(nil), w.env...), helperVar+"="+name)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Credential: user}
+	return cmd
 }
 
 // requireTools is AKIFLOW_TEST_REQUIRE_TOOLS=1: a missing tool fails the
@@ -460,19 +527,48 @@ func (w *world) startEnv(env []string, args ...string) *terminalRun {
 // rather than the terminal; nil for the terminal.
 func (w *world) startStdin(stdin io.Reader, env []string, args ...string) *terminalRun {
 	w.t.Helper()
+	r := &terminalRun{w: w, done: make(chan struct{})}
+	r.cmd = exec.Command(binary, args...)
+	r.cmd.Env = append(append([]string(nil), w.env...), env...)
+	r.cmd.Stdin = stdin
+	r.cmd.Stdout = &r.stdout
+	r.attach()
+	return r
+}
+
+// startShell runs an interactive program (a shell) in dir, in a
+// pseudo-terminal that is its stdin, stdout and stderr, as a person's
+// terminal window runs it.
+func (w *world) startShell(dir string, env []string, name string, args ...string) *terminalRun {
+	w.t.Helper()
+	r := &terminalRun{w: w, done: make(chan struct{})}
+	r.cmd = exec.Command(name, args...)
+	r.cmd.Dir = dir
+	r.cmd.Env = append(append([]string(nil), w.env...), env...)
+	r.attach()
+	return r
+}
+
+// attach starts r.cmd in a new session whose controlling terminal is a new
+// pseudo-terminal (200 columns: no line of the tests wraps): the terminal
+// is its stderr, and its stdin and stdout unless they are set.
+func (r *terminalRun) attach() {
+	w := r.w
+	w.t.Helper()
 	master, tty, err := pty.Open()
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	defer tty.Close()
-	r := &terminalRun{w: w, tty: master, done: make(chan struct{})}
-	r.cmd = exec.Command(binary, args...)
-	r.cmd.Env = append(append([]string(nil), w.env...), env...)
-	r.cmd.Stdin, r.cmd.Stderr = tty, tty
-	if stdin != nil {
-		r.cmd.Stdin = stdin
+	pty.Setsize(master, &pty.Winsize{Rows: 40, Cols: 200})
+	r.tty = master
+	if r.cmd.Stdin == nil {
+		r.cmd.Stdin = tty
 	}
-	r.cmd.Stdout = &r.stdout
+	if r.cmd.Stdout == nil {
+		r.cmd.Stdout = tty
+	}
+	r.cmd.Stderr = tty
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 2} // stderr is always the terminal
 	if err := r.cmd.Start(); err != nil {
 		w.t.Fatal(err)
@@ -494,7 +590,6 @@ func (w *world) startStdin(stdin io.Reader, env []string, args ...string) *termi
 		r.cmd.Process.Kill()
 		master.Close()
 	})
-	return r
 }
 
 // expect waits until the terminal shows text after what earlier expects
@@ -502,10 +597,17 @@ func (w *world) startStdin(stdin io.Reader, env []string, args ...string) *termi
 // "Code: " a second time waits for a second prompt.
 func (r *terminalRun) expect(text string) {
 	r.w.t.Helper()
+	r.expectText(text)
+}
+
+// expectText is expect that returns what the terminal showed since the
+// last match, up to the end of text.
+func (r *terminalRun) expectText(text string) string {
+	r.w.t.Helper()
 	deadline := time.Now().Add(patience)
 	for time.Now().Before(deadline) {
-		if r.consume(text) {
-			return
+		if shown, ok := r.consume(text); ok {
+			return shown
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -513,25 +615,35 @@ func (r *terminalRun) expect(text string) {
 	seen, rest := r.screen.String()[:r.seen], r.screen.String()[r.seen:]
 	r.mu.Unlock()
 	r.w.t.Fatalf("the terminal never showed %q after what was already matched:\n%s\nit shows since then:\n%s", text, redact(seen), redact(rest))
+	return ""
 }
 
 // consume says whether the terminal shows text after what was consumed,
-// and if so consumes the output up to its end.
-func (r *terminalRun) consume(text string) bool {
+// and if so consumes the output up to its end, and returns it.
+func (r *terminalRun) consume(text string) (string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	i := strings.Index(r.screen.String()[r.seen:], text)
+	rest := r.screen.String()[r.seen:]
+	i := strings.Index(rest, text)
 	if i < 0 {
-		return false
+		return "", false
 	}
 	r.seen += i + len(text)
-	return true
+	return rest[:i+len(text)], true
 }
 
 func (r *terminalRun) text() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.screen.String()
+}
+
+// typeKeys types keys as they are: "\t" is Tab, "\x01" Ctrl-A.
+func (r *terminalRun) typeKeys(keys string) {
+	r.w.t.Helper()
+	if _, err := r.tty.Write([]byte(keys)); err != nil {
+		r.w.t.Fatal(err)
+	}
 }
 
 // typeLine types text and Enter.
@@ -700,6 +812,7 @@ func (w *world) checkRequests(before map[string]int, want map[string]int) {
 type gate struct {
 	arrived chan struct{} // receives once per request held
 	open    chan struct{}
+	sent    chan struct{} // closed once a held reply was sent (holdReply)
 	once    sync.Once
 }
 
@@ -721,6 +834,34 @@ func (w *world) hold(route string, n int) *gate {
 	w.srv.Fail(route, faults...)
 	w.t.Cleanup(g.release) // before the fake closes: its Close waits for us
 	return g
+}
+
+// holdReply makes the next request on route be processed as the healthy
+// server would (a refresh rotates the token), then its reply wait at a
+// gate until it is opened: the process that sent it is known to wait for
+// an answer that exists. held, if not nil, runs once the request is
+// processed, before it counts as arrived; waitSent waits for the reply to
+// be in the connection, once the gate is open.
+func (w *world) holdReply(route string, held func()) *gate {
+	g := &gate{arrived: make(chan struct{}, 1), open: make(chan struct{}), sent: make(chan struct{})}
+	w.srv.Fail(route, akiflowtest.ProcessedThenHeld(route, g.open, func() {
+		if held != nil {
+			held()
+		}
+		g.arrived <- struct{}{}
+	}, func() { close(g.sent) }))
+	w.t.Cleanup(g.release) // before the fake closes: its Close waits for us
+	return g
+}
+
+// waitSent waits until the held reply has been sent (holdReply).
+func (g *gate) waitSent(t testing.TB) {
+	t.Helper()
+	select {
+	case <-g.sent:
+	case <-time.After(patience):
+		t.Fatalf("the held reply was not sent within %s", patience)
+	}
 }
 
 // waitArrival waits until a request has reached the gate.

@@ -290,6 +290,86 @@ func TestRefreshProcessIgnoresTerminationSignals(t *testing.T) {
 	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
 }
 
+// A refresh process frozen (SIGSTOP: a frozen cgroup, docker pause, a
+// debugger) after it sent its refresh, and thawed once its deadline has
+// passed, still reads the reply waiting in its socket and saves it: the
+// rotated refresh token, which the server has spent the old one for, is
+// not lost. The fake processes the refresh (and rotates the token), the
+// process is stopped, then the reply is sent into its socket. Several
+// accounts' refresh processes are frozen at once, each in a world of its
+// own, so that one wait serves them all.
+func TestFrozenRefreshProcessSavesTheReply(t *testing.T) {
+	t.Parallel()
+	needProc(t)
+	// --timeout bounds each exchange, and a reply that arrived is still
+	// read for readGrace (2 s, helper/akiflow's deadline.go) after the
+	// bound fires. Stopped for longer than both, the process finds both
+	// expired when it resumes.
+	const timeout, frozen = "200ms", 2700 * time.Millisecond
+	type trial struct {
+		w        *world
+		caller   *commandRun
+		child    int
+		old      map[string]any
+		accessed string
+	}
+	trials := make([]*trial, repeat(5, 2))
+	for i := range trials {
+		w := newWorld(t)
+		// With one P, a resumed Go process runs its expired timers before
+		// it polls the network: a deadline without the grace would lose
+		// the reply every time, not once in a while.
+		w.env = append(w.env, "GOMAXPROCS=1")
+		tr := &trial{w: w, accessed: w.login(alice)}
+		w.expire(alice)
+		tr.old = w.session(alice)
+		// Its csrf-cookie request waits, so that the refresh process is
+		// known before it sends the refresh.
+		csrf := w.hold(akiflowtest.RouteCSRF, 1)
+		tr.caller = w.startCommand("-e", alice, "--timeout", timeout)
+		child := refreshProcessOf(t, tr.caller.pid())
+		tr.child = child
+		t.Cleanup(func() { // a test that failed leaves no stopped process
+			if alive(child) {
+				syscall.Kill(child, syscall.SIGKILL)
+			}
+		})
+		argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", child))
+		check(t, fmt.Sprintf("trial %d: the refresh process's argv", i), strings.Split(strings.TrimSuffix(string(argv), "\x00"), "\x00"), []string{binary, "__refresh"})
+		csrf.waitArrival(t)
+		reply := w.holdReply(akiflowtest.RouteRefresh, func() { sendSignal(t, child, syscall.SIGSTOP) })
+		csrf.release()
+		reply.waitArrival(t) // processed: the token rotated; the process is being stopped
+		waitUntil(t, fmt.Sprintf("trial %d: the refresh process is stopped", i), func() bool {
+			state, _, _ := procStat(child)
+			return state == 'T'
+		})
+		reply.release()
+		reply.waitSent(t) // the reply is in its socket
+		trials[i] = tr
+	}
+	// Wall-clock time, on purpose: what is tested is a deadline that
+	// passes while the process is stopped.
+	time.Sleep(frozen)
+	for _, tr := range trials {
+		sendSignal(t, tr.child, syscall.SIGCONT)
+	}
+	for i, tr := range trials {
+		w := tr.w
+		waitUntil(t, fmt.Sprintf("trial %d: the refresh process ends", i), func() bool { return !alive(tr.child) })
+		res := tr.caller.wait()
+		token := w.tokenOf(res)
+		now := w.session(alice)
+		checkChanged(t, fmt.Sprintf("trial %d: the saved refresh token", i), fmt.Sprint(now["refresh_token"]), fmt.Sprint(tr.old["refresh_token"]))
+		check(t, fmt.Sprintf("trial %d: the saved refresh token is the live one", i), w.srv.ValidRefresh(fmt.Sprint(now["refresh_token"])), true)
+		check(t, fmt.Sprintf("trial %d: the caller printed the saved token", i), token, now["access_token"])
+		checkChanged(t, fmt.Sprintf("trial %d: the token", i), token, tr.accessed)
+		before := w.counts()
+		check(t, fmt.Sprintf("trial %d: the next call", i), w.tokenOf(w.run("-e", alice)), token)
+		w.checkRequests(before, map[string]int{})
+	}
+}
+
 // pipeInode is the name /proc/PID/fd links give f's pipe: pipe:[INODE].
 func pipeInode(t *testing.T, f *os.File) string {
 	t.Helper()

@@ -8,7 +8,9 @@ package main_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,9 +22,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"akiflow-token/helper/akiflow/akiflowtest"
 )
@@ -46,8 +52,14 @@ exit "$(cat "$1/stop")"`
 // terminal, and waits for the URLs.
 func (w *world) serve(args ...string) *endpointRun {
 	w.t.Helper()
+	return w.serveScript(spyScript, args...)
+}
+
+// serveScript is serve with a script that ends as spyScript does.
+func (w *world) serveScript(script string, args ...string) *endpointRun {
+	w.t.Helper()
 	r := &endpointRun{dir: w.t.TempDir()}
-	argv := append(append([]string(nil), args...), "exec", "--serve", "--", "sh", "-c", spyScript, "sh", r.dir)
+	argv := append(append([]string(nil), args...), "exec", "--serve", "--", "sh", "-c", script, "sh", r.dir)
 	r.commandRun = w.startCommand(argv...)
 	waitUntil(w.t, "the command reports the endpoint's URLs", func() bool {
 		select {
@@ -458,6 +470,234 @@ func TestServeRefusesOtherUsers(t *testing.T) {
 	})
 }
 
+// Another user's flood of the endpoint's port holds up no request of the
+// endpoint's user: while a process of uid 65534 keeps 2,000 connections
+// open (the endpoint closes each, since it is another user's, and the
+// flood opens another at once), a GET of the token URL is answered, 200,
+// and the flood is still going when it is. (That another user's
+// connection is refused at all is TestServeRefusesOtherUsers.)
+func TestServeAnswersUnderAnotherUsersFlood(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("skipped: the endpoint tells users apart on Linux only")
+	}
+	needRoot(t, "to flood the endpoint as another user")
+	w := newServeWorld(t)
+	w.login(alice)
+	r := w.serve()
+	defer r.end(0)
+	u, err := url.Parse(r.tokenURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	flood := w.helperCommand(nobody, "flood", u.Host, "2000")
+	stop, err := flood.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr lockedBuffer
+	flood.Stdout, flood.Stderr = &stdout, &stderr
+	if err := flood.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan struct{})
+	go func() {
+		flood.Wait()
+		close(ended)
+	}()
+	t.Cleanup(func() {
+		flood.Process.Kill()
+		<-ended
+	})
+	waitUntil(t, "the flood holds its connections open", func() bool {
+		select {
+		case <-ended:
+			t.Fatalf("the flood ended before it was ready: %v\n%s%s", flood.ProcessState, stdout.String(), stderr.String())
+		default:
+		}
+		return strings.HasPrefix(stdout.String(), "ready ")
+	})
+
+	start := time.Now()
+	got := getToken(t, r.tokenURL)
+	took := time.Since(start)
+	check(t, "the token URL's account, under the flood", got.Email, alice)
+	select {
+	case <-ended:
+		t.Errorf("the flood ended before the request was answered: %v\n%s", flood.ProcessState, stderr.String())
+	default:
+	}
+
+	stop.Close()
+	select {
+	case <-ended:
+	case <-time.After(patience):
+		t.Fatal("the flood did not stop")
+	}
+	var report floodReport
+	if lines := strings.Split(strings.TrimSpace(stdout.String()), "\n"); json.Unmarshal([]byte(lines[len(lines)-1]), &report) != nil {
+		t.Fatalf("the flood's report: %q %q", stdout.String(), stderr.String())
+	}
+	if report.Opened <= int64(report.Held) {
+		t.Errorf("the flood opened %d connections for %d held: the endpoint closed none of them", report.Opened, report.Held)
+	}
+	t.Logf("a GET of the token URL took %s while another user held %d connections open, %d opened in all (%.0f a second, %d refused at connect)",
+		took.Round(time.Microsecond), report.Held, report.Opened, float64(report.Opened)/report.Seconds, report.Failed)
+}
+
+// floodReport is what floodMain did.
+type floodReport struct {
+	Held    int     `json:"held"`    // connections kept open at once
+	Opened  int64   `json:"opened"`  // in all
+	Failed  int64   `json:"failed"`  // connects that failed
+	Seconds float64 `json:"seconds"` // from the first connect to the end
+}
+
+// floodMain ADDR N, a helper program: keeps N connections to ADDR open,
+// opening another each time one is closed, until its stdin closes. It
+// prints "ready N" once N are open at once (fewer if its descriptor limit
+// says so), and at the end a floodReport.
+func floodMain(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: flood ADDR N")
+		return 2
+	}
+	addr := args[0]
+	n, err := strconv.Atoi(args[1])
+	if err != nil || n <= 0 {
+		fmt.Fprintln(os.Stderr, "flood: N is a count")
+		return 2
+	}
+	var limit syscall.Rlimit // Go has raised it to the hard limit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &limit) == nil && uint64(n)+64 > limit.Cur {
+		n = int(limit.Cur) - 64
+	}
+	stop := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		close(stop)
+	}()
+	var opened, failed atomic.Int64
+	var ready sync.WaitGroup
+	ready.Add(n)
+	start := time.Now()
+	for range n {
+		go func() {
+			first := true
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					failed.Add(1)
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				opened.Add(1)
+				if first {
+					first = false
+					ready.Done()
+				}
+				io.Copy(io.Discard, c) // held until the endpoint closes it
+				c.Close()
+			}
+		}()
+	}
+	ready.Wait()
+	fmt.Printf("ready %d\n", n)
+	<-stop
+	json.NewEncoder(os.Stdout).Encode(floodReport{Held: n, Opened: opened.Load(), Failed: failed.Load(), Seconds: time.Since(start).Seconds()})
+	return 0
+}
+
+// The port the endpoint's URLs name stays taken for as long as the command
+// lives, even once exec --serve is killed (SIGKILL: nothing of it runs to
+// clean up): the command holds the listening socket too, so that no
+// program of another user can listen there and be sent what the command
+// sends to its URLs, capabilities and all. Once the command ends, the
+// port is free again: the refusal was the command's socket.
+func TestServePortStaysTakenWhileTheCommandLives(t *testing.T) {
+	t.Parallel()
+	needRoot(t, "to listen as another user")
+	w := newServeWorld(t)
+	w.login(alice)
+	// The command ignores SIGTERM (on Linux, exec --serve's death sends it
+	// one), and says its pid before its URLs.
+	r := w.serveScript(`trap "" TERM; echo $$ > "$1/pid"; ` + spyScript)
+	data, err := os.ReadFile(filepath.Join(r.dir, "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	command, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || command <= 1 {
+		t.Fatalf("the command's pid: %q", data)
+	}
+	t.Cleanup(func() { syscall.Kill(command, syscall.SIGKILL) }) // before r's cleanup waits for it
+	u, err := url.Parse(r.tokenURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + u.Port()
+	listen := func() (int, string) {
+		t.Helper()
+		out, err := w.helperCommand(nobody, "bind", addr).CombinedOutput()
+		return exitCode(t, err), strings.TrimSpace(string(out))
+	}
+
+	sendSignal(t, r.pid(), syscall.SIGKILL) // exec --serve alone
+	waitUntil(t, "exec --serve is gone", func() bool { return !alive(r.pid()) })
+	if !alive(command) {
+		t.Fatal("the command ended with exec --serve")
+	}
+	if code, out := listen(); code != 3 {
+		t.Errorf("another user listening on the port of the endpoint's URLs once exec --serve was killed: exit %d (%s), want 3: address already in use", code, out)
+	}
+	if !alive(command) {
+		t.Error("the command ended before another user tried the port")
+	}
+
+	r.end(0) // the command ends, and with it the last holder of the socket
+	if code, out := listen(); code != 0 {
+		t.Errorf("another user listening on the port once the command ended: exit %d (%s), want 0", code, out)
+	}
+}
+
+// bindMain ADDR, a helper program: tries to listen on ADDR, with
+// SO_REUSEADDR (as every Go listener) and SO_REUSEPORT (how a port is
+// shared). It exits 0 if it could (and lets go at once), 3 if the address
+// is in use, 1 otherwise, and says so on stdout.
+func bindMain(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: bind ADDR")
+		return 2
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		if cerr := c.Control(func(fd uintptr) {
+			err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); cerr != nil {
+			return cerr
+		}
+		return err
+	}}
+	l, err := lc.Listen(context.Background(), "tcp", args[0])
+	switch {
+	case err == nil:
+		l.Close()
+		fmt.Println("listening on", args[0])
+		return 0
+	case errors.Is(err, syscall.EADDRINUSE):
+		fmt.Println(err)
+		return 3
+	}
+	fmt.Println(err)
+	return 1
+}
+
 // A login needed before the command starts follows the CLI's rules: with
 // no terminal, exit 3 and the command does not run; at a terminal, the
 // login is asked for, then the command runs.
@@ -492,7 +732,14 @@ func TestServeLoginNeededMidRun(t *testing.T) {
 
 	w.srv.Revoke(alice) // logged out elsewhere: the refresh token is dead
 	w.expire(alice)
-	got := do(t, "GET", r.tokenURL, nil)
+	// The endpoint serves its last cache hit from memory for a moment
+	// (helper/endpoint's hitFor): the expired session shows once it has
+	// passed.
+	var got reply
+	waitUntil(t, "the token URL sees the expired session", func() bool {
+		got = do(t, "GET", r.tokenURL, nil)
+		return got.status != 200
+	})
 	check(t, "token URL with a dead session: status", got.status, 503)
 	f := failureOf(t, got)
 	check(t, "error", f.Error, "login_needed")

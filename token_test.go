@@ -171,6 +171,70 @@ func TestLoginCommand(t *testing.T) {
 	check(t, "login without a terminal: exit", w.run("login").code, 3)
 }
 
+// A person's login waiting at its code prompt holds up nobody: it holds
+// no lock of the session while the person reads their mail, so a caller
+// with no terminal refreshes the session meanwhile and prints a token; a
+// second login of the account, which would mail a new code and kill the
+// first one's, is refused, saying where the first one waits; the first
+// login then saves its session, which the next call serves. With no
+// session at all, a caller with no terminal is told that a login waits.
+func TestWaitingLoginStallsNoCaller(t *testing.T) {
+	t.Parallel()
+	const waiting = "a login to " + alice + " is waiting for its code in another terminal"
+
+	t.Run("with a session", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t)
+		first := w.login(alice)
+		w.expire(alice)
+		mailed := w.srv.Count(akiflowtest.RouteLogin)
+		login := w.start("login", "-e", alice)
+		code := w.waitCode(login, alice)
+
+		before := w.counts()
+		refreshed := w.tokenOf(w.run("-e", alice))
+		checkChanged(t, "the token refreshed while a login waits", refreshed, first)
+		w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
+		if !alive(login.cmd.Process.Pid) {
+			t.Fatalf("the login ended while it waited for its code:\n%s", redact(login.text()))
+		}
+
+		second := w.start("login", "-e", alice).wait()
+		check(t, "a second login: exit status", second.code, 1)
+		if !strings.Contains(second.stderr, waiting) {
+			t.Errorf("a second login does not say that one waits:\n%s", redact(second.stderr))
+		}
+		check(t, "codes mailed", w.srv.Count(akiflowtest.RouteLogin)-mailed, 1)
+
+		login.typeLine(code)
+		res := login.wait()
+		check(t, "the first login: exit status", res.code, 0)
+		token := fmt.Sprint(w.session(alice)["access_token"])
+		checkChanged(t, "the login's token", token, refreshed)
+		before = w.counts()
+		check(t, "the next call: the login's token", w.tokenOf(w.run("-e", alice)), token)
+		w.checkRequests(before, map[string]int{})
+	})
+
+	t.Run("without a session", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t)
+		login := w.start("login", "-e", alice)
+		code := w.waitCode(login, alice)
+		before := w.counts()
+		res := w.run("-e", alice)
+		check(t, "exit status", res.code, 3)
+		check(t, "stdout", res.stdout, "")
+		if !strings.Contains(res.stderr, waiting) || strings.Count(res.stderr, "\n") != 1 {
+			t.Errorf("stderr: want one line saying %q, got:\n%s", waiting, redact(res.stderr))
+		}
+		w.checkRequests(before, map[string]int{})
+		login.typeLine(code)
+		check(t, "the login: exit status", login.wait().code, 0)
+		w.tokenOf(w.run("-e", alice))
+	})
+}
+
 func TestCodeIsNeverSentToAnotherHost(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)

@@ -432,6 +432,9 @@ func TestWaitAlreadyCancelled(t *testing.T) {
 // TestAfterTheBounds waits out lateGrace (10 s) past a bound: its cases
 // run at once, outside -parallel's count.
 func TestAfterTheBounds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long (lateGrace, 10 s); runs without -short")
+	}
 	t.Parallel()
 	var wg sync.WaitGroup
 	for _, tt := range []struct {

@@ -236,7 +236,10 @@ func flagValues(node *kong.Node, f *kong.Flag) []string {
 // accounts are the accounts with a session on the auth host the
 // environment names.
 func accounts() []string {
-	c, _, _ := fastParse(nil, os.LookupEnv) // the defaults and the environment
+	c, _, ok := fastParse(nil, os.LookupEnv) // the defaults and the environment
+	if !ok {
+		return nil // a variable is wrong: no host to name the accounts of
+	}
 	h, err := c.helper()
 	if err != nil {
 		return nil

@@ -158,28 +158,42 @@ func BenchmarkCacheHit(b *testing.B) {
 }
 
 // BenchmarkRefresh runs akiflow-token on an expired token against the fake
-// with 20 ms added to every request: two exchanges on one connection, so
-// about 40 ms of waiting, plus the process.
+// with 20 ms added to every request (two exchanges on one connection, so
+// about 40 ms of waiting, plus the process), interleaved with its floor,
+// testdata/floor-refresh: the same two exchanges and an fsynced save in a
+// bare Go process, on another account of the same fake.
 func BenchmarkRefresh(b *testing.B) {
 	token, _, _, _ := buildBenchBinaries(b)
+	floor := filepath.Join(filepath.Dir(binary), "floor-refresh")
+	if out, err := exec.Command("go", "build", "-tags", releaseTags, "-o", floor, "./testdata/floor-refresh").CombinedOutput(); err != nil {
+		b.Fatalf("building the refresh floor: %v\n%s", err, out)
+	}
 	w := newWorld(b)
 	w.login(alice)
+	const other = "floor@example.com"
+	w.login(other)
+	floorRecord := w.cacheFile(other)
 	w.srv.SetLatency(20 * time.Millisecond)
 	requests, connections := w.srv.Count(akiflowtest.RouteCSRF)+w.srv.Count(akiflowtest.RouteRefresh), w.srv.Connections()
-	var samples []sample
+	var samples, floors []sample
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		w.expire(alice)
 		b.StartTimer()
-		samples = append(samples, runMeasured(b, w.env, token))
+		samples = append(samples, runMeasured(b, w.env, token, "-e", alice))
+		b.StopTimer()
+		floors = append(floors, runMeasured(b, w.env, floor, floorRecord))
+		b.StartTimer()
 	}
 	b.StopTimer()
 	requests = w.srv.Count(akiflowtest.RouteCSRF) + w.srv.Count(akiflowtest.RouteRefresh) - requests
 	b.ReportMetric(float64(median(samples).Microseconds())/1000, "ms-median")
 	b.ReportMetric(float64(percentile(samples, 90).Microseconds())/1000, "ms-p90")
-	b.ReportMetric(float64(requests)/float64(b.N), "exchanges/op")
-	b.ReportMetric(float64(w.srv.Connections()-connections)/float64(b.N), "connections/op")
+	b.ReportMetric(float64(median(floors).Microseconds())/1000, "floor-ms-median")
+	b.ReportMetric(float64(median(samples))/float64(median(floors)), "refresh/floor")
+	b.ReportMetric(float64(requests)/float64(b.N)/2, "exchanges/op")
+	b.ReportMetric(float64(w.srv.Connections()-connections)/float64(b.N)/2, "connections/op")
 }
 
 // BenchmarkConcurrentExpired starts 50 processes at once on an expired

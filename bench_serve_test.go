@@ -11,6 +11,7 @@
 package main_test
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net/http"
@@ -126,10 +127,52 @@ func BenchmarkServeProxy(b *testing.B) {
 
 func BenchmarkServeTokenURL(b *testing.B) {
 	_, tokenURL, _ := benchServe(b)
-	const workers = 8
-	transport := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: workers}
-	c := &http.Client{Transport: transport}
+	c := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: tokenWorkers}}
 	req, _ := http.NewRequest("GET", tokenURL, nil)
+	b.ReportMetric(loadTokenURL(b, c, req), "requests/s")
+}
+
+// BenchmarkServeTokenURLFloor is BenchmarkServeTokenURL's floor, on the
+// same load: testdata/floor-tokenurl, a bare net/http server answering a
+// constant as large as the token URL's answer, limited to 2 cores too.
+func BenchmarkServeTokenURLFloor(b *testing.B) {
+	_, tokenURL, _ := benchServe(b)
+	c := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: tokenWorkers}}
+	resp, err := c.Get(tokenURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body) // the answer's size, for the floor's
+	resp.Body.Close()
+	floor := filepath.Join(filepath.Dir(binary), "floor-tokenurl")
+	if out, err := exec.Command("go", "build", "-tags", releaseTags, "-o", floor, "./testdata/floor-tokenurl").CombinedOutput(); err != nil {
+		b.Fatalf("building the floor: %v\n%s", err, out)
+	}
+	cmd := exec.Command(floor, string(body))
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", strings.TrimSpace(line), nil)
+	b.ReportMetric(loadTokenURL(b, c, req), "requests/s")
+}
+
+// tokenWorkers are the load's concurrent clients, on kept-alive
+// connections.
+const tokenWorkers = 8
+
+// loadTokenURL sends b.N requests from tokenWorkers clients and returns
+// the requests per second.
+func loadTokenURL(b *testing.B, c *http.Client, req *http.Request) float64 {
 	for range 100 {
 		timed(b, c, req)
 	}
@@ -137,7 +180,7 @@ func BenchmarkServeTokenURL(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range workers {
+	for range tokenWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -152,5 +195,5 @@ func BenchmarkServeTokenURL(b *testing.B) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "requests/s")
+	return float64(b.N) / elapsed.Seconds()
 }

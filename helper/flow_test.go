@@ -217,6 +217,13 @@ func (f *flow) lockings() int {
 	return n
 }
 
+// lockingsOfAnyName counts every lock taken, a login's included.
+func (f *flow) lockingsOfAnyName() int {
+	var n int
+	f.store.Do(func() { n = f.store.Lockings })
+	return n
+}
+
 // resetCounts zeroes the store's counters.
 func (f *flow) resetCounts() {
 	f.store.Do(func() { f.store.Reads, f.store.Lockings, f.store.Locked = 0, 0, nil })

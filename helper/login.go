@@ -78,8 +78,8 @@ func (c *call) implicitLogin(ctx context.Context, key string) (*Session, error) 
 // elsewhere.
 func (c *call) terminalFor(key string) (*terminal, error) {
 	tty, err := c.terminal(key)
-	if err == nil || c.req.Prompt == nil {
-		return tty, err
+	if err == nil || c.req.Prompt == nil || key == "" {
+		return tty, err // no account chosen: no login of it can be waiting
 	}
 	busy, cancel := context.WithTimeout(context.Background(), tryWait)
 	defer cancel()

@@ -278,3 +278,15 @@ func (b *blockingTTY) Close() error {
 	}
 	return nil
 }
+
+// With no account at all and nobody to ask, a call says so and leaves
+// nothing behind: no lock of a login to look at, no record.
+func TestNoAccountNoTerminalLeavesNothing(t *testing.T) {
+	f := newFlow(t, nil)
+	f.req.Account = ""
+	got, err := f.token()
+	wantExit(t, "Token", got, err, ExitLoginNeeded, "no terminal to ask")
+	if names, _ := f.store.List(); len(names) != 0 || f.lockingsOfAnyName() != 0 {
+		t.Errorf("records %q and %d locks after a call that could not log in; want none", names, f.lockingsOfAnyName())
+	}
+}

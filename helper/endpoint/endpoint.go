@@ -111,6 +111,17 @@ type Endpoint struct {
 
 	mu          sync.Mutex
 	loginWarned atomic.Bool // the last answer was "login needed", and stderr said so
+
+	// rendered is the token URL's last JSON answer, served again to
+	// requests that would get the same bytes: the same session, the same
+	// whole seconds left. A burst renders once a second, not once each.
+	rendered atomic.Pointer[renderedJSON]
+}
+
+type renderedJSON struct {
+	s         format.Credential
+	expiresIn int64
+	body      []byte
 }
 
 // capabilityBytes is the randomness of each capability: 256 bits.
@@ -370,7 +381,10 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, rest strin
 		http.Error(w, "the token URL answers GET", http.StatusMethodNotAllowed)
 		return
 	}
-	as := r.URL.Query().Get("format")
+	var as string
+	if r.URL.RawQuery != "" { // the common request has none: no map to build
+		as = r.URL.Query().Get("format")
+	}
 	if as != "" && as != "json" && as != "raw" {
 		http.Error(w, "format is json (the default) or raw", http.StatusBadRequest)
 		return
@@ -381,23 +395,38 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, rest strin
 		return
 	}
 	e.served()
-	var body bytes.Buffer
+	var body []byte
 	if as == "raw" {
 		if err := akiflow.CheckAccessToken(s.AccessToken); err != nil {
 			e.fail(w, fmt.Errorf("refusing to serve the access token: %v", err))
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		body.WriteString(s.AccessToken)
+		body = []byte(s.AccessToken)
 	} else {
-		if err := format.Write(&body, format.JSON, s, time.Now()); err != nil {
+		if body, err = e.renderJSON(s, time.Now()); err != nil {
 			e.fail(w, err)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Write(body.Bytes())
+	w.Write(body)
+}
+
+// renderJSON is format.Write's JSON of s at now, from e.rendered when that
+// holds the same bytes.
+func (e *Endpoint) renderJSON(s format.Credential, now time.Time) ([]byte, error) {
+	expiresIn := format.ExpiresIn(s, now)
+	if r := e.rendered.Load(); r != nil && r.s == s && r.expiresIn == expiresIn {
+		return r.body, nil
+	}
+	var body bytes.Buffer
+	if err := format.Write(&body, format.JSON, s, now); err != nil {
+		return nil, err
+	}
+	e.rendered.Store(&renderedJSON{s, expiresIn, body.Bytes()})
+	return body.Bytes(), nil
 }
 
 // failure is the JSON of an answer without a token.

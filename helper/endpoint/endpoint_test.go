@@ -53,6 +53,42 @@ func TestTokenURLAnswers(t *testing.T) {
 	}
 }
 
+// The token URL's JSON is rendered once per session and second left:
+// the bytes served again are those format.Write prints at that moment.
+func TestTokenURLRendersOncePerSecondLeft(t *testing.T) {
+	var e Endpoint
+	c := format.Credential{AccessToken: "tok-1", ExpiresAt: time.Unix(1_800_000_000, 0), Email: alice, ClientID: clientID}
+	now := c.ExpiresAt.Add(-100950 * time.Millisecond) // 100 s left, for 950 ms
+	render := func(c format.Credential, now time.Time) []byte {
+		t.Helper()
+		got, err := e.renderJSON(c, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		if err := format.Write(&want, format.JSON, c, now); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("rendered\n%s\nwhere -o json prints\n%s", got, want.Bytes())
+		}
+		return got
+	}
+	first := render(c, now)
+	if again := render(c, now.Add(900*time.Millisecond)); &again[0] != &first[0] {
+		t.Error("the same session with the same whole seconds left was rendered again")
+	}
+	render(c, now.Add(time.Second)) // 99 s left: new bytes
+	other := c
+	other.AccessToken = "tok-2"
+	render(other, now.Add(time.Second))
+	other.Email = "bob@example.com"
+	render(other, now.Add(time.Second))
+	if _, err := e.renderJSON(format.Credential{AccessToken: "bad token", ExpiresAt: c.ExpiresAt}, now); err == nil {
+		t.Error("a token format.Write refuses was rendered")
+	}
+}
+
 // checkAsJSONPrints fails unless body is what -o json prints for c at
 // some moment: format.Write's bytes, for the expires_in body says.
 func checkAsJSONPrints(t *testing.T, body string, c format.Credential) {

@@ -80,7 +80,7 @@ func Write(w io.Writer, name string, c Credential, now time.Time) error {
 			ExpiresIn   int64  `json:"expires_in"`
 			Email       string `json:"email"`
 			ClientID    string `json:"client_id"`
-		}{c.AccessToken, "Bearer", rfc3339(c.ExpiresAt), int64(max(0, c.ExpiresAt.Sub(now)) / time.Second), c.Email, c.ClientID})
+		}{c.AccessToken, "Bearer", rfc3339(c.ExpiresAt), ExpiresIn(c, now), c.Email, c.ClientID})
 	case Curl:
 		platform, version := orDefault(c.Platform, akiflow.Platform), orDefault(c.AppVersion, akiflow.AppVersion)
 		if !ValidHeaderWord(platform) || !ValidHeaderWord(version) {
@@ -117,6 +117,12 @@ func Write(w io.Writer, name string, c Credential, now time.Time) error {
 		return fmt.Errorf("could not write the token: %w", err)
 	}
 	return nil
+}
+
+// ExpiresIn is the expires_in of -o json: the whole seconds c's token has
+// left at now.
+func ExpiresIn(c Credential, now time.Time) int64 {
+	return int64(max(0, c.ExpiresAt.Sub(now)) / time.Second)
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -3,8 +3,10 @@
 //	go test -run '^$' -bench Serve -benchtime 2000x .
 //
 // BenchmarkServeProxy: what the proxy adds to a request on loopback, against
-// the same request sent straight to the fake's protected endpoint (medians
-// and 90th percentiles of interleaved requests on kept-alive connections).
+// what a bare httputil.ReverseProxy in its own process adds
+// (testdata/floor-proxy), both over the same request sent straight to the
+// fake's protected endpoint (medians and 90th percentiles of interleaved
+// requests on kept-alive connections).
 // BenchmarkServeTokenURL: token-URL requests per second, the endpoint
 // limited to 2 cores (GOMAXPROCS=2), the load from this process on the
 // same machine.
@@ -98,30 +100,34 @@ func BenchmarkServeProxy(b *testing.B) {
 	direct, _ := http.NewRequest("GET", w.srv.URL+akiflowtest.ProtectedPath, nil)
 	direct.Header.Set("Authorization", "Bearer "+string(token))
 	proxied, _ := http.NewRequest("GET", proxyURL+akiflowtest.ProtectedPath, nil)
-	for range 200 { // warm both connections, and the proxy's to the fake
-		timed(b, c, direct)
-		timed(b, c, proxied)
+	bareURL := startFloor(b, "floor-proxy", string(token)+"\n", w.srv.URL)
+	bare, _ := http.NewRequest("GET", strings.TrimSuffix(bareURL, "/")+akiflowtest.ProtectedPath, nil)
+	reqs := []*http.Request{direct, proxied, bare}
+	for range 200 { // warm every connection, and the proxies' to the fake
+		for _, req := range reqs {
+			timed(b, c, req)
+		}
 	}
 	connections := w.srv.Connections()
-	var d, p []sample
+	samples := make([][]sample, len(reqs))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if i%2 == 0 {
-			d = append(d, sample{timed(b, c, direct)})
-			p = append(p, sample{timed(b, c, proxied)})
-		} else {
-			p = append(p, sample{timed(b, c, proxied)})
-			d = append(d, sample{timed(b, c, direct)})
+		for j := range reqs { // each first in turn
+			k := (i + j) % len(reqs)
+			samples[k] = append(samples[k], sample{timed(b, c, reqs[k])})
 		}
 	}
 	b.StopTimer()
+	d, p, f := samples[0], samples[1], samples[2]
 	µs := func(t time.Duration) float64 { return float64(t) / float64(time.Microsecond) }
 	b.ReportMetric(µs(median(d)), "direct-median-µs")
 	b.ReportMetric(µs(percentile(d, 90)), "direct-p90-µs")
-	b.ReportMetric(µs(median(p)), "proxy-median-µs")
-	b.ReportMetric(µs(percentile(p, 90)), "proxy-p90-µs")
 	b.ReportMetric(µs(median(p)-median(d)), "added-median-µs")
 	b.ReportMetric(µs(percentile(p, 90)-percentile(d, 90)), "added-p90-µs")
+	b.ReportMetric(µs(median(f)-median(d)), "bare-added-median-µs")
+	b.ReportMetric(µs(percentile(f, 90)-percentile(d, 90)), "bare-added-p90-µs")
+	b.ReportMetric(float64(median(p)-median(d))/float64(median(f)-median(d)), "added/bare-median")
+	b.ReportMetric(float64(percentile(p, 90)-percentile(d, 90))/float64(percentile(f, 90)-percentile(d, 90)), "added/bare-p90")
 	b.ReportMetric(float64(w.srv.Connections()-connections), "new-connections") // kept alive: none
 }
 
@@ -144,12 +150,22 @@ func BenchmarkServeTokenURLFloor(b *testing.B) {
 	}
 	body, _ := io.ReadAll(resp.Body) // the answer's size, for the floor's
 	resp.Body.Close()
-	floor := filepath.Join(filepath.Dir(binary), "floor-tokenurl")
-	if out, err := exec.Command("go", "build", "-tags", releaseTags, "-o", floor, "./testdata/floor-tokenurl").CombinedOutput(); err != nil {
-		b.Fatalf("building the floor: %v\n%s", err, out)
+	req, _ := http.NewRequest("GET", startFloor(b, "floor-tokenurl", "", string(body)), nil)
+	b.ReportMetric(loadTokenURL(b, c, req), "requests/s")
+}
+
+// startFloor builds testdata/NAME with the release tags, starts it with
+// args and stdin, limited to 2 cores as the endpoint is, and returns the
+// URL it prints.
+func startFloor(b *testing.B, name, stdin string, args ...string) string {
+	b.Helper()
+	floor := filepath.Join(filepath.Dir(binary), name)
+	if out, err := exec.Command("go", "build", "-tags", releaseTags, "-o", floor, "./testdata/"+name).CombinedOutput(); err != nil {
+		b.Fatalf("building %s: %v\n%s", name, err, out)
 	}
-	cmd := exec.Command(floor, string(body))
+	cmd := exec.Command(floor, args...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -160,10 +176,9 @@ func BenchmarkServeTokenURLFloor(b *testing.B) {
 	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
-		b.Fatal(err)
+		b.Fatalf("%s printed no URL: %v", name, err)
 	}
-	req, _ := http.NewRequest("GET", strings.TrimSpace(line), nil)
-	b.ReportMetric(loadTokenURL(b, c, req), "requests/s")
+	return strings.TrimSpace(line)
 }
 
 // tokenWorkers are the load's concurrent clients, on kept-alive

@@ -49,7 +49,7 @@ func TestAccounts(t *testing.T) {
 	if !strings.Contains(res.stderr, "logged in as "+typed) {
 		t.Errorf("the login's terminal:\n%s", redact(res.stderr))
 	}
-	check(t, "files", w.files(), []string{alice + "%2Flogin.lock", alice + ".json", alice + ".lock", "current.json", bob + "%2Flogin.lock", bob + ".json", bob + ".lock"})
+	check(t, "files", w.files(), []string{".partial", alice + "%2Flogin.lock", alice + ".json", alice + ".lock", "current.json", bob + "%2Flogin.lock", bob + ".json", bob + ".lock"})
 	s := w.session(bob)
 	check(t, "the session's email", s["email"], bob)
 	if at, err := time.Parse(time.RFC3339, fmt.Sprint(s["logged_in_at"])); err != nil || at.Before(loginStart) || at.After(time.Now()) {
@@ -75,7 +75,7 @@ func TestAccounts(t *testing.T) {
 	checkChanged(t, "the refreshed token", fresh, b)
 	check(t, "after the refresh", w.tokenOf(w.run("-e", typed)), fresh)
 	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
-	check(t, "files after the refresh", w.files(), []string{alice + "%2Flogin.lock", alice + ".json", alice + ".lock", "current.json", bob + "%2Flogin.lock", bob + ".json", bob + ".lock"})
+	check(t, "files after the refresh", w.files(), []string{".partial", alice + "%2Flogin.lock", alice + ".json", alice + ".lock", "current.json", bob + "%2Flogin.lock", bob + ".json", bob + ".lock"})
 
 	st := w.run("status")
 	check(t, "status exit", st.code, 0)

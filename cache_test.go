@@ -191,7 +191,7 @@ func TestKilledSaveIsRecovered(t *testing.T) {
 	// As a kill between fsync and rename leaves it: the new session in a
 	// temporary file (with the reservation's zeros after it), the spent one
 	// in place.
-	leftover := filepath.Join(filepath.Dir(record), "."+filepath.Base(record)+"123456789")
+	leftover := filepath.Join(filepath.Dir(record), ".partial", "."+filepath.Base(record)+"123456789")
 	if err := os.WriteFile(leftover, append(newer, make([]byte, 4096)...), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,13 @@ const (
 	ext      = ".json"
 	lockExt  = ".lock"
 
+	// partialDir is the folder, in each store's, of the temporary files
+	// that replace records: Recover lists it, which holds only the saves
+	// under way or killed, and never the folder of every record (10,000
+	// accounts would cost every refresh a listing of 20,000 files). No
+	// record's file name starts with "." (escape escapes it).
+	partialDir = ".partial"
+
 	// maxName is the longest file name (in bytes) of Linux, macOS and the
 	// BSDs.
 	maxName = 255
@@ -80,10 +87,11 @@ type Store struct {
 
 	mu      sync.Mutex
 	checked bool // the folders exist and are fit to use (folder)
-	// leftovers are the temporary files the first Recover found in the
-	// folder, by the file name of their record: the folder is listed once
-	// per Store, not once per record (a logout --all of 10,000 accounts).
-	// A killed save of another process after that listing is recovered by
+	partial bool // so does partialDir (partialFolder)
+	// leftovers are the temporary files the first Recover found in
+	// partialDir, by the file name of their record: it is listed once per
+	// Store, not once per record (a logout --all of 10,000 accounts). A
+	// killed save of another process after that listing is recovered by
 	// the next process.
 	leftovers map[string][]string
 }
@@ -281,8 +289,9 @@ type Pending struct {
 // that work whose result must not be lost (a refresh that spends the old
 // token) is done only once it can be saved: the folders are checked (and
 // made), the record's path must hold a regular file of ours or nothing, its
-// name must fit, and the temporary file that will become the record is made
-// in the record's own folder (never in $TMPDIR), filled with the record
+// name must fit, the record's folder must be writable (for the rename),
+// and the temporary file that will become the record is made in its
+// partialDir (on the same file system; never in $TMPDIR), filled with the record
 // size in zeros and fsynced, so that writing the result over them needs no
 // new space on ext4, xfs or tmpfs (a copy-on-write file system such as
 // btrfs or ZFS may still fail then).
@@ -357,7 +366,17 @@ func (s *Store) prepare(name string) (*renameio.PendingFile, string, error) {
 			return nil, "", err
 		}
 	}
-	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(fileMode))
+	// The rename into dir is the one step after the temporary file that
+	// needs a permission: a folder made read-only (chmod, a read-only
+	// mount, chattr +i) would fail it after the work is done.
+	if err := writable(dir); err != nil {
+		return nil, "", fmt.Errorf("could not write to %s: %w", dir, err)
+	}
+	partial, err := s.partialFolder(true)
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(partial), renameio.WithStaticPermissions(fileMode))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, "", err

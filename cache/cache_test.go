@@ -80,11 +80,8 @@ func TestFailedReplaceLeavesTheRecord(t *testing.T) {
 	if got, _ := s.Read("a@b.c"); string(got) != "old" {
 		t.Errorf("got %q", got)
 	}
-	entries, _ := os.ReadDir(s.Dir())
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") {
-			t.Errorf("temporary file %s left behind", e.Name())
-		}
+	for _, info := range tempFiles(t, s) {
+		t.Errorf("temporary file %s left behind", info.Name())
 	}
 }
 

@@ -75,11 +75,33 @@ func (s *Store) folder(create bool) (string, error) {
 	return s.dir, nil
 }
 
+// partialFolder returns the store's partialDir once it is found fit to use
+// as our folders are (checkOwnFolder); with create, it makes it (and the
+// store's folder) first. Without create, a missing one is an error that
+// matches fs.ErrNotExist: there is no leftover either.
+func (s *Store) partialFolder(create bool) (string, error) {
+	dir, err := s.folder(create)
+	if err != nil {
+		return "", err
+	}
+	partial := filepath.Join(dir, partialDir)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.partial {
+		return partial, nil
+	}
+	if err := checkOwnFolder(partial, create); err != nil {
+		return "", err
+	}
+	s.partial = true
+	return partial, nil
+}
+
 // recheck forgets that the folders were checked: one was found missing
 // since.
 func (s *Store) recheck() {
 	s.mu.Lock()
-	s.checked = false
+	s.checked, s.partial = false, false
 	s.mu.Unlock()
 }
 

@@ -38,3 +38,9 @@ func fileOwner(info fs.FileInfo) (int, bool) {
 	}
 	return int(st.Uid), true
 }
+
+// writable says this user may create and rename files in the folder dir:
+// nil, or why not (its mode, a read-only mount, an immutable folder).
+func writable(dir string) error {
+	return syscall.Access(dir, 0o2|0o1) // W_OK|X_OK
+}

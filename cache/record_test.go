@@ -156,24 +156,33 @@ func TestLockFilesOfAnotherUserAreRefused(t *testing.T) {
 	}
 }
 
-// tempFiles lists the hidden files of dir: renameio's temporary files.
-func tempFiles(t *testing.T, dir string) []os.FileInfo {
+// tempFiles lists renameio's temporary files of s: the files of its
+// partialDir. Any other hidden file in its folder fails t: no temporary
+// file belongs there.
+func tempFiles(t *testing.T, s *Store) []os.FileInfo {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
+	entries, err := os.ReadDir(s.Dir())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") && e.Name() != partialDir {
+			t.Errorf("%s is in the record folder", e.Name())
+		}
+	}
+	entries, err = os.ReadDir(filepath.Join(s.Dir(), partialDir))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}
 	var infos []os.FileInfo
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") {
-			info, _ := e.Info()
-			infos = append(infos, info)
-		}
+		info, _ := e.Info()
+		infos = append(infos, info)
 	}
 	return infos
 }
 
-func TestReplaceReservesTheRecordInItsFolder(t *testing.T) {
+func TestReplaceReservesTheRecordBesideItsFolder(t *testing.T) {
 	useTempCache(t)
 	// A TMPDIR on the same file system, which renameio would otherwise pick.
 	tmp := t.TempDir()
@@ -183,9 +192,9 @@ func TestReplaceReservesTheRecordInItsFolder(t *testing.T) {
 		if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
 			t.Errorf("TMPDIR holds %v", entries)
 		}
-		temps := tempFiles(t, s.Dir())
+		temps := tempFiles(t, s)
 		if len(temps) != 1 {
-			t.Fatalf("want one temporary file in %s, found %d", s.Dir(), len(temps))
+			t.Fatalf("want one temporary file in %s, found %d", filepath.Join(s.Dir(), partialDir), len(temps))
 		}
 		info := temps[0]
 		if !strings.HasPrefix(info.Name(), ".a@b.c.json") || info.Size() != testRecordSize || info.Mode() != 0o600 {
@@ -199,7 +208,7 @@ func TestReplaceReservesTheRecordInItsFolder(t *testing.T) {
 	if got, err := s.Read("a@b.c"); err != nil || string(got) != "data" {
 		t.Errorf("Read = %q, %v", got, err)
 	}
-	if temps := tempFiles(t, s.Dir()); len(temps) != 0 {
+	if temps := tempFiles(t, s); len(temps) != 0 {
 		t.Errorf("left behind: %v", temps[0].Name())
 	}
 }
@@ -214,7 +223,7 @@ func TestReplaceRefusesContentOverTheRecordSize(t *testing.T) {
 	if got, _ := s.Read("a@b.c"); string(got) != "old" {
 		t.Errorf("the record is now %q", got)
 	}
-	if temps := tempFiles(t, s.Dir()); len(temps) != 0 {
+	if temps := tempFiles(t, s); len(temps) != 0 {
 		t.Errorf("left behind: %v", temps[0].Name())
 	}
 	full := bytes.Repeat([]byte("y"), testRecordSize)

@@ -35,17 +35,18 @@ const maxLeftover = 1 << 20
 // has a temporary file too. A leftover that could not be moved is kept
 // for the next time, and the error returned.
 func (s *Store) Recover(name string, keep func(data []byte) bool) (moved bool, err error) {
-	dir, err := s.folder(false)
+	partial, err := s.partialFolder(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
+	dir := filepath.Dir(partial)
 	base := escape(name) + ext
 	s.mu.Lock()
 	if s.leftovers == nil {
-		if s.leftovers, err = leftovers(dir); err != nil {
+		if s.leftovers, err = leftovers(partial); err != nil {
 			s.mu.Unlock()
 			return false, err
 		}
@@ -142,9 +143,9 @@ func salvage(f *os.File, path string, recordSize int, keep func([]byte) bool) (b
 	return true, nil
 }
 
-// leftovers lists the temporary files in dir, by the file name of their
-// record: renameio names them "." + the record's file name + digits. No
-// record's name starts with "." (escape escapes it).
+// leftovers lists the temporary files in dir (a partialDir), by the file
+// name of their record: renameio names them "." + the record's file name +
+// digits.
 func leftovers(dir string) (map[string][]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -154,7 +155,7 @@ func leftovers(dir string) (map[string][]string, error) {
 	for _, e := range entries {
 		name, ok := strings.CutPrefix(e.Name(), ".")
 		if !ok || e.IsDir() {
-			continue // a record, or never ours: left alone, and not warned about at every refresh
+			continue // never ours: left alone, and not warned about at every refresh
 		}
 		i := strings.LastIndex(name, ext)
 		if i <= 0 {

@@ -51,7 +51,7 @@ func killReplace(t *testing.T, when string) {
 func leftoverNames(t *testing.T, s *Store) []string {
 	t.Helper()
 	var names []string
-	for _, info := range tempFiles(t, s.Dir()) {
+	for _, info := range tempFiles(t, s) {
 		names = append(names, info.Name())
 	}
 	return names
@@ -110,7 +110,8 @@ func TestSalvageRemovesTheReservationOfAKilledReplace(t *testing.T) {
 // name) with data, modified age ago.
 func plant(t *testing.T, s *Store, name string, data []byte, age time.Duration) {
 	t.Helper()
-	path := filepath.Join(s.Dir(), name)
+	path := filepath.Join(s.Dir(), partialDir, name)
+	os.Mkdir(filepath.Dir(path), 0o700)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +133,8 @@ func TestSalvageTakesTheNewestKeptAndRemovesTheRest(t *testing.T) {
 	plant(t, s, ".a@b.c.json444", padded("rejected"), time.Minute)
 	plant(t, s, ".a@b.c.json555", padded(""), 0)
 	plant(t, s, ".a@b.c.json666", padded("others can read it"), 0)
-	os.Chmod(filepath.Join(s.Dir(), ".a@b.c.json666"), 0o644)
-	syscall.Mkfifo(filepath.Join(s.Dir(), ".a@b.c.json777"), 0o600)
+	os.Chmod(filepath.Join(s.Dir(), partialDir, ".a@b.c.json666"), 0o644)
+	syscall.Mkfifo(filepath.Join(s.Dir(), partialDir, ".a@b.c.json777"), 0o600)
 	// Not leftovers of a@b.c: another record's, and names renameio never makes.
 	others := []string{".x@b.c.json123", ".a@b.c.json", ".a@b.c.json12x", ".a@b.c.json.json1"}
 	for _, name := range others {

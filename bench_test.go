@@ -196,6 +196,50 @@ func BenchmarkRefresh(b *testing.B) {
 	b.ReportMetric(float64(w.srv.Connections()-connections)/float64(b.N)/2, "connections/op")
 }
 
+// BenchmarkRefreshAmongManyAccounts runs, interleaved, the refresh of one
+// account in a cache that holds only it and in one that holds 10,000 other
+// accounts too (a record and a lock file each), against the same fake with
+// 20 ms per request: an account's refresh must cost what it costs alone.
+func BenchmarkRefreshAmongManyAccounts(b *testing.B) {
+	token, _, _, _ := buildBenchBinaries(b)
+	w := newWorld(b)
+	homes := []string{b.TempDir(), b.TempDir()}
+	envs := make([][]string, len(homes))
+	for i, home := range homes {
+		w.setHome(home)
+		envs[i] = slices.Clone(w.env)
+		w.login(alice)
+	}
+	dir := filepath.Dir(w.cacheFile(alice)) // of the second home
+	record, err := os.ReadFile(w.cacheFile(alice))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10_000 {
+		name := filepath.Join(dir, fmt.Sprintf("user%05d@example.com", i))
+		os.WriteFile(name+".json", record, 0o600)
+		os.WriteFile(name+".lock", nil, 0o600)
+	}
+	w.srv.SetLatency(20 * time.Millisecond)
+	samples := make([][]sample, len(homes))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range homes {
+			k := (i + j) % len(homes)
+			b.StopTimer()
+			w.home = homes[k]
+			w.expire(alice)
+			b.StartTimer()
+			samples[k] = append(samples[k], runMeasured(b, envs[k], token, "-e", alice))
+		}
+	}
+	b.StopTimer()
+	one, many := median(samples[0]), median(samples[1])
+	b.ReportMetric(float64(one.Microseconds())/1000, "one-ms-median")
+	b.ReportMetric(float64(many.Microseconds())/1000, "10000-ms-median")
+	b.ReportMetric(float64(many)/float64(one), "10000/one")
+}
+
 // BenchmarkConcurrentExpired starts 50 processes at once on an expired
 // token, and compares their total wall time with one refresh followed by
 // 50 cache hits run back to back.

@@ -196,10 +196,28 @@ func BenchmarkRefresh(b *testing.B) {
 	b.ReportMetric(float64(w.srv.Connections()-connections)/float64(b.N)/2, "connections/op")
 }
 
+// plantAccounts writes n accounts beside email's in its cache folder:
+// copies of its record under other emails, each with its lock file, as
+// logins would leave them.
+func plantAccounts(b *testing.B, w *world, email string, n int) {
+	b.Helper()
+	dir := filepath.Dir(w.cacheFile(email))
+	record, err := os.ReadFile(w.cacheFile(email))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		other := fmt.Sprintf("user%05d@example.com", i)
+		path := filepath.Join(dir, other)
+		os.WriteFile(path+".json", []byte(strings.ReplaceAll(string(record), email, other)), 0o600)
+		os.WriteFile(path+".lock", nil, 0o600)
+	}
+}
+
 // BenchmarkRefreshAmongManyAccounts runs, interleaved, the refresh of one
 // account in a cache that holds only it and in one that holds 10,000 other
-// accounts too (a record and a lock file each), against the same fake with
-// 20 ms per request: an account's refresh must cost what it costs alone.
+// accounts too, against the same fake with 20 ms per request: an account's
+// refresh must cost what it costs alone.
 func BenchmarkRefreshAmongManyAccounts(b *testing.B) {
 	token, _, _, _ := buildBenchBinaries(b)
 	w := newWorld(b)
@@ -210,16 +228,7 @@ func BenchmarkRefreshAmongManyAccounts(b *testing.B) {
 		envs[i] = slices.Clone(w.env)
 		w.login(alice)
 	}
-	dir := filepath.Dir(w.cacheFile(alice)) // of the second home
-	record, err := os.ReadFile(w.cacheFile(alice))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := range 10_000 {
-		name := filepath.Join(dir, fmt.Sprintf("user%05d@example.com", i))
-		os.WriteFile(name+".json", record, 0o600)
-		os.WriteFile(name+".lock", nil, 0o600)
-	}
+	plantAccounts(b, w, alice, 10_000) // in the second home
 	w.srv.SetLatency(20 * time.Millisecond)
 	samples := make([][]sample, len(homes))
 	b.ResetTimer()
@@ -238,6 +247,42 @@ func BenchmarkRefreshAmongManyAccounts(b *testing.B) {
 	b.ReportMetric(float64(one.Microseconds())/1000, "one-ms-median")
 	b.ReportMetric(float64(many.Microseconds())/1000, "10000-ms-median")
 	b.ReportMetric(float64(many)/float64(one), "10000/one")
+}
+
+// BenchmarkManyAccounts times status of 10,000 accounts, and logout --all
+// of 1,000 and of 4,000 (per account: the same for both when the cost is
+// linear).
+func BenchmarkManyAccounts(b *testing.B) {
+	w := newWorld(b)
+	w.login(alice)
+	plantAccounts(b, w, alice, 10_000)
+	home, env := w.home, slices.Clone(w.env)
+	var status []sample
+	perAccount := map[int][]sample{}
+	for i := 0; i < b.N; i++ {
+		w.home, w.env = home, slices.Clone(env)
+		start := time.Now()
+		res := w.run("status")
+		status = append(status, sample{time.Since(start)})
+		if res.code != 0 || strings.Count(res.stdout, "\n") < 10_000 {
+			b.Fatalf("status: exit %d, %d lines", res.code, strings.Count(res.stdout, "\n"))
+		}
+		for _, n := range []int{1_000, 4_000} {
+			b.StopTimer()
+			w.setHome(b.TempDir())
+			w.login(alice)
+			plantAccounts(b, w, alice, n-1)
+			b.StartTimer()
+			start := time.Now()
+			if res := w.run("logout", "--all"); res.code != 0 {
+				b.Fatalf("logout --all of %d: exit %d", n, res.code)
+			}
+			perAccount[n] = append(perAccount[n], sample{time.Since(start) / time.Duration(n)})
+		}
+	}
+	b.ReportMetric(float64(median(status).Microseconds())/1000, "status-10000-ms")
+	b.ReportMetric(float64(median(perAccount[1_000]).Microseconds())/1000, "logout-1000-ms/account")
+	b.ReportMetric(float64(median(perAccount[4_000]).Microseconds())/1000, "logout-4000-ms/account")
 }
 
 // BenchmarkConcurrentExpired starts 50 processes at once on an expired

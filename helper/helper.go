@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -66,15 +65,6 @@ const (
 
 // MaxTimeout bounds Config.Timeout: a refresh may take five of them.
 const MaxTimeout = 10 * time.Minute
-
-// Version is akiflow-token's version: its module version when installed
-// with go install, else "dev".
-func Version() string {
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
-		return strings.TrimPrefix(info.Main.Version, "v")
-	}
-	return "dev"
-}
 
 // Helper gets tokens for one auth host. Its sessions live in a Store, one
 // record per account (named by its key), plus a record naming the account

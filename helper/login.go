@@ -125,6 +125,11 @@ func (c *call) login(ctx context.Context, key string, tty *terminal) (*Session, 
 		return nil, err
 	}
 	probe.Discard()
+	// Nor may it replace a record it must not: one the store refuses, or
+	// from a newer akiflow-token.
+	if _, err := c.readRecord(key, false); err != nil {
+		return nil, err
+	}
 	client := c.h.newClient()
 	codeURL, err := client.StartLogin(ctx, typed)
 	if err != nil {

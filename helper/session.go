@@ -54,8 +54,16 @@ const MaxRecordSize = 100 << 10
 // \u00XX). A larger reply is refused whole, not taken and then lost.
 const maxReply = (MaxRecordSize - 4<<10) / 6
 
-// errNewerFormat marks a cache file from a newer akiflow-token.
+// errNewerFormat marks a cache file from a newer akiflow-token. Every
+// path that would write or remove a record reads it first, and stops at
+// this error (exit 1, as for any record the store refuses to use).
 var errNewerFormat = errors.New("written by a newer akiflow-token")
+
+// newerFormat is the error of a record of the given, newer format: one
+// line that names both formats and says to upgrade.
+func newerFormat(format int) error {
+	return fmt.Errorf("%w (format %d; this one knows format %d); upgrade akiflow-token", errNewerFormat, format, sessionFormat)
+}
 
 // ParseSession parses a cache file.
 func ParseSession(data []byte) (*Session, error) {
@@ -63,12 +71,20 @@ func ParseSession(data []byte) (*Session, error) {
 	if !decodeRecord(data, &s) {
 		s = Session{}
 		if err := json.Unmarshal(data, &s); err != nil {
+			// A newer format may change what its fields hold: its
+			// format, which every format keeps, says so before the rest.
+			var v struct {
+				Format int `json:"format"`
+			}
+			if json.Unmarshal(data, &v) == nil && v.Format > sessionFormat {
+				return nil, newerFormat(v.Format)
+			}
 			return nil, errors.New("not a valid session file")
 		}
 	}
 	switch {
 	case s.Format > sessionFormat:
-		return nil, fmt.Errorf("%w (format %d); upgrade akiflow-token", errNewerFormat, s.Format)
+		return nil, newerFormat(s.Format)
 	case s.Format < 1 || s.Email == "":
 		return nil, errors.New("not a valid session file")
 	case s.AccessToken != "" && s.ExpiresAt.IsZero():
@@ -98,8 +114,9 @@ func (s *Session) validFor(now time.Time, ttl time.Duration) bool {
 	return s != nil && s.AccessToken != "" && s.ExpiresAt.After(now) && s.ExpiresAt.Sub(now) >= ttl
 }
 
-// canRefresh says the session holds a refresh token.
-func (s *Session) canRefresh() bool { return s != nil && s.RefreshToken != "" }
+// canRefresh says the session holds a refresh token, or names the vault
+// that does.
+func (s *Session) canRefresh() bool { return s != nil && (s.RefreshToken != "" || s.RefreshIn != "") }
 
 // apply takes in new tokens; a reply without a refresh token keeps ours,
 // and one without an access token (refused, beside a new refresh token)

@@ -69,11 +69,21 @@ func (h *Helper) save(s *Session) error {
 // recoverSave puts in place the session a process killed between saving
 // and renaming left behind (its refresh token may be the only good one), if
 // it is newer than the record; it removes any other leftover. Called with
-// the record's lock held.
+// the record's lock held. A record that is refused (one the store will
+// not use, or from a newer akiflow-token) is left alone, leftovers and
+// all; a leftover from a newer akiflow-token is put in place, not thrown
+// away: only that version can tell whether it is newer, and this one then
+// refuses it, saying to upgrade.
 func (c *call) recoverSave(key string) {
-	current, _ := c.readRecord(key, false)
+	current, err := c.readRecord(key, false)
+	if err != nil {
+		return // the caller's own read says why
+	}
 	moved, err := c.h.store.Recover(key, func(data []byte) bool {
 		s, err := ParseSession(data) // the vault is not read: a leftover's token is in the record or the vault already
+		if errors.Is(err, errNewerFormat) {
+			return true
+		}
 		return err == nil && accountKey(s.Email) == key && (current == nil || s.Generation > current.Generation)
 	})
 	switch {

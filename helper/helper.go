@@ -207,6 +207,9 @@ type call struct {
 	h      *Helper
 	req    Request
 	warned map[string]bool
+	// unsaved is set when a refresh the server answered could not be
+	// saved: the session it returned lives only in this process.
+	unsaved bool
 }
 
 func (h *Helper) newCall(req Request) *call { return &call{h: h, req: req} }

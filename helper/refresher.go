@@ -163,7 +163,7 @@ func RefreshChild(open func(host string) Store, vault func(name string) Vault) i
 			return fail(err)
 		}
 		var report refresh.Report
-		if saved, _ := c.readRecord(s.Email, false); saved == nil || saved.AccessToken != fresh.AccessToken {
+		if c.unsaved {
 			report.Unsaved = fresh.marshal()
 		}
 		return ExitOK, report

@@ -33,13 +33,16 @@ func (h *Helper) Token(ctx context.Context, req Request) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s, ok := c.cached(key); ok && !req.Force {
-		c.logf("using the cached token of %s (%s left)", key, c.left(s))
-		return s, nil
+	cached, ok := c.cached(key)
+	if ok && !req.Force {
+		c.logf("using the cached token of %s (%s left)", key, c.left(cached))
+		return cached, nil
 	}
-	cached, err := c.load(key)
-	if err != nil {
-		return nil, err
+	if cached == nil {
+		// No record, or one that cannot be used: read it again to say why.
+		if cached, err = c.load(key); err != nil {
+			return nil, err
+		}
 	}
 
 	ctx, stop := interruptible(ctx)
@@ -145,10 +148,17 @@ func (h *Helper) Cached(req Request) (*Session, bool) {
 	if err != nil {
 		return nil, false
 	}
-	return h.newCall(req).cached(key)
+	if s, ok := h.newCall(req).cached(key); ok {
+		return s, true
+	}
+	return nil, false
 }
 
-func (c *call) cached(key string) (*Session, bool) {
+// cached reads the account's record, once: ok says its access token has
+// at least the effective --min-ttl left and is not req.Stale. s is the
+// record as it is, good or not (its refresh token not fetched from a
+// vault); nil when there is none or it cannot be read or parsed.
+func (c *call) cached(key string) (s *Session, ok bool) {
 	if key == "" {
 		return nil, false
 	}
@@ -156,11 +166,10 @@ func (c *call) cached(key string) (*Session, bool) {
 	if err != nil {
 		return nil, false
 	}
-	s, err := ParseSession(data)
-	if err != nil || !s.validFor(c.now(), c.minTTL(s)) || s.AccessToken == c.req.Stale {
+	if s, err = ParseSession(data); err != nil {
 		return nil, false
 	}
-	return s, true
+	return s, s.validFor(c.now(), c.minTTL(s)) && s.AccessToken != c.req.Stale
 }
 
 // refreshedMeanwhile says s, read under the lock, is good enough because
@@ -227,6 +236,7 @@ func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error)
 		// reserved): the token still serves until it expires.
 		c.warnf("%v; the refreshed session could not be saved: this token works until %s, then a login will be needed",
 			err, next.ExpiresAt.Local().Format("15:04"))
+		c.unsaved = true
 		return &next, nil
 	}
 	c.logf("saved the refreshed session to %s", c.h.store.Describe(s.Email))

@@ -36,12 +36,13 @@ const (
 )
 
 type completionCmd struct {
-	Shell string `arg:"" enum:"bash,zsh,fish" help:"bash, zsh or fish."`
+	Shell string `arg:"" enum:"bash,zsh,fish,powershell" help:"bash, zsh, fish or powershell."`
 }
 
 // completionScripts load the completion into a shell: print one and eval
 // it, or save it where the shell reads its completions. %[1]s is the
-// program's path, quoted; %[2]s its name; %[3]s the function's name.
+// program's path, quoted for that shell; %[2]s its name; %[3]s the
+// function's name.
 var completionScripts = map[string]string{
 	"bash": `%[3]s() {
     local IFS=$'\n' out
@@ -81,6 +82,26 @@ compdef %[3]s %[2]s
 end
 complete -c %[2]s -f -a "(%[3]s)"
 `,
+	// PowerShell hands the completer the whole command and the cursor's
+	// offset in it; nothing returned lets it complete file names itself.
+	"powershell": `Register-ArgumentCompleter -Native -CommandName '%[2]s', '%[2]s.exe' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+    $line = $commandAst.ToString()
+    $point = $cursorPosition - $commandAst.Extent.StartOffset
+    if ($point -gt $line.Length) { $line = $line.PadRight($point) }
+    $env:COMP_LINE = $line
+    $env:COMP_POINT = $point
+    try { $out = @(& %[1]s __complete 2>$null) }
+    finally { Remove-Item Env:COMP_LINE, Env:COMP_POINT -ErrorAction SilentlyContinue }
+    if ($out.Count -gt 0 -and $out[0] -eq ':files') { return }
+    if ($out.Count -gt 0 -and $out[0] -eq ':commands') {
+        $out = @(Get-Command -Name "$wordToComplete*" -CommandType Application, Cmdlet, Function, Alias -ErrorAction SilentlyContinue | ForEach-Object Name)
+    }
+    $out | Where-Object { $_ } | ForEach-Object {
+        [System.Management.Automation.CompletionResult]::new($_, $_, 'ParameterValue', $_)
+    }
+}
+`,
 }
 
 func (c completionCmd) Run(k *kong.Context) error {
@@ -89,7 +110,11 @@ func (c completionCmd) Run(k *kong.Context) error {
 		return fmt.Errorf("could not find this program's path: %w", err)
 	}
 	fn := "_" + strings.ReplaceAll(k.Model.Name, "-", "_")
-	_, err = fmt.Fprintf(os.Stdout, completionScripts[c.Shell], shellQuote(bin), k.Model.Name, fn)
+	quoted := shellQuote(bin)
+	if c.Shell == "powershell" {
+		quoted = powerShellQuote(bin)
+	}
+	_, err = fmt.Fprintf(os.Stdout, completionScripts[c.Shell], quoted, k.Model.Name, fn)
 	return err
 }
 
@@ -97,6 +122,22 @@ func (c completionCmd) Run(k *kong.Context) error {
 // each single quote closed, escaped and reopened.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// powerShellQuote quotes s as a PowerShell verbatim string: in single
+// quotes, each single quote doubled. PowerShell also takes the typographic
+// single quotes (U+2018 to U+201B) for one, so they are doubled too.
+func powerShellQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('\'')
+	for _, r := range s {
+		b.WriteRune(r)
+		if r == '\'' || r >= '\u2018' && r <= '\u201b' {
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
 }
 
 // answerCompletion prints the completions of the line in COMP_LINE, up to

@@ -286,6 +286,18 @@ func TestRelease(t *testing.T) {
 	}
 	if !bytes.Equal(sums1, sums2) {
 		t.Errorf("two runs made different archives:\n%s\n%s", sums1, sums2)
+		for _, name := range made {
+			a, _ := os.ReadFile(filepath.Join(out1, name))
+			b, _ := os.ReadFile(filepath.Join(out2, name))
+			ea, eb := readArchive(t, name, a, mtime), readArchive(t, name, b, mtime)
+			for i := range min(len(ea), len(eb)) {
+				if ea[i] != eb[i] {
+					// The binary differs too when someone edits the
+					// work tree during the test.
+					t.Errorf("%s: %s differs between the runs", name, ea[i].name)
+				}
+			}
+		}
 	}
 	var listed []string
 	sc := bufio.NewScanner(bytes.NewReader(sums1))

@@ -11,9 +11,10 @@
 // The child's argv is its program and Command alone. It gets its request
 // (JSON, nothing secret in it) in an environment variable, which only its
 // user can read; fd 3 is the lock, fd 4 the pipe it reports on: --verbose
-// and warning lines, then its Report. Its stdin, stdout and stderr are
-// /dev/null, so that $(...) or git, which wait for their pipes to close,
-// never wait for it. Its exit status says how the refresh went; the
+// and warning lines, then its Report (on Windows, two inherited handles
+// that a second variable names). Its stdin, stdout and stderr are
+// /dev/null (NUL), so that $(...) or git, which wait for their pipes to
+// close, never wait for it. Its exit status says how the refresh went; the
 // record in the store says what it saved.
 package refresh
 
@@ -23,6 +24,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -33,13 +36,6 @@ const Command = "__refresh"
 
 // requestVar holds the child's request.
 const requestVar = "AKIFLOW_TOKEN_REFRESH_REQUEST"
-
-// The child's inherited lock and its end of the report pipe: the first
-// entries of exec.Cmd.ExtraFiles.
-const (
-	lockFD   = 3
-	reportFD = 4
-)
 
 // Report is the child's last word: what went wrong, in words for the
 // parent's messages (the exit status says what kind of failure it was),
@@ -88,7 +84,7 @@ type Child struct {
 // report returns ErrNoReport with its exit status (-1 if it did not exit
 // within the time left).
 func (c *Child) Wait(ctx context.Context, bound time.Duration, log io.Writer) (int, Report, error) {
-	defer c.report.Close()
+	defer closeReport(c.report)
 	start := time.Now()
 	var mu sync.Mutex // held while a line is relayed; waited is set once Wait has returned
 	waited := false
@@ -189,4 +185,25 @@ type reporter struct{ enc *json.Encoder }
 func (r reporter) Write(b []byte) (int, error) {
 	r.enc.Encode(line{Log: string(b)}) // the parent may be gone: nothing to do about it
 	return len(b), nil
+}
+
+// serve is Serve once the child has found its lock and its report pipe:
+// it runs work, reports, and returns work's status, or backstopStatus
+// after bound and lateGrace.
+func serve(lock, out *os.File, bound time.Duration, backstopStatus int, work func(lock *os.File, log io.Writer) (int, Report)) int {
+	enc := json.NewEncoder(out)
+	done := make(chan int, 1)
+	go func() {
+		status, r := work(lock, reporter{enc})
+		r.Status = status
+		enc.Encode(line{Report: &r}) // the parent may be gone: nothing to do about it
+		done <- status
+	}()
+	// The lock lives as long as this process: never closed by the garbage
+	// collector, whatever work does with it.
+	defer runtime.KeepAlive(lock)
+	if status, ok := waitLate(done, bound); ok {
+		return status
+	}
+	return backstopStatus
 }

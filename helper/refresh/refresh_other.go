@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package refresh
 
@@ -23,3 +23,6 @@ func Request() ([]byte, bool) { return nil, false }
 func Serve(bound time.Duration, backstopStatus int, work func(lock *os.File, log io.Writer) (int, Report)) (int, error) {
 	return 0, errUnsupported
 }
+
+// closeReport closes the report pipe's read end.
+func closeReport(r io.ReadCloser) { r.Close() }

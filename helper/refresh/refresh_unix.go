@@ -3,15 +3,20 @@
 package refresh
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"syscall"
 	"time"
+)
+
+// The child's inherited lock and its end of the report pipe: the first
+// entries of exec.Cmd.ExtraFiles.
+const (
+	lockFD   = 3
+	reportFD = 4
 )
 
 // Start starts exe as a refresh child with request, handing it lock (the
@@ -66,23 +71,7 @@ func Serve(bound time.Duration, backstopStatus int, work func(lock *os.File, log
 	if !isPipe(reportFD) || !isFile(lockFD) {
 		return 0, errors.New(Command + " is run by akiflow-token itself")
 	}
-	out := os.NewFile(reportFD, "report")
-	enc := json.NewEncoder(out)
-	done := make(chan int, 1)
-	lock := os.NewFile(lockFD, "lock")
-	go func() {
-		status, r := work(lock, reporter{enc})
-		r.Status = status
-		enc.Encode(line{Report: &r}) // the parent may be gone: nothing to do about it
-		done <- status
-	}()
-	// The lock lives as long as this process: never closed by the garbage
-	// collector, whatever work does with it.
-	defer runtime.KeepAlive(lock)
-	if status, ok := waitLate(done, bound); ok {
-		return status, nil
-	}
-	return backstopStatus, nil
+	return serve(os.NewFile(lockFD, "lock"), os.NewFile(reportFD, "report"), bound, backstopStatus, work), nil
 }
 
 // isPipe says fd is an open pipe (the Go runtime may hold other files at
@@ -97,3 +86,6 @@ func isFile(fd int) bool {
 	var st syscall.Stat_t
 	return syscall.Fstat(fd, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG
 }
+
+// closeReport closes the report pipe's read end: a read in progress ends.
+func closeReport(r io.ReadCloser) { r.Close() }

@@ -3,17 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/google/renameio/v2"
 
 	"akiflow-token/helper"
 	"akiflow-token/helper/endpoint"
@@ -248,21 +244,6 @@ func runServed(c *cli, e execCmd, path string, argv []string) error {
 		return err
 	}
 	return &run.ExitError{Status: status}
-}
-
-// writePrivateFile replaces path, atomically, with a 0600 file holding
-// data: a symbolic link there is replaced, not followed, and the temporary
-// file is made beside it.
-func writePrivateFile(path string, data []byte) error {
-	err := renameio.WriteFile(path, data, 0o600, renameio.WithStaticPermissions(0o600), renameio.WithTempDir(filepath.Dir(path)))
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return fmt.Errorf("could not write the URLs to %s: %w", path, err)
-	}
-	return nil
 }
 
 // removeIfOurs removes path if it still holds what we wrote: another serve

@@ -50,3 +50,34 @@ func (l logoutCmd) Run(c *cli) error {
 	}
 	return err
 }
+
+// storeCmd moves the refresh token between the cache file and the OS
+// keyring.
+type storeCmd struct {
+	To string `arg:"" name:"store" enum:"file,keyring" help:"file (the cache file) or keyring (the OS keyring)."`
+}
+
+func (s storeCmd) Run(c *cli) error {
+	h, err := c.helper()
+	if err != nil {
+		return err
+	}
+	res, err := h.Move(c.request(), s.To)
+	if err != nil {
+		return err
+	}
+	if res.Already {
+		fmt.Fprintf(os.Stderr, "the refresh token of %s is in the %s already\n", res.Account, storeName(res.To))
+	} else {
+		fmt.Fprintf(os.Stderr, "moved the refresh token of %s from the %s to the %s\n", res.Account, storeName(res.From), storeName(res.To))
+	}
+	return nil
+}
+
+// storeName is how messages name a store.
+func storeName(store string) string {
+	if store == helper.StoreFile {
+		return "cache file"
+	}
+	return store
+}

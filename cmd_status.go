@@ -56,7 +56,16 @@ func writeStatus(w *bytes.Buffer, st *helper.AccountStatus) {
 	default:
 		fmt.Fprintf(w, "access:  expired %s\n", st.Expiry.Local().Format(time.RFC3339))
 	}
-	fmt.Fprintf(w, "refresh: %s\n", map[bool]string{true: "held", false: "none"}[st.RefreshToken])
+	switch {
+	case !st.RefreshToken:
+		fmt.Fprintf(w, "refresh: none\n")
+	case st.Pending:
+		fmt.Fprintf(w, "refresh: held in the cache file (the keyring refused it; the next refresh moves it there)\n")
+	case st.RefreshStore != helper.StoreFile:
+		fmt.Fprintf(w, "refresh: held in the %s\n", st.RefreshStore)
+	default:
+		fmt.Fprintf(w, "refresh: held\n")
+	}
 	fmt.Fprintf(w, "cache:   %s\n", st.CacheFile)
 	for _, other := range st.Others {
 		fmt.Fprintf(w, "other:   %s\n", other)

@@ -92,7 +92,7 @@ func testCompletionAtATerminal(t *testing.T, shell string) {
 
 	// No session yet.
 	check("without a session, the commands", "akiflow-token "+sh.list, []string{"akiflow-token"}, list("status", "login", "exec")...)
-	check("a command", "akiflow-token st\t", []string{"akiflow-token", "status"})
+	check("a command", "akiflow-token sta\t", []string{"akiflow-token", "status"})
 	check("without a session, -e", "akiflow-token -e \t", []string{"akiflow-token", "-e"})
 	check("exec's command", "akiflow-token exec -- ech\t", []string{"akiflow-token", "exec", "--", "echo"})
 	check("--min-ttl's value", "akiflow-token --min-ttl "+sh.list, []string{"akiflow-token", "--min-ttl"})

@@ -14,6 +14,7 @@ var fastFlags = []fastFlag{
 	{name: "app-version", kind: "string", env: "AKIFLOW_APP_VERSION", def: "2.69.3", global: true, field: func(c *cli) any { return &c.AppVersion }},
 	{name: "platform", kind: "string", env: "AKIFLOW_PLATFORM", def: "web", global: true, field: func(c *cli) any { return &c.Platform }},
 	{name: "insecure", kind: "bool", global: true, field: func(c *cli) any { return &c.Insecure }},
+	{name: "store", kind: "string", env: "AKIFLOW_STORE", def: "", enum: []string{"", "file", "keyring"}, global: true, field: func(c *cli) any { return &c.Store }},
 	{name: "verbose", kind: "bool", short: 'v', global: true, field: func(c *cli) any { return &c.Verbose }},
 	{name: "all", kind: "bool", command: "logout", field: func(c *cli) any { return &c.Logout.All }},
 	{name: "env", kind: "string", def: "AKIFLOW_TOKEN", command: "exec", field: func(c *cli) any { return &c.Exec.Env }},

@@ -19,6 +19,7 @@ import (
 	"akiflow-token/helper/format"
 	"akiflow-token/helper/refresh"
 	"akiflow-token/helper/run"
+	"akiflow-token/keyring"
 )
 
 // cli is the command line: global flags, then one command. It is the one
@@ -35,6 +36,7 @@ type cli struct {
 	AppVersion     string        `name:"app-version" env:"AKIFLOW_APP_VERSION" default:"${default_app_version}" group:"global" help:"The Akiflow-Version this client claims, for the day Akiflow requires a newer one."`
 	Platform       string        `env:"AKIFLOW_PLATFORM" default:"${default_platform}" group:"global" help:"The Akiflow-Platform this client claims."`
 	Insecure       bool          `group:"global" help:"DANGEROUS: do not verify the auth host's TLS certificate."`
+	Store          string        `env:"AKIFLOW_STORE" enum:",file,keyring" default:"" placeholder:"file|keyring" group:"global" help:"Where a login keeps the refresh token: file (the cache file) or keyring (the OS keyring). The variable sets it for new sessions only; the flag also for a new login of an account. Default: the account's, else file."`
 	Verbose        bool          `short:"v" group:"global" help:"Explain each decision and HTTP exchange on stderr (never a token)."`
 	Version        versionFlag   `group:"global" help:"Print the version and exit."`
 
@@ -46,6 +48,7 @@ type cli struct {
 	Exec          execCmd          `cmd:"" help:"Run a command with the token in its environment: exec [--env NAME] [--serve] -- CMD [ARGS…]."`
 	Serve         serveCmd         `cmd:"" help:"Serve fresh tokens and an Akiflow API proxy on loopback until stopped, for a service manager."`
 	GitCredential gitCredentialCmd `cmd:"" name:"git-credential" help:"Git's credential helper: configure git with helper = !akiflow-token git-credential."`
+	MoveStore     storeCmd         `cmd:"" name:"store" help:"Move the refresh token to the cache file or the OS keyring: store file|keyring."`
 	Completion    completionCmd    `cmd:"" help:"Print the shell completion script for bash, zsh or fish."`
 }
 
@@ -83,7 +86,7 @@ func execute(args []string) error {
 		if len(args) > 1 {
 			return helper.UsageError("%s is run by akiflow-token itself", refresh.Command)
 		}
-		return exitCode(helper.RefreshChild(openStore, func(string) helper.Vault { return nil }))
+		return exitCode(helper.RefreshChild(openStore, vaults))
 	}
 	if filepath.Base(os.Args[0]) == gitHelperName {
 		args = append([]string{"git-credential"}, args...)
@@ -144,13 +147,27 @@ func (c *cli) helper() (*helper.Helper, error) {
 		Verbose:    c.Verbose,
 		AppVersion: c.AppVersion,
 		Platform:   c.Platform,
+		Vault:      vaults,
+		NewStore:   c.Store,
 	}, openStore)
+}
+
+// vaults are the homes of refresh tokens apart from the cache files that
+// this build knows, by the name a record gives.
+func vaults(name string) helper.Vault {
+	if name == keyring.Name {
+		return keyring.Open()
+	}
+	return nil
 }
 
 // request is what the flags ask of the flow. Prompting is off when
 // --non-interactive (or its variable) or GIT_TERMINAL_PROMPT says so.
 func (c *cli) request() helper.Request {
 	req := helper.Request{Account: c.Email, MinTTL: c.MinTTL, Force: c.ForceRefresh, Prompt: helper.OpenTerminal}
+	if c.Store != "" && source("store") == "--store" {
+		req.Store = c.Store // the flag: this login's; the variable: new sessions'
+	}
 	switch {
 	case c.NonInteractive:
 		req.Prompt, req.NoPrompt = nil, source("non-interactive")

@@ -28,5 +28,5 @@ func (h *Helper) DropAccessToken(ctx context.Context, req Request, rejected stri
 	}
 	s.AccessToken, s.ExpiresAt = "", time.Time{}
 	c.logf("git rejected the cached token of %s: dropped it", key)
-	return h.save(s)
+	return c.save(s, keepReply)
 }

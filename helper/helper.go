@@ -36,7 +36,14 @@ type Config struct {
 	Platform   string        // Akiflow-Platform; akiflow.Platform when empty
 	Stderr     io.Writer     // warnings and --verbose lines; os.Stderr when nil
 	Now        func() time.Time
-	Vault      Vault // where refresh tokens live apart from the records; nil: in them
+	// Vault returns the Vault of a name ("keyring") that records may
+	// name; nil (or a nil Vault) when this build keeps refresh tokens in
+	// no vault of that name.
+	Vault func(name string) Vault
+	// NewStore is where the refresh token of a new session goes: "" (the
+	// record) or a Vault's name. A login of an account that has a session
+	// keeps that session's, unless Request.Store says otherwise.
+	NewStore string
 }
 
 // Request is what one call asks for.
@@ -54,6 +61,10 @@ type Request struct {
 	// ("--non-interactive", "kubectl's interactive: false").
 	Prompt   Prompter
 	NoPrompt string
+	// Store is where a login puts the refresh token: "file" (the record),
+	// a Vault's name, or "" for the account's current one (else
+	// Config.NewStore).
+	Store string
 }
 
 // Defaults, which the command line shows.

@@ -127,7 +127,13 @@ func (c *call) login(ctx context.Context, key string, tty *terminal) (*Session, 
 	probe.Discard()
 	// Nor may it replace a record it must not: one the store refuses, or
 	// from a newer akiflow-token.
-	if _, err := c.readRecord(key, false); err != nil {
+	before, err := c.readRecord(key, false)
+	if err != nil {
+		return nil, err
+	}
+	// And the vault that will keep the refresh token must answer now.
+	vault, err := c.loginVault(key, before)
+	if err != nil {
 		return nil, err
 	}
 	client := c.h.newClient()
@@ -163,6 +169,7 @@ func (c *call) login(ctx context.Context, key string, tty *terminal) (*Session, 
 	if prev != nil {
 		s.Generation = prev.Generation + 1
 	}
+	s.RefreshIn = vault
 	s.apply(tokens)
 	p, err := c.h.store.Prepare(key)
 	if err == nil {
@@ -172,11 +179,46 @@ func (c *call) login(ctx context.Context, key string, tty *terminal) (*Session, 
 	if err != nil {
 		return nil, err
 	}
+	if prev != nil && prev.RefreshIn != "" && prev.RefreshIn != s.RefreshIn {
+		c.leaveVault(prev) // the old session's token: no copy left behind
+	}
 	if err := c.h.setCurrent(key); err != nil {
 		c.warnf("%v", err)
 	}
 	c.noticef("logged in as %s", typed)
 	return s, nil
+}
+
+// loginVault is the vault a login of key puts the refresh token in ("" for
+// the record): the request's store, else the one the account's session
+// uses, else Config.NewStore. A vault must answer before a code is mailed.
+func (c *call) loginVault(key string, before *Session) (string, error) {
+	name := c.req.Store
+	if name == "" && before.hasTokens() {
+		name = before.RefreshIn
+	} else if name == "" {
+		name = c.h.cfg.NewStore
+	}
+	if name == "" || name == StoreFile {
+		return "", nil
+	}
+	v, err := c.h.vault(name)
+	if err == nil {
+		_, err = v.Get(c.h.Host(), key)
+	}
+	return name, err
+}
+
+// leaveVault removes s's refresh token from its vault, where a session
+// that moved away left it; a failure is a warning: the session is saved.
+func (c *call) leaveVault(s *Session) {
+	v, err := c.h.vault(s.RefreshIn)
+	if err == nil {
+		err = v.Delete(c.h.Host(), s.Email)
+	}
+	if err != nil {
+		c.warnf("%v; the old refresh token of %s is left there", err, c.shown(s.Email))
+	}
 }
 
 // confirmCode asks for the mailed code until Akiflow accepts one: three

@@ -99,7 +99,7 @@ func (c *call) forget(key string) (bool, error) {
 		return false, nil // logged out already: nothing to forget
 	}
 	s.forget()
-	if err := c.h.save(s); err != nil {
+	if err := c.save(s, strict); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -29,7 +29,6 @@ type refreshRequest struct {
 	Verbose    bool          `json:"verbose,omitempty"`
 	AppVersion string        `json:"app_version,omitempty"`
 	Platform   string        `json:"platform,omitempty"`
-	Vault      string        `json:"vault,omitempty"` // where the refresh token lives, if not in the record
 }
 
 // refreshProtocol is the version of the request and of the child's exit
@@ -56,9 +55,6 @@ func (h *Helper) refreshDetached(ctx context.Context, c *call, lock Lock, s *Ses
 	r := refreshRequest{Version: refreshProtocol, BaseURL: h.base.String(), Email: s.Email,
 		Timeout: h.cfg.Timeout, Insecure: h.cfg.Insecure, Verbose: h.cfg.Verbose,
 		AppVersion: h.cfg.AppVersion, Platform: h.cfg.Platform}
-	if h.cfg.Vault != nil {
-		r.Vault = h.cfg.Vault.Name()
-	}
 	req, _ := json.Marshal(r)
 	child, err := refresh.Start(exe, req, f)
 	if err != nil {
@@ -119,12 +115,7 @@ func RefreshChild(open func(host string) Store, vault func(name string) Vault) i
 	}
 	cfg := Config{BaseURL: r.BaseURL, Timeout: r.Timeout, Insecure: r.Insecure, Verbose: r.Verbose,
 		AppVersion: r.AppVersion, Platform: r.Platform}
-	if r.Vault != "" {
-		if cfg.Vault = vault(r.Vault); cfg.Vault == nil {
-			fmt.Fprintf(os.Stderr, "akiflow-token: %s: this akiflow-token knows no %s\n", refresh.Command, format.SafeText(r.Vault))
-			return ExitUsage // the caller refreshes in its own process
-		}
-	}
+	cfg.Vault = vault
 	probe, err := New(cfg, func(string) Store { return nil })
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "akiflow-token: %s: %v\n", refresh.Command, err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"akiflow-token/helper/akiflow"
@@ -39,6 +40,11 @@ type Session struct {
 	// logout makes the account that logged in last the default. Sessions
 	// saved before it was kept have none.
 	LoggedInAt time.Time `json:"logged_in_at,omitzero"`
+
+	// inVault says RefreshIn's vault holds the refresh token as it is
+	// (RefreshToken is that token, or "" when it was not fetched): a save
+	// leaves the vault alone.
+	inVault bool
 }
 
 // MaxRecordSize bounds a session record, for the store (which reserves
@@ -95,7 +101,12 @@ func ParseSession(data []byte) (*Session, error) {
 		return nil, errors.New("not a valid session file: its access token is not printable")
 	case !format.ValidClientID(s.ClientID):
 		return nil, errors.New("not a valid session file: its client id is not one")
+	case strings.Trim(s.RefreshIn, "abcdefghijklmnopqrstuvwxyz") != "":
+		return nil, errors.New("not a valid session file: its refresh_in is not a store's name")
 	}
+	// A refresh token in the record beside refresh_in is one the vault
+	// refused: it is newer than the vault's.
+	s.inVault = s.RefreshIn != "" && s.RefreshToken == ""
 	return &s, nil
 }
 
@@ -129,13 +140,14 @@ func (s *Session) apply(t *akiflow.Tokens) {
 		s.ExpiresAt, s.Lifetime = time.Time{}, 0
 	}
 	if t.RefreshToken != "" {
-		s.RefreshToken = t.RefreshToken
+		s.RefreshToken, s.inVault = t.RefreshToken, false
 	}
 }
 
 // forget drops the tokens but keeps the account's identity and client id.
 func (s *Session) forget() {
 	s.AccessToken, s.RefreshToken, s.ExpiresAt, s.Lifetime = "", "", time.Time{}, 0
+	s.inVault = false // and a save removes it from the vault
 }
 
 // newClientID makes the random (version 4) UUID that identifies this

@@ -8,11 +8,16 @@ import (
 // AccountStatus is what status reports: never a token. Accounts are named
 // by their keys.
 type AccountStatus struct {
-	Email        string    `json:"email"` // "" when no account is selected
-	AuthHost     string    `json:"auth_host"`
-	ExpiresAt    string    `json:"expires_at,omitempty"` // RFC 3339, UTC
-	ExpiresIn    int64     `json:"expires_in"`           // seconds the access token has left
-	RefreshToken bool      `json:"refresh_token"`
+	Email        string `json:"email"` // "" when no account is selected
+	AuthHost     string `json:"auth_host"`
+	ExpiresAt    string `json:"expires_at,omitempty"` // RFC 3339, UTC
+	ExpiresIn    int64  `json:"expires_in"`           // seconds the access token has left
+	RefreshToken bool   `json:"refresh_token"`
+	// RefreshStore is where the refresh token is: "file" (the cache
+	// file) or a vault's name; "" without one. Pending says the cache
+	// file holds it because that vault refused it.
+	RefreshStore string    `json:"refresh_store,omitempty"`
+	Pending      bool      `json:"refresh_pending,omitempty"`
 	LoggedIn     bool      `json:"logged_in"` // a token can be had without asking
 	CacheFile    string    `json:"cache_file"`
 	Others       []string  `json:"other_accounts"`
@@ -43,6 +48,10 @@ func (h *Helper) Status(req Request) (*AccountStatus, error) {
 	now := c.now()
 	st := &AccountStatus{Email: key, AuthHost: h.base.Host, CacheFile: h.store.Describe(key), Others: []string{},
 		RefreshToken: s.canRefresh(), LoggedIn: s.canRefresh() || s.validFor(now, 0), ExpiresIn: int64(c.left(s) / time.Second)}
+	if s.canRefresh() {
+		st.RefreshStore = storeOf(s)
+		st.Pending = s.RefreshIn != "" && st.RefreshStore == StoreFile
+	}
 	if s != nil && s.AccessToken != "" {
 		st.Expiry, st.Expired = s.ExpiresAt, !now.Before(s.ExpiresAt)
 		st.ExpiresAt = s.ExpiresAt.UTC().Format(time.RFC3339)

@@ -60,10 +60,10 @@ func (h *Helper) replace(name string, content func() ([]byte, error)) error {
 }
 
 // save replaces an account's session with s, its next generation.
-func (h *Helper) save(s *Session) error {
+func (c *call) save(s *Session, mode saveMode) error {
 	s.Email = accountKey(s.Email)
 	s.Generation++
-	return h.replace(s.Email, func() ([]byte, error) { return h.encode(s) })
+	return c.h.replace(s.Email, func() ([]byte, error) { return c.encode(s, mode) })
 }
 
 // recoverSave puts in place the session a process killed between saving
@@ -169,7 +169,7 @@ func (c *call) readRecord(name string, warn bool) (*Session, error) {
 		}
 		return nil, nil
 	}
-	s, err := c.h.decode(data)
+	s, err := ParseSession(data)
 	switch {
 	case errors.Is(err, errNewerFormat):
 		return nil, fmt.Errorf("%s was %w", c.h.store.Describe(name), err)

@@ -36,6 +36,7 @@ func (h *Helper) Token(ctx context.Context, req Request) (*Session, error) {
 	cached, ok := c.cached(key)
 	if ok && !req.Force {
 		c.logf("using the cached token of %s (%s left)", key, c.left(cached))
+		c.warnIfPending(cached)
 		return cached, nil
 	}
 	if cached == nil {
@@ -205,6 +206,9 @@ func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error)
 		return nil, fmt.Errorf("%w; not refreshing, since the new session could not be saved", err)
 	}
 	defer p.Discard()
+	if err := c.fetchRefreshToken(s); err != nil {
+		return nil, err
+	}
 	tokens, err := c.h.newClient().Refresh(context.WithoutCancel(ctx), s.RefreshToken, s.ClientID)
 	next := *s
 	next.Generation++
@@ -245,7 +249,7 @@ func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error)
 
 // commit saves s in the prepared record p.
 func (c *call) commit(p Pending, s *Session) error {
-	data, err := c.h.encode(s)
+	data, err := c.encode(s, keepReply)
 	if err != nil {
 		return err
 	}

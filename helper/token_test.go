@@ -84,7 +84,7 @@ func TestCachedFollowsTheClock(t *testing.T) {
 	}
 	s := &Session{Format: sessionFormat, Email: "a@b.c", ClientID: newClientID(),
 		AccessToken: "a.b.c", RefreshToken: "def50200", ExpiresAt: issued.Add(30 * time.Minute)}
-	if err := h.save(s); err != nil {
+	if err := h.newCall(Request{}).save(s, strict); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.setCurrent("a@b.c"); err != nil {

@@ -1,72 +1,123 @@
 package helper
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Vault keeps refresh tokens apart from the records, in a place of their
-// own (an OS keyring): the seam where a second home for them plugs in,
-// with no change to the records, the locks or the flow. Without one
-// (Config.Vault nil), a record holds its refresh token itself. A record
-// says which vault holds its token (Session.RefreshIn), so that later
-// calls need no flag to find it.
+// own (the OS keyring): the seam where a second home for them plugs in,
+// with no change to the records, the locks or the flow. A record says
+// which vault holds its token (Session.RefreshIn), so that later calls
+// need no flag to find it; a record without one holds its token itself.
+//
+// The record's lock is the one lock for both (a keyring has no
+// compare-and-swap), and the vault is written before the record that
+// points at it: a record always names a token the vault holds, and a
+// process killed between the two leaves the vault one step ahead, which
+// the next refresh reads.
 type Vault interface {
 	// Name is what a record says of where its refresh token is
 	// ("keyring").
 	Name() string
-	// Get returns the account's refresh token.
-	Get(account string) (string, error)
-	// Set replaces the account's refresh token; Delete forgets it.
-	Set(account, refreshToken string) error
-	Delete(account string) error
+	// Get returns the account's refresh token on the auth host; "" when
+	// there is none.
+	Get(host, account string) (string, error)
+	// Set replaces the account's refresh token; Delete forgets it (none is
+	// no error).
+	Set(host, account, refreshToken string) error
+	Delete(host, account string) error
 }
 
-// encode is s as its record holds it: with its refresh token, or with the
-// vault's name in its place once the vault holds it. Every save goes
-// through it.
-func (h *Helper) encode(s *Session) ([]byte, error) {
-	v := h.cfg.Vault
-	if v == nil {
-		out := *s
-		out.RefreshIn = ""
+// StoreFile is the store of a refresh token kept in the record itself, as
+// Request.Store names it.
+const StoreFile = "file"
+
+// vault is the Vault of a name, or an error that says this build knows
+// none of that name.
+func (h *Helper) vault(name string) (Vault, error) {
+	if h.cfg.Vault != nil {
+		if v := h.cfg.Vault(name); v != nil {
+			return v, nil
+		}
+	}
+	return nil, fmt.Errorf("this akiflow-token keeps no refresh token in a %s", oneLine(name))
+}
+
+// A save either keeps a reply that arrived, come what may, or changes
+// nothing unless all of it can be done.
+type saveMode int
+
+const (
+	// keepReply: a refresh token the server just gave (a refresh, a
+	// login) that the vault refuses is kept in the record instead, with a
+	// warning on every call until a later save moves it to the vault: the
+	// server has spent the old one.
+	keepReply saveMode = iota
+	// strict: a vault's failure fails the save (logout, a move between
+	// stores): nothing is lost by trying again.
+	strict
+)
+
+// encode is s as its record holds it, after doing to the vault what the
+// record will say: the refresh token set there (the record then holds
+// only the vault's name), or removed from there when s has none. Every
+// save goes through it.
+func (c *call) encode(s *Session, mode saveMode) ([]byte, error) {
+	out := *s
+	if s.RefreshIn == "" || s.inVault {
+		if s.inVault {
+			out.RefreshToken = ""
+		}
 		return out.marshal(), nil
 	}
-	var err error
-	if s.RefreshToken == "" {
-		err = v.Delete(s.Email)
-	} else {
-		err = v.Set(s.Email, s.RefreshToken)
+	v, err := c.h.vault(s.RefreshIn)
+	if err == nil {
+		if s.RefreshToken == "" {
+			err = v.Delete(c.h.Host(), s.Email)
+			out.RefreshIn = ""
+		} else if err = v.Set(c.h.Host(), s.Email, s.RefreshToken); err == nil {
+			out.RefreshToken = ""
+			s.inVault = true
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("could not keep the refresh token in the %s: %w", v.Name(), err)
-	}
-	out := *s
-	out.RefreshToken, out.RefreshIn = "", ""
-	if s.RefreshToken != "" {
-		out.RefreshIn = v.Name()
+	switch {
+	case err == nil:
+	case mode == strict:
+		return nil, err
+	case s.RefreshToken == "":
+		// A forgotten token (rejected by Akiflow) the vault still holds
+		// is a dead one: the record says there is none.
+		c.warnf("%v", err)
+	default:
+		c.warnf("%v; keeping the new refresh token in %s until the %s takes it", err, c.h.store.Describe(s.Email), s.RefreshIn)
 	}
 	return out.marshal(), nil
 }
 
-// decode parses a record, fetching its refresh token from the vault that
-// holds it.
-func (h *Helper) decode(data []byte) (*Session, error) {
-	s, err := ParseSession(data)
-	if err != nil || s.RefreshIn == "" {
-		return s, err
+// fetchRefreshToken makes sure s holds its refresh token, reading it from
+// its vault: before a refresh is sent, which also checks that the vault
+// answers, so that the new token will have somewhere to go.
+func (c *call) fetchRefreshToken(s *Session) error {
+	if s.RefreshToken != "" || s.RefreshIn == "" {
+		return nil
 	}
-	v := h.cfg.Vault
-	if v == nil || v.Name() != s.RefreshIn {
-		return nil, fmt.Errorf("its refresh token is in the %s, which this call does not use", oneLine(s.RefreshIn))
-	}
-	token, err := v.Get(s.Email)
+	v, err := c.h.vault(s.RefreshIn)
 	if err != nil {
-		return nil, fmt.Errorf("could not read the refresh token from the %s: %w", v.Name(), err)
+		return err
 	}
-	if token == "" {
-		return nil, errors.New("its refresh token is missing from the " + v.Name())
+	token, err := v.Get(c.h.Host(), s.Email)
+	switch {
+	case err != nil:
+		return err
+	case token == "":
+		return &rejectedError{fmt.Sprintf("the %s holds no refresh token for %s", s.RefreshIn, c.shown(s.Email))}
 	}
 	s.RefreshToken = token
-	return s, nil
+	return nil
+}
+
+// pendingWarning is the warning of every call while a refresh token the
+// vault refused waits in the record.
+func (c *call) warnIfPending(s *Session) {
+	if s != nil && s.RefreshIn != "" && s.RefreshToken != "" && !s.inVault {
+		c.warnf("the refresh token of %s is in %s, not the %s, which refused it; the next refresh moves it there", c.shown(s.Email), c.h.store.Describe(s.Email), s.RefreshIn)
+	}
 }

@@ -118,6 +118,12 @@ func (e *Error) Unwrap() error { return e.Err }
 // (exit status 4), where other failures need a person (1).
 func (e *Error) Timeout() bool { return e.slow }
 
+// Transient is Timeout, for callers that ask whether trying later may help.
+func (e *Error) Transient() bool { return e.slow }
+
+// Is makes a keyring that did not answer in time a deadline exceeded.
+func (e *Error) Is(target error) bool { return e.slow && target == context.DeadlineExceeded }
+
 // fixer is a backend's error that knows what mends it.
 type fixer interface{ Fix() string }
 

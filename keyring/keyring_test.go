@@ -31,7 +31,7 @@ func (f fake) get(ctx context.Context, _, _ string) (string, error) {
 	return "", f.wait(ctx)
 }
 func (f fake) set(ctx context.Context, _, _, _ string) error { return f.wait(ctx) }
-func (f fake) remove(ctx context.Context, _, _ string) error  { return f.wait(ctx) }
+func (f fake) remove(ctx context.Context, _, _ string) error { return f.wait(ctx) }
 func (f fake) wait(ctx context.Context) error {
 	select {
 	case <-time.After(f.delay):

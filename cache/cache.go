@@ -16,8 +16,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/google/renameio/v2"
-
 	"akiflow-token/helper/store"
 )
 
@@ -38,10 +36,11 @@ const (
 	partialDir = ".partial"
 
 	// maxName is the longest file name (in bytes) of Linux, macOS and the
-	// BSDs.
+	// BSDs (Windows' is 255 UTF-16 units: our names are ASCII).
 	maxName = 255
-	// tempDigits is the most digits renameio appends to a temporary
-	// file's name ("." + the record's name + a non-negative int64).
+	// tempDigits is the most digits appended to a temporary file's name
+	// ("." + the record's name + a non-negative int64): renameio's on
+	// Unix, pending_windows.go's.
 	tempDigits = 19
 )
 
@@ -159,7 +158,7 @@ func (s *Store) Read(name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if err := checkPrivate(path, info); err != nil {
+	if err := checkPrivate(f, path, info); err != nil {
 		return nil, err
 	}
 	data, err := readAtMost(f, info.Size(), s.recordSize)
@@ -206,13 +205,15 @@ func readAtMost(f *os.File, size int64, limit int) ([]byte, error) {
 // lstat-then-open race. Its errors name the path, except one that matches
 // fs.ErrNotExist.
 func openRegular(path string, flag int, perm fs.FileMode) (*os.File, fs.FileInfo, error) {
-	f, err := os.OpenFile(path, flag|openFlags, perm)
-	if errors.Is(err, fs.ErrNotExist) {
+	f, err := openFile(path, flag, perm)
+	var nr *notRegularError
+	if errors.Is(err, fs.ErrNotExist) || errors.As(err, &nr) {
 		return nil, nil, err
 	}
 	if err != nil {
 		// O_NOFOLLOW's error differs by system (ELOOP, EMLINK, EFTYPE), and
-		// a socket's is ENXIO: say what is there instead.
+		// a socket's is ENXIO (Windows: a folder's is Access denied): say
+		// what is there instead.
 		if info, lerr := os.Lstat(path); lerr == nil && !info.Mode().IsRegular() {
 			return nil, nil, &notRegularError{path, info.Mode()&fs.ModeSymlink != 0}
 		}
@@ -243,28 +244,6 @@ func (e *notRegularError) Error() string {
 	return e.path + " is not a regular file"
 }
 
-// checkPrivate refuses a record that belongs to another user or that others
-// could read.
-func checkPrivate(path string, info fs.FileInfo) error {
-	if err := checkOwner(path, info); err != nil {
-		return err
-	}
-	if info.Mode().Perm()&0o077 != 0 {
-		return &InsecureError{Path: path, Problem: fmt.Sprintf("its mode %04o lets others read it", info.Mode().Perm()),
-			Fix: "chmod 600 " + shellQuote(path)}
-	}
-	return nil
-}
-
-// checkOwner refuses a file that belongs to another user.
-func checkOwner(path string, info fs.FileInfo) error {
-	if uid, ok := fileOwner(info); ok && uid != os.Getuid() {
-		return &InsecureError{Path: path, Problem: "it belongs to another user",
-			Fix: fmt.Sprintf("chown %d %s", os.Getuid(), shellQuote(path))}
-	}
-	return nil
-}
-
 // Write replaces the record name with data, atomically.
 func (s *Store) Write(name string, data []byte) error {
 	p, err := s.Prepare(name)
@@ -277,7 +256,7 @@ func (s *Store) Write(name string, data []byte) error {
 
 // Pending is a replacement of one record, prepared and not yet committed.
 type Pending struct {
-	f          *renameio.PendingFile
+	f          *pendingFile
 	path       string
 	recordSize int
 }
@@ -343,7 +322,7 @@ var testHookBeforeRename func()
 // prepare does what Prepare does, and returns the
 // reserved temporary file and the record's path. A missing folder is an
 // error that matches fs.ErrNotExist.
-func (s *Store) prepare(name string) (*renameio.PendingFile, string, error) {
+func (s *Store) prepare(name string) (*pendingFile, string, error) {
 	dir, err := s.folder(true)
 	if err != nil {
 		return nil, "", err
@@ -357,12 +336,12 @@ func (s *Store) prepare(name string) (*renameio.PendingFile, string, error) {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return nil, "", fmt.Errorf("could not save %s: %w", path, unwrapPathError(err))
-	case info.Mode()&fs.ModeSymlink != 0:
-		return nil, "", fmt.Errorf("could not save %s: it is a symbolic link; remove it (rm %s) and run again", path, shellQuote(path))
+	case info.Mode()&fs.ModeSymlink != 0 || isLink(info):
+		return nil, "", fmt.Errorf("could not save %s: it is a symbolic link; remove it (%s) and run again", path, removeFix(path, info))
 	case !info.Mode().IsRegular():
 		return nil, "", fmt.Errorf("could not save %s: it is not a regular file; remove it and run again", path)
 	default:
-		if err := checkOwner(path, info); err != nil {
+		if err := checkOwner(nil, path, info); err != nil {
 			return nil, "", err
 		}
 	}
@@ -376,7 +355,7 @@ func (s *Store) prepare(name string) (*renameio.PendingFile, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(partial), renameio.WithStaticPermissions(fileMode))
+	f, err := newPendingFile(path, partial)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, "", err

@@ -89,12 +89,16 @@ func (s *Store) openLock(name string) (*os.File, string, error) {
 	var nr *notRegularError
 	if errors.As(err, &nr) {
 		// Nobody holds a lock on anything but a regular file.
-		return nil, "", fmt.Errorf("%w; remove it (rm %s) and run again", err, shellQuote(path))
+		var info fs.FileInfo
+		if nr.symlink {
+			info, _ = os.Lstat(path)
+		}
+		return nil, "", fmt.Errorf("%w; remove it (%s) and run again", err, removeFix(path, info))
 	}
 	if err != nil {
 		return nil, "", err
 	}
-	if err := checkOwner(path, info); err != nil {
+	if err := checkOwner(f, path, info); err != nil {
 		f.Close()
 		return nil, "", err
 	}
@@ -113,9 +117,7 @@ func (s *Store) Adopt(name string, f *os.File) (store.Lock, error) {
 	if err := sameFile(f, path); err != nil {
 		return nil, fmt.Errorf("the handed-down lock is not %s: %w", path, err)
 	}
-	// On the same open file, the lock is ours at once; on any other, while
-	// the lock is held elsewhere, it is not.
-	held, err := tryLock(f)
+	held, err := adoptLock(f)
 	if !held {
 		if err == nil {
 			err = errors.New("another process holds it")

@@ -30,6 +30,11 @@ func tryLock(f *os.File) (bool, error) {
 	return false, err
 }
 
+// adoptLock takes over the lock of f, handed down by a parent process:
+// on the same open file, flock's lock is ours at once; on any other, while
+// the lock is held elsewhere, it is not.
+func adoptLock(f *os.File) (bool, error) { return tryLock(f) }
+
 // fileOwner is the uid of the file described by info.
 func fileOwner(info fs.FileInfo) (int, bool) {
 	st, ok := info.Sys().(*syscall.Stat_t)

@@ -78,7 +78,7 @@ func (s *Store) Recover(name string, keep func(data []byte) bool) (moved bool, e
 		case err != nil:
 			errs = append(errs, fmt.Errorf("could not recover %s: %w", p, err))
 			continue // kept for the next time
-		case checkPrivate(p, info) != nil:
+		case checkPrivate(f, p, info) != nil:
 			f.Close()
 			found = append(found, leftover{path: p})
 		default:
@@ -136,7 +136,7 @@ func salvage(f *os.File, path string, recordSize int, keep func([]byte) bool) (b
 	if err := f.Sync(); err != nil {
 		return false, unwrapPathError(err)
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := replaceFile(f.Name(), path); err != nil {
 		return false, unwrapPathError(err)
 	}
 	syncDir(filepath.Dir(path))

@@ -13,6 +13,7 @@ import (
 // size, and locks whose Handle a child process inherits and Adopts.
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
+		skipConformance(t)
 		useTempCache(t)
 		return Open("127.0.0.1:8080", testRecordSize)
 	}, storetest.Options{MaxRecord: testRecordSize, Handles: true})

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 
 # The packages whose tests run under Wine (docs/development.md says which
 # do not, and why).
-default_packages=(./helper/...)
+default_packages=(./helper/... ./cache/...)
 [ $# -gt 0 ] || set -- "${default_packages[@]}"
 
 missing=()

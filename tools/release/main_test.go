@@ -225,11 +225,6 @@ func TestTagsAreTheREADMEs(t *testing.T) {
 	}
 }
 
-// windowsPending says why the main package does not build for windows
-// yet; the windows archives are tested once it does. Set it to "" when
-// cache builds there (TestRelease fails until then if windows builds).
-const windowsPending = "cache does not build for windows yet (it uses renameio's PendingFile, which has no windows build; issue 16, point 1)"
-
 // TestRelease builds this checkout's archives twice, for this machine and
 // for windows/amd64 (every target takes about 20 s to build cold on two
 // cores: CI builds them all with go run ./tools/release), and checks that
@@ -249,23 +244,6 @@ func TestRelease(t *testing.T) {
 	if host := (target{runtime.GOOS, runtime.GOARCH}); slices.Contains(targets, host) {
 		chosen = append(chosen, host)
 	}
-	if windowsPending != "" {
-		t.Run("windows/amd64", func(t *testing.T) {
-			_, err := run(ctx, root, t.TempDir(), chosen[:1], io.Discard)
-			switch {
-			case err == nil:
-				t.Fatalf("windows builds now: set windowsPending to \"\" to test its archives")
-			case !strings.Contains(err.Error(), "# akiflow-token/cache\n"):
-				t.Fatalf("windows fails to build, and not only in cache: %v", err)
-			}
-			t.Skip(windowsPending)
-		})
-		chosen = chosen[1:]
-	}
-	if len(chosen) == 0 {
-		t.Skipf("%s/%s has no archive and windows does not build yet", runtime.GOOS, runtime.GOARCH)
-	}
-
 	out1, out2 := t.TempDir(), t.TempDir()
 	start := time.Now()
 	made, err := run(ctx, root, out1, chosen, io.Discard)

@@ -1,3 +1,5 @@
+//go:build unix
+
 // End-to-end tests of several accounts on one machine, logged in for real:
 // the last login is the default, --email and AKIFLOW_EMAIL choose, emails
 // match without regard to case, logout passes the default on. What status

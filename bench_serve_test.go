@@ -1,3 +1,5 @@
+//go:build unix
+
 // Benchmarks of the local endpoint (exec --serve), as figures to report:
 //
 //	go test -run '^$' -bench Serve -benchtime 2000x .

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Process benchmarks: whole runs of akiflow-token against the floors of
 // testdata/floor and testdata/floor-http. Run them with
 //

@@ -1,3 +1,5 @@
+//go:build unix
+
 // End-to-end tests of the cache on a real disk: a session whose refresh
 // could not be saved is never sent, a kill between writing a refreshed
 // session and putting it in place loses nothing, a file this user cannot

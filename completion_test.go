@@ -1,3 +1,5 @@
+//go:build unix
+
 // End-to-end tests of shell completion in the real shells: bash, zsh and
 // fish, each at a terminal (a pseudo-terminal), load the completion as the
 // README says and complete when Tab is pressed, with and without a cached

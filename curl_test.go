@@ -1,3 +1,5 @@
+//go:build unix
+
 // End-to-end tests of the README's curl recipes, through bash and the real
 // curl. What -o curl and -o header print is in output_formats.txtar; exec
 // itself is exec_command.txtar.

@@ -1,3 +1,5 @@
+//go:build unix
+
 // End-to-end tests of the git credential helper through the real git, as
 // the README sets it up, and at a terminal. The protocol lines themselves
 // (which hosts get an answer, the Bearer form, store and erase, bad input)

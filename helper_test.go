@@ -1,3 +1,5 @@
+//go:build unix
+
 // End-to-end tests: the real akiflow-token binary, run as a person, a shell,
 // git, kubectl or curl runs it, against the fake Akiflow server of
 // helper/akiflow/akiflowtest, with a hermetic HOME and XDG folders per test.

@@ -1,3 +1,5 @@
+//go:build unix
+
 // End-to-end tests of the exec credential plugin through the real kubectl.
 // The ExecCredential akiflow-token prints, and its refusals, are in
 // exec_credential.txtar; that kubectl's interactive: false stops a prompt

@@ -1,3 +1,5 @@
+//go:build unix
+
 // End-to-end tests of the refresh as processes do it: many callers at once
 // share one refresh (or one login), a SIGKILL at any moment loses no
 // session, and the detached refresh process (helper/refresher.go) finishes

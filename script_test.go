@@ -1,3 +1,5 @@
+//go:build unix
+
 // The command-line contract as testscript scripts (testdata/script/*.txtar):
 // what akiflow-token prints, on which stream, with which exit status: usage
 // errors, every output format, the git credential protocol, exec,

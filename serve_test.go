@@ -1,3 +1,5 @@
+//go:build unix
+
 // End-to-end tests of the local endpoint: exec --serve and serve, run as a
 // program that runs longer than a token lives (an MCP server, a daemon)
 // would use them, against the fake Akiflow server. The endpoint's rules in

@@ -1,3 +1,5 @@
+//go:build unix
+
 // End-to-end tests of getting a token: the login at a terminal, the cache
 // hit, the refresh (in the detached refresh process) and what a failing
 // Akiflow does to it, and who is asked for a code when nobody can be.

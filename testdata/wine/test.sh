@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 
 # The packages whose tests run under Wine (docs/development.md says which
 # do not, and why).
-default_packages=(./helper/... ./cache/...)
+default_packages=(./helper/... ./cache/... ./e2e/...)
 [ $# -gt 0 ] || set -- "${default_packages[@]}"
 
 missing=()
@@ -67,6 +67,13 @@ if cmp -s "$at" "$work/overlay/at_windows.go"; then
   exit 1
 fi
 printf '{"Replace":{"%s":"%s"}}\n' "$at" "$work/overlay/at_windows.go" >"$work/overlay.json"
+
+# The program itself, for the end-to-end tests of ./e2e (built as the
+# release is, but with the overlay: it removes files too).
+GOOS=windows GOARCH=amd64 CGO_ENABLED=0 go build -overlay "$work/overlay.json" \
+  -tags netgo,osusergo,nethttpomithttp2 -o "$work/akiflow-token.exe" .
+export AKIFLOW_TEST_WINDOWS_BINARY
+AKIFLOW_TEST_WINDOWS_BINARY=$(winepath -w "$work/akiflow-token.exe" 2>/dev/null)
 
 # AKIFLOW_TEST_REQUIRE_TOOLS is for the Linux run: under Wine a test that
 # needs a Unix tool skips, saying why.

@@ -50,6 +50,7 @@ type Tokens struct {
 	RefreshToken string // empty when the server did not rotate it
 	ExpiresAt    time.Time
 	Lifetime     time.Duration // how long the access token was issued for
+	Email        string        // OAuth: the email the ID or access token names, if any
 }
 
 // Client speaks Akiflow's auth protocol to one auth host. It keeps the
@@ -135,11 +136,19 @@ func (c *Client) sameHost(u *url.URL) bool {
 // sent, a refused connection, or a 429 or 503 (which say "not now"), with
 // backoff and Retry-After honoured, all within the --timeout budget.
 func (c *Client) Refresh(ctx context.Context, refreshToken, clientID string) (*Tokens, error) {
+	return c.retrying(ctx, func(ctx context.Context) (*Tokens, bool, error) {
+		return c.refreshOnce(ctx, refreshToken, clientID)
+	})
+}
+
+// retrying runs a refresh (once), and again as retryWait allows, within
+// RefreshBound and the --timeout budget.
+func (c *Client) retrying(ctx context.Context, once func(ctx context.Context) (tokens *Tokens, sent bool, err error)) (*Tokens, error) {
 	ctx, cancel := withDeadline(ctx, RefreshBound(c.timeout))
 	defer cancel()
 	deadline := c.now().Add(c.timeout)
 	for attempt := 1; ; attempt++ {
-		tokens, sent, err := c.refreshOnce(ctx, refreshToken, clientID)
+		tokens, sent, err := once(ctx)
 		wait, again := retryWait(err, sent, attempt)
 		if !again {
 			return tokens, err
@@ -343,10 +352,15 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 	if pastDeadline(ctx) {
 		// Stopped and resumed past the deadline: sent now, the request
 		// could be answered after the grace, and its answer lost.
-		return c.networkError(ctx, op, context.DeadlineExceeded)
+		return c.networkError(ctx, op, hostOf(rawURL, c.base), context.DeadlineExceeded)
 	}
 	var body io.Reader
-	if in != nil {
+	contentType := "application/json"
+	switch in := in.(type) {
+	case nil:
+	case url.Values: // an OAuth request (RFC 6749): a form
+		body, contentType = strings.NewReader(in.Encode()), "application/x-www-form-urlencoded"
+	default:
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
@@ -366,7 +380,7 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("X-Requested-With", "XMLHttpRequest")
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if method != http.MethodGet {
 		if v, ok := c.xsrf(); ok {
@@ -375,7 +389,7 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.networkError(ctx, op, err)
+		return c.networkError(ctx, op, req.URL.Host, err)
 	}
 	defer resp.Body.Close()
 	limit := maxReplySize
@@ -384,7 +398,7 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
-		return c.networkError(ctx, op, err)
+		return c.networkError(ctx, op, req.URL.Host, err)
 	}
 	if len(data) > limit {
 		return &ServerError{Op: op, Status: resp.StatusCode, Message: fmt.Sprintf("the reply is larger than the %d bytes that can be kept", limit)}
@@ -392,7 +406,7 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The URL that answered, after redirects; the server's words never
 		// hold what we sent it (a refresh token, a code), even echoed.
-		return newServerError(op, endpointOf(c.base, resp.Request.URL), resp, redactSecrets(data, in))
+		return newServerError(op, answeredBy(c.base, resp.Request.URL, rawURL, in), resp, redactSecrets(data, in))
 	}
 	if out == nil {
 		return nil
@@ -413,13 +427,18 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 // the whole secret, and a run of text starting with its first 12
 // characters (an echo the server cut short).
 func redactSecrets(data []byte, in any) []byte {
-	m, ok := in.(map[string]string)
-	if !ok {
+	var get func(string) string
+	switch in := in.(type) {
+	case map[string]string:
+		get = func(key string) string { return in[key] }
+	case url.Values:
+		get = in.Get
+	default:
 		return data
 	}
 	text := string(data)
-	for _, key := range []string{"refresh_token", "code"} {
-		secret := m[key]
+	for _, key := range []string{"refresh_token", "code", "code_verifier"} {
+		secret := get(key)
 		if len(secret) < 6 {
 			continue
 		}
@@ -455,7 +474,16 @@ func DecodeReply(data []byte, out any) error {
 	return nil
 }
 
-func (c *Client) networkError(ctx context.Context, op string, err error) error {
+// hostOf is the host rawURL names, for messages; base's if none.
+func hostOf(rawURL string, base *url.URL) string {
+	if u, err := url.Parse(rawURL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return base.Host
+}
+
+// networkError is err of an exchange with host, which got no reply.
+func (c *Client) networkError(ctx context.Context, op, host string, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // its message repeats the URL, which may hold the signed code URL
@@ -471,11 +499,11 @@ func (c *Client) networkError(ctx context.Context, op string, err error) error {
 	case errors.Is(context.Cause(ctx), context.Canceled):
 		return fmt.Errorf("%s: %w", op, context.Canceled)
 	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &hostname), errors.As(err, &verify):
-		return &CertificateError{Host: c.base.Host, Err: err}
+		return &CertificateError{Host: host, Err: err}
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		err = timeoutError(c.timeout)
 	}
-	return &NetworkError{Op: op, Host: c.base.Host, Err: err}
+	return &NetworkError{Op: op, Host: host, Err: err}
 }
 
 // tokenReply is the token part of the refresh and /user/me replies. Its
@@ -558,6 +586,11 @@ func CheckAccessToken(token string) error {
 // carry a new refresh token (the old one is spent by then): it is returned
 // with the error, alone. Any non-empty string is a refresh token.
 func (r *tokenReply) tokens(op string, sent time.Time) (*Tokens, error) {
+	return r.tokensWithin(op, sent, maxLifetime)
+}
+
+// tokensWithin is tokens, with longest the most a lifetime can be.
+func (r *tokenReply) tokensWithin(op string, sent time.Time, longest time.Duration) (*Tokens, error) {
 	access, refresh := r.AccessToken.text(), r.RefreshToken.text()
 	if err := CheckAccessToken(access); err != nil {
 		var partial *Tokens
@@ -566,7 +599,7 @@ func (r *tokenReply) tokens(op string, sent time.Time) (*Tokens, error) {
 		}
 		return partial, &ServerError{Op: op, Status: http.StatusOK, Message: "the reply's access token is not usable: " + err.Error()}
 	}
-	t := &Tokens{AccessToken: access, RefreshToken: refresh, Lifetime: r.lifetime(access, sent)}
+	t := &Tokens{AccessToken: access, RefreshToken: refresh, Lifetime: r.lifetime(access, sent, longest)}
 	t.ExpiresAt = sent.Add(t.Lifetime)
 	return t, nil
 }
@@ -586,9 +619,9 @@ const (
 // the JWT says (exp - iat; exp, counted from sent, without iat), never
 // later than the real expiry whatever the clocks say; UnknownLifetime
 // when none of them can be a lifetime.
-func (r *tokenReply) lifetime(access string, sent time.Time) time.Duration {
+func (r *tokenReply) lifetime(access string, sent time.Time, longest time.Duration) time.Duration {
 	var known []time.Duration
-	if secs, ok := r.ExpiresIn.seconds(); ok && secs < maxLifetime.Seconds()+1 {
+	if secs, ok := r.ExpiresIn.seconds(); ok && secs < longest.Seconds()+1 {
 		known = append(known, time.Duration(secs*float64(time.Second)))
 	}
 	deadOnArrival := false
@@ -603,7 +636,7 @@ func (r *tokenReply) lifetime(access string, sent time.Time) time.Duration {
 	}
 	lifetime := time.Duration(0)
 	for _, d := range known {
-		if d >= minLifetime && d <= maxLifetime && (lifetime == 0 || d < lifetime) {
+		if d >= minLifetime && d <= longest && (lifetime == 0 || d < lifetime) {
 			lifetime = d
 		}
 	}

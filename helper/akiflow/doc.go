@@ -77,6 +77,25 @@
 // transport may retry them on a connection that closed before it answered,
 // and a retry of the whole refresh re-runs its csrf step.
 //
+// # OAuth: the official sign-in (oauth.go)
+//
+// Akiflow's MCP server (DefaultMCPURL) is a protected resource whose
+// metadata (RFC 9728, at /.well-known/oauth-protected-resource/mcp on its
+// host) name the authorization server, the auth host, and the scopes;
+// that server's metadata (RFC 8414) name its endpoints. Nothing else is
+// assumed: discovery, then dynamic registration of a public client (RFC
+// 7591: no secret, token_endpoint_auth_method none, a loopback redirect
+// URI as RFC 8252 allows, any port), then the authorization code with
+// PKCE S256, state and the resource indicator (RFC 8707), exchanged at
+// the token endpoint, whose refresh_token grant then refreshes. The token
+// endpoint's requests are forms, sent through the same client with the
+// same rules: once, HTTP/1.1, bounded, read leniently. Its refusals are
+// RFC 6749's: invalid_grant rejects the grant (Rejected); invalid_client
+// says the registration is gone (ClientUnknown). An access token's
+// lifetime is bounded by its JWT's exp, but not by a day: nobody knows
+// what these tokens live. Whether api.akiflow.com accepts them is not
+// known.
+//
 // # Tokens
 //
 // The access token is a JWT (RS256) that lives about 30 minutes

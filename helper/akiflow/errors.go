@@ -50,6 +50,11 @@ func (e *ServerError) Transient() bool {
 // firewall's page, a 404) says nothing of the refresh token, which stays as
 // good as it was.
 func (e *ServerError) Rejected() bool {
+	if e.Endpoint == EndpointToken {
+		// An OAuth token endpoint (RFC 6749, 5.2): invalid_grant alone
+		// says the grant (the refresh token, the code) is dead.
+		return (e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized) && e.Code == "invalid_grant"
+	}
 	if e.Endpoint != pathRefresh {
 		return false
 	}
@@ -60,6 +65,13 @@ func (e *ServerError) Rejected() bool {
 		return e.Code == "invalid_grant" || e.Code == "invalid_request"
 	}
 	return false
+}
+
+// ClientUnknown says an OAuth token endpoint no longer knows the client
+// that asked (invalid_client): its registration is gone, and so is every
+// session issued to it.
+func (e *ServerError) ClientUnknown() bool {
+	return e.Endpoint == EndpointToken && e.Code == "invalid_client"
 }
 
 func staleXSRF(err error) bool {

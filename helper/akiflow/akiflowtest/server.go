@@ -5,7 +5,8 @@
 // X-XSRF-TOKEN; signed, expiring code URLs; codes that die when a new one is
 // sent; rotating refresh tokens (a reused one gets 401 invalid_grant); and a
 // protected API endpoint that accepts only a live access token. It counts
-// every request by route, and can be told to fail.
+// every request by route, and can be told to fail. It is also the OAuth
+// authorization server and protected MCP resource of oauth.go.
 package akiflowtest
 
 import (
@@ -67,6 +68,8 @@ type Server struct {
 	onCode      func(email, code string)
 	lastHeader  map[string]http.Header // by route
 	lastProto   map[string]string      // by route: "HTTP/1.1", "HTTP/2.0"
+	oa          *oauthState            // oauth.go
+	oauthEmail  map[string]string      // OAuth access token → its account
 }
 
 type session struct {
@@ -75,8 +78,9 @@ type session struct {
 }
 
 type grant struct {
-	email string
-	used  bool
+	email  string
+	client string // the OAuth client it was issued to; "" for the email-code flow's
+	used   bool
 }
 
 // Fault, given to Fail, answers one request in place of the server. It may
@@ -111,16 +115,17 @@ func NewHTTP2Server() *Server {
 
 func start(listen func(*httptest.Server)) *Server {
 	s := &Server{
-		expiresIn: 1800,
-		codeTTL:   15 * time.Minute,
-		sessions:  map[string]*session{},
-		codes:     map[string]string{},
-		refresh:   map[string]*grant{},
-		access:    map[string]time.Time{},
-		counts:    map[string]int{},
-		clientIDs: map[string]bool{},
-		faults:    map[string][]Fault{},
-		key:       []byte(random(32)),
+		expiresIn:  1800,
+		codeTTL:    15 * time.Minute,
+		sessions:   map[string]*session{},
+		codes:      map[string]string{},
+		refresh:    map[string]*grant{},
+		access:     map[string]time.Time{},
+		counts:     map[string]int{},
+		clientIDs:  map[string]bool{},
+		oauthEmail: map[string]string{},
+		faults:     map[string][]Fault{},
+		key:        []byte(random(32)),
 	}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.Server.Config.ConnState = func(_ net.Conn, state http.ConnState) {
@@ -300,6 +305,8 @@ func (s *Server) Handle(route string, w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, map[string]any{"data": data})
 	case RouteRefresh:
 		s.refreshToken(w, r)
+	case RouteResourceMetadata, RouteServerMetadata, RouteRegister, RouteAuthorize, RouteToken, RouteMCP:
+		s.handleOAuth(route, w, r)
 	case RouteAPI:
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if exp, live := s.access[token]; !ok || !live || time.Now().After(exp) {
@@ -313,6 +320,9 @@ func (s *Server) Handle(route string, w http.ResponseWriter, r *http.Request) {
 }
 
 func routeOf(r *http.Request) string {
+	if route := oauthRoute(r); route != "" {
+		return route
+	}
 	p := r.URL.Path
 	switch {
 	case r.Method == http.MethodGet && p == "/csrf-cookie":
@@ -395,7 +405,7 @@ func (s *Server) refreshToken(w http.ResponseWriter, r *http.Request) {
 	}
 	json.NewDecoder(r.Body).Decode(&body)
 	g := s.refresh[body.RefreshToken]
-	if body.ClientID != "10" || g == nil || g.used {
+	if body.ClientID != "10" || g == nil || g.used || g.client != "" {
 		reply(w, http.StatusUnauthorized, map[string]any{"error": "invalid_grant",
 			"error_description": "The refresh token is invalid.", "message": "The refresh token is invalid."})
 		return

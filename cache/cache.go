@@ -134,10 +134,11 @@ func (s *Store) Describe(name string) string {
 }
 
 // Read returns the record name, or ErrNotFound. A record that is not a
-// regular file (a symbolic link, a FIFO, a folder) or is larger than the
-// store's record size is an error; one that others could read or that
-// belongs to another user is an *InsecureError. It never blocks on a FIFO
-// and never follows a symbolic link.
+// regular file (a symbolic link, a FIFO, a folder) is an error; one that
+// others could read, that belongs to another user, or that is larger than
+// the store's record size (a newer version's, perhaps, which must not be
+// overwritten) is an *InsecureError. It never blocks on a FIFO and never
+// follows a symbolic link.
 func (s *Store) Read(name string) ([]byte, error) {
 	dir, err := s.folder(false)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -162,6 +163,11 @@ func (s *Store) Read(name string) ([]byte, error) {
 		return nil, err
 	}
 	data, err := readAtMost(f, info.Size(), s.recordSize)
+	var tooLarge errTooLarge
+	if errors.As(err, &tooLarge) {
+		return nil, &InsecureError{Path: path, Problem: tooLarge.Error() + ", more than a record of this akiflow-token can be",
+			Advice: "a newer akiflow-token may have written it: upgrade, or remove it"}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("could not read %s: %w", path, err)
 	}

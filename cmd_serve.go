@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -244,6 +245,19 @@ func runServed(c *cli, e execCmd, path string, argv []string) error {
 		return err
 	}
 	return &run.ExitError{Status: status}
+}
+
+// writePrivateFile replaces path, atomically, with a private file holding
+// data (replaceFile, per platform).
+func writePrivateFile(path string, data []byte) error {
+	if err := replaceFile(path, data); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("could not write the URLs to %s: %w", path, err)
+	}
+	return nil
 }
 
 // removeIfOurs removes path if it still holds what we wrote: another serve

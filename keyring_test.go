@@ -4,10 +4,8 @@ package main_test
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -129,16 +127,7 @@ func TestKeyringKilledRefreshesLoseNoSession(t *testing.T) {
 	w.srv.SetLatency(3 * time.Millisecond)
 	logins := w.srv.Count(akiflowtest.RouteLogin)
 	for i := range kills {
-		w.expire(alice)
-		cmd := exec.Command(binary)
-		cmd.Env = w.env
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(rand.IntN(30_000)) * time.Microsecond)
-		cmd.Process.Kill()
-		cmd.Wait()
+		w.killDuringRefresh(30 * time.Millisecond)
 		r := w.run("-e", alice)
 		if r.code != 0 {
 			t.Fatalf("kill %d: the next call exited %d: %s", i, r.code, redact(r.stderr))

@@ -113,17 +113,7 @@ func TestKilledRefreshesLoseNoSession(t *testing.T) {
 	w.srv.SetLatency(3 * time.Millisecond) // a refresh lasts a few ms: the kills land in it
 	lost, refreshes := 0, w.srv.Count(akiflowtest.RouteRefresh)
 	for i := range kills {
-		w.expire(alice)
-		cmd := exec.Command(binary)
-		cmd.Env = w.env
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(rand.IntN(20_000)) * time.Microsecond)
-		cmd.Process.Kill() // SIGKILL, at any moment of the refresh
-		cmd.Wait()
-
+		w.killDuringRefresh(20 * time.Millisecond)
 		if _, err := w.readSession(alice); err != nil {
 			t.Fatalf("kill %d: the cache file does not parse: %v", i, err)
 		}
@@ -141,6 +131,22 @@ func TestKilledRefreshesLoseNoSession(t *testing.T) {
 	}
 	t.Logf("%d kills during refresh, %d refresh requests, %d sessions lost", kills, w.srv.Count(akiflowtest.RouteRefresh)-refreshes, lost)
 	check(t, fmt.Sprintf("sessions lost in %d kills", kills), lost, 0)
+}
+
+// killDuringRefresh expires alice's token, runs the program and SIGKILLs
+// it at a random moment within within, as its refresh goes on.
+func (w *world) killDuringRefresh(within time.Duration) {
+	w.t.Helper()
+	w.expire(alice)
+	cmd := exec.Command(binary)
+	cmd.Env = w.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	time.Sleep(rand.N(within))
+	cmd.Process.Kill()
+	cmd.Wait()
 }
 
 // While another process holds the account's lock (a login waiting at its

@@ -43,10 +43,14 @@ func (statusCmd) Run(c *cli) error {
 }
 
 func writeStatus(w *bytes.Buffer, st *helper.AccountStatus) {
+	kind := ""
+	if st.Auth == "oauth" {
+		kind = " (OAuth sign-in)"
+	}
 	if st.Email == "" {
-		fmt.Fprintf(w, "account: none on %s\n", st.AuthHost)
+		fmt.Fprintf(w, "account: none on %s%s\n", st.AuthHost, kind)
 	} else {
-		fmt.Fprintf(w, "account: %s on %s\n", st.Email, st.AuthHost)
+		fmt.Fprintf(w, "account: %s on %s%s\n", st.Email, st.AuthHost, kind)
 	}
 	switch {
 	case st.Expiry.IsZero():

@@ -37,11 +37,14 @@ type cli struct {
 	Platform       string        `env:"AKIFLOW_PLATFORM" default:"${default_platform}" group:"global" help:"The Akiflow-Platform this client claims."`
 	Insecure       bool          `group:"global" help:"DANGEROUS: do not verify the auth host's TLS certificate."`
 	Store          string        `env:"AKIFLOW_STORE" enum:",file,keyring" default:"" placeholder:"file|keyring" group:"global" help:"Where a login keeps the refresh token: file (the cache file) or keyring (the OS keyring). The variable sets it for new sessions only; the flag also for a new login of an account. Default: the account's, else file."`
+	OAuth          bool          `name:"oauth" group:"global" help:"Use Akiflow's official sign-in (OAuth, in a browser) and its sessions, kept apart from the email-code ones: --auth oauth."`
+	Auth           string        `env:"AKIFLOW_AUTH" enum:"code,oauth" default:"code" placeholder:"code|oauth" group:"global" help:"Which sessions to use: code (the emailed code's) or oauth (the browser sign-in's)."`
+	MCPURL         string        `name:"mcp-url" env:"AKIFLOW_MCP_URL" default:"${default_mcp_url}" group:"global" help:"OAuth: the Akiflow MCP server whose metadata name the sign-in's endpoints."`
 	Verbose        bool          `short:"v" group:"global" help:"Explain each decision and HTTP exchange on stderr (never a token)."`
 	Version        versionFlag   `group:"global" help:"Print the version and exit."`
 
 	Token         tokenCmd         `cmd:"" default:"1" help:"Print a valid access token on stdout (the default)."`
-	Login         loginCmd         `cmd:"" help:"Log in now with an emailed code, even if a session exists."`
+	Login         loginCmd         `cmd:"" help:"Log in now with an emailed code (--oauth: in a browser), even if a session exists."`
 	Status        statusCmd        `cmd:"" help:"Show the session (never a token); -o json for JSON. Exit 3 if a login is needed."`
 	Switch        switchCmd        `cmd:"" help:"Make EMAIL, which must have a session, the default account."`
 	Logout        logoutCmd        `cmd:"" help:"Forget the session on this machine (it is not revoked on the server)."`
@@ -149,6 +152,8 @@ func (c *cli) helper() (*helper.Helper, error) {
 		Platform:   c.Platform,
 		Vault:      vaults,
 		NewStore:   c.Store,
+		OAuth:      c.OAuth || c.Auth == "oauth",
+		MCPURL:     c.MCPURL,
 	}, openStore)
 }
 
@@ -164,7 +169,8 @@ func vaults(name string) helper.Vault {
 // request is what the flags ask of the flow. Prompting is off when
 // --non-interactive (or its variable) or GIT_TERMINAL_PROMPT says so.
 func (c *cli) request() helper.Request {
-	req := helper.Request{Account: c.Email, MinTTL: c.MinTTL, Force: c.ForceRefresh, Prompt: helper.OpenTerminal}
+	req := helper.Request{Account: c.Email, MinTTL: c.MinTTL, Force: c.ForceRefresh, Prompt: helper.OpenTerminal,
+		Browser: helper.OpenBrowser}
 	if c.Store != "" && source("store") == "--store" {
 		req.Store = c.Store // the flag: this login's; the variable: new sessions'
 	}
@@ -203,6 +209,7 @@ func newParser(c *cli) *kong.Kong {
 			"default_timeout":     helper.DefaultTimeout.String(),
 			"default_app_version": akiflow.AppVersion,
 			"default_platform":    akiflow.Platform,
+			"default_mcp_url":     akiflow.DefaultMCPURL,
 			"formats":             strings.Join(format.Names, ","),
 			"default_token_env":   run.DefaultTokenEnv,
 			"default_api_url":     endpoint.DefaultAPIURL,

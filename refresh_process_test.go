@@ -551,7 +551,7 @@ func TestRefreshProcessStartedByHandRefuses(t *testing.T) {
 	lockPath := w.lockFile(alice)
 	// The request as refreshDetached hands it down, in the environment
 	// (v: the refresh protocol): never in argv.
-	request, _ := json.Marshal(map[string]any{"v": 2, "base_url": w.srv.URL, "email": alice, "timeout": int64(5 * time.Second)})
+	request, _ := json.Marshal(map[string]any{"v": 3, "base_url": w.srv.URL, "email": alice, "timeout": int64(5 * time.Second)})
 	w.env = append(w.env, "AKIFLOW_TOKEN_REFRESH_REQUEST="+string(request))
 	saved, err := os.ReadFile(w.cacheFile(alice))
 	if err != nil {

@@ -60,12 +60,21 @@ var ErrInterrupted = &Error{Code: ExitInterrupted, Err: errors.New("interrupted"
 // loginNeeded says a login is needed and cannot happen here, and the
 // command that logs in to account (shown as typed; "" when none is
 // chosen).
-func loginNeeded(why, account string) error {
+func (h *Helper) loginNeeded(why, account string) error {
+	return withCode(ExitLoginNeeded, "%s; run %q in a terminal", why, h.loginCommand(account))
+}
+
+// loginCommand is the command that logs in to account ("" for none
+// chosen), with this Helper's kind of session.
+func (h *Helper) loginCommand(account string) string {
 	cmd := "akiflow-token login"
+	if h.cfg.OAuth {
+		cmd += " --oauth"
+	}
 	if account != "" {
 		cmd += " -e " + account
 	}
-	return withCode(ExitLoginNeeded, "%s; run %q in a terminal", why, cmd)
+	return cmd
 }
 
 // UsageError is a bad flag or environment value.

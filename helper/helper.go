@@ -44,6 +44,13 @@ type Config struct {
 	// record) or a Vault's name. A login of an account that has a session
 	// keeps that session's, unless Request.Store says otherwise.
 	NewStore string
+	// OAuth makes the Helper's sessions those of Akiflow's official
+	// sign-in (OAuth 2.1 with PKCE, oauthlogin.go), kept apart from the
+	// email-code sessions in a store of their own (oauthGroup).
+	OAuth bool
+	// MCPURL is the protected resource whose metadata name the OAuth
+	// authorization server; akiflow.DefaultMCPURL when empty.
+	MCPURL string
 }
 
 // Request is what one call asks for.
@@ -65,6 +72,12 @@ type Request struct {
 	// a Vault's name, or "" for the account's current one (else
 	// Config.NewStore).
 	Store string
+	// Browser opens a URL in the person's browser, for an OAuth login;
+	// nil prints the URL only (--no-browser).
+	Browser func(url string) error
+	// Port is the loopback port an OAuth login's redirect comes back to;
+	// 0 for any free one.
+	Port int
 }
 
 // Defaults, which the command line shows.
@@ -86,6 +99,10 @@ type Helper struct {
 	cfg   Config
 	base  *url.URL
 	store Store
+	// group names the store, and the account's entries in a vault: the
+	// auth host, with oauthGroup for OAuth sessions.
+	group string
+	mcp   *url.URL // OAuth: the protected resource
 
 	newClient func() *akiflow.Client // made on first use: a cache hit needs no HTTP
 	// refresher trades a refresh token for new tokens and saves them; in
@@ -145,7 +162,16 @@ func New(cfg Config, open func(host string) Store) (*Helper, error) {
 			return nil, fieldError(c.field, "%s %q: use letters, digits, dots and hyphens, such as %s", oneLine(c.value), c.example)
 		}
 	}
-	h := &Helper{cfg: cfg, base: base, store: open(base.Host)}
+	h := &Helper{cfg: cfg, base: base, group: base.Host}
+	if cfg.OAuth {
+		h.group += oauthGroup
+		cfg.MCPURL = orDefault(cfg.MCPURL, akiflow.DefaultMCPURL)
+		if h.mcp, err = akiflow.CheckEndpoint(cfg.MCPURL); err != nil || h.mcp.RawQuery != "" {
+			return nil, fieldError("mcp-url", "%s %q: not an https URL such as %s", oneLine(cfg.MCPURL), akiflow.DefaultMCPURL)
+		}
+		h.cfg.MCPURL = cfg.MCPURL
+	}
+	h.store = open(h.group)
 	h.newClient = sync.OnceValue(func() *akiflow.Client {
 		ccfg := akiflow.ClientConfig{BaseURL: base, Timeout: cfg.Timeout, Insecure: cfg.Insecure,
 			UserAgent: "akiflow-token/" + Version(), Now: cfg.Now,
@@ -161,6 +187,11 @@ func New(cfg Config, open func(host string) Store) (*Helper, error) {
 
 // Host is the auth host, which names its store.
 func (h *Helper) Host() string { return h.base.Host }
+
+// oauthGroup ends the name of an auth host's store of OAuth sessions: the
+// same accounts may have email-code sessions beside them, and neither
+// kind is ever used for the other.
+const oauthGroup = "#oauth"
 
 // BaseURL is the auth host's URL, as it was checked.
 func (h *Helper) BaseURL() *url.URL { u := *h.base; return &u }

@@ -26,7 +26,7 @@ func (h *Helper) Login(ctx context.Context, req Request) (*Session, error) {
 	}
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	if req.Account == "" {
+	if req.Account == "" && !h.cfg.OAuth { // an OAuth sign-in names its account
 		email, err := c.askEmail(ctx)
 		if err != nil {
 			return nil, err
@@ -35,7 +35,7 @@ func (h *Helper) Login(ctx context.Context, req Request) (*Session, error) {
 	}
 	key := accountKey(c.req.Account)
 	busy, cancel := context.WithTimeout(ctx, tryWait)
-	waiting, err := h.store.Lock(busy, loginLock(key))
+	waiting, err := h.store.Lock(busy, c.loginLockOf(key))
 	cancel()
 	switch {
 	case err != nil && ctx.Err() == nil && errors.Is(busy.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded):
@@ -62,12 +62,16 @@ func (c *call) implicitLogin(ctx context.Context, key string) (*Session, error) 
 		return nil, err
 	}
 	defer tty.Close()
-	waiting, err := c.wait(ctx, loginLock(key), key, codeWait+c.h.lockWait())
+	waiting, err := c.wait(ctx, c.loginLockOf(key), key, codeWait+c.h.lockWait())
 	if err != nil {
 		return nil, err
 	}
 	defer waiting.Close()
-	if s, err := c.load(key); err != nil || s.validFor(c.now(), 0) {
+	saved := key
+	if saved == "" { // an OAuth login of no named account: whoever signed in meanwhile
+		saved = c.h.currentAccount()
+	}
+	if s, err := c.load(saved); err != nil || s.validFor(c.now(), 0) {
 		return s, err // a login elsewhere saved it meanwhile
 	}
 	return c.login(ctx, key, tty)
@@ -83,7 +87,7 @@ func (c *call) terminalFor(key string) (*terminal, error) {
 	}
 	busy, cancel := context.WithTimeout(context.Background(), tryWait)
 	defer cancel()
-	waiting, lerr := c.h.store.Lock(busy, loginLock(key))
+	waiting, lerr := c.h.store.Lock(busy, c.loginLockOf(key))
 	if lerr == nil {
 		waiting.Close()
 	}
@@ -116,23 +120,13 @@ func interruptedOr(err error) error {
 // under the account's lock (not held meanwhile). Akiflow is sent the email
 // as the person typed it.
 func (c *call) login(ctx context.Context, key string, tty *terminal) (*Session, error) {
+	if c.h.cfg.OAuth {
+		return c.oauthLogin(ctx, key, tty)
+	}
 	typed := c.shown(key)
 	// A login whose session could not be saved would be asked for in
-	// vain: the record must be one that can be prepared before a code is
-	// mailed.
-	probe, err := c.h.store.Prepare(key)
-	if err != nil {
-		return nil, err
-	}
-	probe.Discard()
-	// Nor may it replace a record it must not: one the store refuses, or
-	// from a newer akiflow-token.
-	before, err := c.readRecord(key, false)
-	if err != nil {
-		return nil, err
-	}
-	// And the vault that will keep the refresh token must answer now.
-	vault, err := c.loginVault(key, before)
+	// vain: checked before a code is mailed.
+	vault, err := c.preflight(key)
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +146,14 @@ func (c *call) login(ctx context.Context, key string, tty *terminal) (*Session, 
 	if err != nil {
 		return nil, err
 	}
+	return c.saveLogin(ctx, key, vault, tokens, nil)
+}
+
+// saveLogin saves a login's tokens as key's session, its refresh token
+// in vault, under the account's lock (waited for as long as a login may
+// wait: a login done is not thrown away), and makes key the default.
+// oauth, if not nil, adds an OAuth session's fields.
+func (c *call) saveLogin(ctx context.Context, key, vault string, tokens *akiflow.Tokens, oauth func(*Session)) (*Session, error) {
 	lock, err := c.lock(ctx, key, codeWait)
 	if err != nil {
 		return nil, err
@@ -171,6 +173,9 @@ func (c *call) login(ctx context.Context, key string, tty *terminal) (*Session, 
 	}
 	s.RefreshIn = vault
 	s.apply(tokens)
+	if oauth != nil {
+		oauth(s)
+	}
 	p, err := c.h.store.Prepare(key)
 	if err == nil {
 		defer p.Discard()
@@ -185,7 +190,7 @@ func (c *call) login(ctx context.Context, key string, tty *terminal) (*Session, 
 	if err := c.h.setCurrent(key); err != nil {
 		c.warnf("%v", err)
 	}
-	c.noticef("logged in as %s", typed)
+	c.noticef("logged in as %s", c.shown(key))
 	return s, nil
 }
 
@@ -204,7 +209,7 @@ func (c *call) loginVault(key string, before *Session) (string, error) {
 	}
 	v, err := c.h.vault(name)
 	if err == nil {
-		_, err = v.Get(c.h.Host(), key)
+		_, err = v.Get(c.h.group, key)
 	}
 	return name, err
 }
@@ -214,7 +219,7 @@ func (c *call) loginVault(key string, before *Session) (string, error) {
 func (c *call) leaveVault(s *Session) {
 	v, err := c.h.vault(s.RefreshIn)
 	if err == nil {
-		err = v.Delete(c.h.Host(), s.Email)
+		err = v.Delete(c.h.group, s.Email)
 	}
 	if err != nil {
 		c.warnf("%v; the old refresh token of %s is left there", err, c.shown(s.Email))
@@ -270,7 +275,7 @@ func askCodeWithin(ctx context.Context, tty *terminal, wait time.Duration) (stri
 // account is chosen yet), if so.
 func (c *call) canAsk(key string) error {
 	if c.req.Prompt == nil {
-		return loginNeeded(fmt.Sprintf("a login is needed but prompting is turned off (%s)", orDefault(c.req.NoPrompt, "--non-interactive")), c.named(key))
+		return c.h.loginNeeded(fmt.Sprintf("a login is needed but prompting is turned off (%s)", orDefault(c.req.NoPrompt, "--non-interactive")), c.named(key))
 	}
 	return nil
 }
@@ -283,7 +288,7 @@ func (c *call) terminal(key string) (*terminal, error) {
 	}
 	f, err := c.req.Prompt()
 	if err != nil {
-		return nil, loginNeeded("a login is needed but there is no terminal to ask for the code", c.named(key))
+		return nil, c.h.loginNeeded("a login is needed but there is no terminal to ask for the code", c.named(key))
 	}
 	return newTerminal(f), nil
 }

@@ -201,7 +201,7 @@ func (h *Helper) Switch(req Request) error {
 		return err
 	}
 	if !s.canRefresh() && !s.validFor(c.now(), 0) {
-		return loginNeeded(fmt.Sprintf("%s has no session on %s to switch to", c.shown(key), h.base.Host), c.shown(key))
+		return h.loginNeeded(fmt.Sprintf("%s has no session on %s to switch to", c.shown(key), h.base.Host), c.shown(key))
 	}
 	return h.setCurrent(key)
 }

@@ -36,7 +36,7 @@ func (h *Helper) Move(req Request, to string) (MoveResult, error) {
 	if key == "" {
 		none, err := c.noAccountSelected()
 		if err == nil && none.None {
-			err = loginNeeded(fmt.Sprintf("no account is logged in to %s", h.base.Host), "")
+			err = h.loginNeeded(fmt.Sprintf("no account is logged in to %s", h.base.Host), "")
 		}
 		return res, err
 	}
@@ -51,7 +51,7 @@ func (h *Helper) Move(req Request, to string) (MoveResult, error) {
 		return res, err
 	}
 	if !s.canRefresh() {
-		return res, loginNeeded(fmt.Sprintf("%s has no session on %s to move", res.Account, h.base.Host), res.Account)
+		return res, h.loginNeeded(fmt.Sprintf("%s has no session on %s to move", res.Account, h.base.Host), res.Account)
 	}
 	res.From = storeOf(s)
 	if res.From == to {

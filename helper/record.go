@@ -146,6 +146,12 @@ func (d *recordDecoder) field(key string, s *Session) bool {
 		str = &s.RefreshToken
 	case "refresh_in":
 		str = &s.RefreshIn
+	case "oauth_client":
+		str = &s.OAuthClient
+	case "token_url":
+		str = &s.TokenURL
+	case "resource":
+		str = &s.Resource
 	case "expires_at":
 		when = &s.ExpiresAt
 	case "logged_in_at":

@@ -29,11 +29,12 @@ type refreshRequest struct {
 	Verbose    bool          `json:"verbose,omitempty"`
 	AppVersion string        `json:"app_version,omitempty"`
 	Platform   string        `json:"platform,omitempty"`
+	OAuth      bool          `json:"oauth,omitempty"` // the account's OAuth session, in the OAuth store
 }
 
 // refreshProtocol is the version of the request and of the child's exit
 // statuses and report: bump it when any of them changes.
-const refreshProtocol = 2
+const refreshProtocol = 3
 
 // refreshDetached runs refreshAndSave in the child and returns the session
 // it saved. A store whose locks cannot pass to another process, or a child
@@ -54,7 +55,7 @@ func (h *Helper) refreshDetached(ctx context.Context, c *call, lock Lock, s *Ses
 	}
 	r := refreshRequest{Version: refreshProtocol, BaseURL: h.base.String(), Email: s.Email,
 		Timeout: h.cfg.Timeout, Insecure: h.cfg.Insecure, Verbose: h.cfg.Verbose,
-		AppVersion: h.cfg.AppVersion, Platform: h.cfg.Platform}
+		AppVersion: h.cfg.AppVersion, Platform: h.cfg.Platform, OAuth: h.cfg.OAuth}
 	req, _ := json.Marshal(r)
 	child, err := refresh.Start(exe, req, f)
 	if err != nil {
@@ -114,7 +115,7 @@ func RefreshChild(open func(host string) Store, vault func(name string) Vault) i
 		return ExitUsage
 	}
 	cfg := Config{BaseURL: r.BaseURL, Timeout: r.Timeout, Insecure: r.Insecure, Verbose: r.Verbose,
-		AppVersion: r.AppVersion, Platform: r.Platform}
+		AppVersion: r.AppVersion, Platform: r.Platform, OAuth: r.OAuth}
 	cfg.Vault = vault
 	probe, err := New(cfg, func(string) Store { return nil })
 	if err != nil {
@@ -131,7 +132,7 @@ func RefreshChild(open func(host string) Store, vault func(name string) Vault) i
 	}
 	status, err := refresh.Serve(2*probe.lockWait(), ExitUnavailable, func(f *os.File, log io.Writer) (int, refresh.Report) {
 		cfg.Stderr = log
-		records := open(probe.Host())
+		records := open(probe.group)
 		h, err := New(cfg, func(string) Store { return records })
 		if err != nil {
 			return fail(err)

@@ -40,6 +40,12 @@ type Session struct {
 	// logout makes the account that logged in last the default. Sessions
 	// saved before it was kept have none.
 	LoggedInAt time.Time `json:"logged_in_at,omitzero"`
+	// An OAuth session's (Config.OAuth): the client it was issued to, the
+	// token endpoint that refreshes it and the resource it is for, as
+	// the login found them, so that a refresh needs no discovery.
+	OAuthClient string `json:"oauth_client,omitempty"`
+	TokenURL    string `json:"token_url,omitempty"`
+	Resource    string `json:"resource,omitempty"`
 
 	// inVault says RefreshIn's vault holds the refresh token as it is
 	// (RefreshToken is that token, or "" when it was not fetched): a save
@@ -103,11 +109,21 @@ func ParseSession(data []byte) (*Session, error) {
 		return nil, errors.New("not a valid session file: its client id is not one")
 	case strings.Trim(s.RefreshIn, "abcdefghijklmnopqrstuvwxyz") != "":
 		return nil, errors.New("not a valid session file: its refresh_in is not a store's name")
+	case s.OAuthClient != "" && akiflow.CheckClientID(s.OAuthClient) != nil:
+		return nil, errors.New("not a valid session file: its oauth_client is not a client id")
+	case s.TokenURL != "" && !validURL(s.TokenURL), s.Resource != "" && !validURL(s.Resource):
+		return nil, errors.New("not a valid session file: its token_url or resource is not an https URL")
 	}
 	// A refresh token in the record beside refresh_in is one the vault
 	// refused: it is newer than the vault's.
 	s.inVault = s.RefreshIn != "" && s.RefreshToken == ""
 	return &s, nil
+}
+
+// validURL says an OAuth session's URL may be sent a refresh token.
+func validURL(raw string) bool {
+	_, err := akiflow.CheckEndpoint(raw)
+	return err == nil
 }
 
 func (s *Session) marshal() []byte {

@@ -16,13 +16,16 @@ type AccountStatus struct {
 	// RefreshStore is where the refresh token is: "file" (the cache
 	// file) or a vault's name; "" without one. Pending says the cache
 	// file holds it because that vault refused it.
-	RefreshStore string    `json:"refresh_store,omitempty"`
-	Pending      bool      `json:"refresh_pending,omitempty"`
-	LoggedIn     bool      `json:"logged_in"` // a token can be had without asking
-	CacheFile    string    `json:"cache_file"`
-	Others       []string  `json:"other_accounts"`
-	Expiry       time.Time `json:"-"` // ExpiresAt, for text; zero without an access token
-	Expired      bool      `json:"-"`
+	RefreshStore string   `json:"refresh_store,omitempty"`
+	Pending      bool     `json:"refresh_pending,omitempty"`
+	LoggedIn     bool     `json:"logged_in"` // a token can be had without asking
+	CacheFile    string   `json:"cache_file"`
+	Others       []string `json:"other_accounts"`
+	// Auth is "oauth" for Akiflow's official sign-in's sessions (--oauth);
+	// absent for the email-code ones.
+	Auth    string    `json:"auth,omitempty"`
+	Expiry  time.Time `json:"-"` // ExpiresAt, for text; zero without an access token
+	Expired bool      `json:"-"`
 }
 
 // Status reports the selected account, and lists the others that have not
@@ -48,6 +51,9 @@ func (h *Helper) Status(req Request) (*AccountStatus, error) {
 	now := c.now()
 	st := &AccountStatus{Email: key, AuthHost: h.base.Host, CacheFile: h.store.Describe(key), Others: []string{},
 		RefreshToken: s.canRefresh(), LoggedIn: s.canRefresh() || s.validFor(now, 0), ExpiresIn: int64(c.left(s) / time.Second)}
+	if h.cfg.OAuth {
+		st.Auth = "oauth"
+	}
 	if s.canRefresh() {
 		st.RefreshStore = storeOf(s)
 		st.Pending = s.RefreshIn != "" && st.RefreshStore == StoreFile
@@ -71,9 +77,9 @@ func (h *Helper) Status(req Request) (*AccountStatus, error) {
 	case st.Email == "" && len(st.Others) > 1:
 		return st, withCode(ExitLoginNeeded, "no account is selected (several are cached): name one with -e EMAIL, or log in to make it the default")
 	case !st.LoggedIn && st.Email == "":
-		return st, loginNeeded(fmt.Sprintf("no account is logged in to %s", h.base.Host), "")
+		return st, h.loginNeeded(fmt.Sprintf("no account is logged in to %s", h.base.Host), "")
 	case !st.LoggedIn:
-		return st, loginNeeded(fmt.Sprintf("%s is not logged in to %s", c.shown(st.Email), h.base.Host), c.shown(st.Email))
+		return st, h.loginNeeded(fmt.Sprintf("%s is not logged in to %s", c.shown(st.Email), h.base.Host), c.shown(st.Email))
 	}
 	return st, nil
 }

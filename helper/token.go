@@ -57,6 +57,9 @@ func (h *Helper) Token(ctx context.Context, req Request) (*Session, error) {
 		}
 		tty.Close()
 	}
+	if key == "" && c.h.cfg.OAuth {
+		return c.implicitLogin(ctx, "") // the sign-in names the account
+	}
 	if key == "" {
 		email, err := c.askEmail(ctx)
 		if err != nil {
@@ -209,13 +212,17 @@ func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error)
 	if err := c.fetchRefreshToken(s); err != nil {
 		return nil, err
 	}
-	tokens, err := c.h.newClient().Refresh(context.WithoutCancel(ctx), s.RefreshToken, s.ClientID)
+	tokens, err := c.refreshTokens(context.WithoutCancel(ctx), s)
 	next := *s
 	next.Generation++
 	switch {
 	case err != nil && (tokens == nil || tokens.RefreshToken == ""):
-		failure := refreshFailure(err, c.shown(s.Email))
+		failure := refreshFailure(err, c.h.loginCommand(c.shown(s.Email)))
 		var rejected *rejectedError
+		var se *akiflow.ServerError
+		if errors.As(err, &se) && se.ClientUnknown() {
+			c.forgetRegistration(s.OAuthClient)
+		}
 		if errors.As(failure, &rejected) {
 			next.forget()
 			if serr := c.commit(p, &next); serr != nil {
@@ -231,7 +238,7 @@ func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error)
 			return nil, serr
 		}
 		c.logf("saved the new refresh token from a reply whose access token was refused")
-		return nil, refreshFailure(err, c.shown(s.Email))
+		return nil, refreshFailure(err, c.h.loginCommand(c.shown(s.Email)))
 	}
 	next.apply(tokens)
 	if err := c.commit(p, &next); err != nil {
@@ -268,7 +275,7 @@ func (e *rejectedError) ExitCode() int { return ExitLoginNeeded }
 // (exit 4) for what may pass; for a refusal that is not Akiflow's
 // rejection of the token (a proxy's 401, a firewall's 403), a login may
 // still help.
-func refreshFailure(err error, account string) error {
+func refreshFailure(err error, login string) error {
 	var se *akiflow.ServerError
 	if !errors.As(err, &se) || se.Transient() {
 		return err
@@ -276,9 +283,12 @@ func refreshFailure(err error, account string) error {
 	if se.Rejected() {
 		return &rejectedError{fmt.Sprintf("Akiflow rejected the saved session (%s)", oneLine(se.Code))}
 	}
+	if se.ClientUnknown() {
+		return &rejectedError{"Akiflow no longer knows the registration of akiflow-token that this session was issued to (invalid_client)"}
+	}
 	switch se.Status {
 	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
-		return fmt.Errorf("%w; if it goes on, run \"akiflow-token login -e %s\"", err, account)
+		return fmt.Errorf("%w; if it goes on, run %q", err, login)
 	}
 	return err
 }

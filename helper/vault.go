@@ -71,9 +71,9 @@ func (c *call) encode(s *Session, mode saveMode) ([]byte, error) {
 	v, err := c.h.vault(s.RefreshIn)
 	if err == nil {
 		if s.RefreshToken == "" {
-			err = v.Delete(c.h.Host(), s.Email)
+			err = v.Delete(c.h.group, s.Email)
 			out.RefreshIn = ""
-		} else if err = v.Set(c.h.Host(), s.Email, s.RefreshToken); err == nil {
+		} else if err = v.Set(c.h.group, s.Email, s.RefreshToken); err == nil {
 			out.RefreshToken = ""
 			s.inVault = true
 		}
@@ -103,7 +103,7 @@ func (c *call) fetchRefreshToken(s *Session) error {
 	if err != nil {
 		return err
 	}
-	token, err := v.Get(c.h.Host(), s.Email)
+	token, err := v.Get(c.h.group, s.Email)
 	switch {
 	case err != nil:
 		return err

@@ -3,8 +3,10 @@
 package main_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"akiflow-token/helper/akiflow"
 	"akiflow-token/helper/akiflow/akiflowtest"
 )
 
@@ -87,6 +90,7 @@ func (w *world) checkMCP(token string) {
 	w.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, w.srv.MCPURL(), strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize"}`))
 	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", mcpAccept)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		w.t.Fatal(err)
@@ -354,4 +358,194 @@ func TestOAuthKilledRefreshesLoseNoSession(t *testing.T) {
 			t.Fatalf("kill %d: the next call exited %d: %s", i, r.code, redact(r.stderr))
 		}
 	}
+}
+
+// Fifty callers at once on an expired OAuth token send one refresh, and
+// all print the same token.
+func TestOAuthConcurrentCallersRefreshOnce(t *testing.T) {
+	t.Parallel()
+	needProc(t)
+	w := newOAuthWorld(t, consentingBrowser)
+	w.oauthLogin(akiflowtest.DefaultOAuthUser)
+	w.editOAuthSession(akiflowtest.DefaultOAuthUser, func(s map[string]any) {
+		s["expires_at"] = time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	})
+	// The refresh waits at the gate until every caller runs.
+	g := w.hold(akiflowtest.RouteToken, 1)
+	n := repeat(50, 8)
+	before := w.counts()
+	done := make(chan []result)
+	go func() { done <- w.parallel(n, "--oauth") }()
+	g.waitArrival(t)
+	waitUntil(t, fmt.Sprintf("%d callers run", n), func() bool { return w.callers() == n })
+	g.release()
+	results := <-done
+	for i, r := range results {
+		if r.code != 0 {
+			t.Fatalf("process %d: exit %d\n%s", i, r.code, redact(r.stderr))
+		}
+		check(t, fmt.Sprintf("process %d prints the same token as process 0", i), r.stdout, results[0].stdout)
+	}
+	w.checkRequests(before, map[string]int{akiflowtest.RouteToken: 1})
+	w.checkMCP(strings.TrimSuffix(results[0].stdout, "\n"))
+}
+
+// A code exchange the server refuses (the verifier does not match the
+// challenge it was given: here, the challenge was changed on its way)
+// fails the login with one line, exit 1, and saves nothing.
+func TestOAuthWrongVerifierSavesNothing(t *testing.T) {
+	t.Parallel()
+	w := newOAuthWorld(t, consentingBrowser)
+	w.srv.Fail(akiflowtest.RouteAuthorize, func(rw http.ResponseWriter, r *http.Request, s *akiflowtest.Server) {
+		q := r.URL.Query()
+		q.Set("code_challenge", akiflow.Challenge(akiflow.NewVerifier()))
+		r.URL.RawQuery = q.Encode()
+		s.Handle(akiflowtest.RouteAuthorize, rw, r)
+	})
+	res := w.start("login", "--oauth").wait()
+	check(t, "exit status", res.code, 1)
+	lines := strings.Split(strings.TrimSpace(res.stderr), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "akiflow-token: ") || !strings.Contains(last, "invalid_grant") || !strings.Contains(last, "verifier") {
+		t.Errorf("the login's last line does not say the exchange was refused:\n%s", redact(res.stderr))
+	}
+	check(t, "token requests", w.srv.Count(akiflowtest.RouteToken), 1)
+	if _, err := os.Stat(w.oauthFile(akiflowtest.DefaultOAuthUser)); !os.IsNotExist(err) {
+		t.Errorf("a session was saved: %v", err)
+	}
+	check(t, "--oauth status", w.run("--oauth", "status").code, 3)
+}
+
+// logout revokes the OAuth session's refresh token when the server
+// offers revocation; the session is forgotten here whatever the server
+// answers, and a failure is one warning without a token.
+func TestOAuthLogoutRevokes(t *testing.T) {
+	t.Parallel()
+	w := newOAuthWorld(t, consentingBrowser)
+	logout := func(what string) (refresh string, r result) {
+		t.Helper()
+		w.oauthLogin(akiflowtest.DefaultOAuthUser)
+		refresh = w.editOAuthSession(akiflowtest.DefaultOAuthUser, nil)["refresh_token"].(string)
+		r = w.run("--oauth", "logout")
+		if r.code != 0 {
+			t.Fatalf("%s: logout exit %d\n%s", what, r.code, redact(r.stderr))
+		}
+		if redacted := redact(r.stderr + r.stdout); redacted != r.stderr+r.stdout {
+			t.Errorf("%s: logout shows a token:\n%s", what, redacted)
+		}
+		check(t, what+": --oauth status after logout", w.run("--oauth", "status").code, 3)
+		return refresh, r
+	}
+
+	refresh, r := logout("revocation offered")
+	check(t, "revocations", w.srv.Revocations(), 1)
+	if w.srv.ValidRefresh(refresh) {
+		t.Errorf("the refresh token is live after logout")
+	}
+	if strings.Contains(r.stderr, "warning") {
+		t.Errorf("a revocation that worked warns:\n%s", r.stderr)
+	}
+	check(t, "the revocation's client id", w.srv.LastHeader(akiflowtest.RouteRevoke, "Content-Type"), "application/x-www-form-urlencoded")
+
+	w.srv.Fail(akiflowtest.RouteRevoke, func(rw http.ResponseWriter, r *http.Request, s *akiflowtest.Server) {
+		r.ParseForm()
+		akiflowtest.Reply(http.StatusServiceUnavailable, "text/html", "<html>no revocation of "+r.PostForm.Get("token")+"</html>")(rw, r, s)
+	})
+	refresh, r = logout("revocation failing")
+	if n := strings.Count(r.stderr, "warning"); n != 1 || !strings.Contains(r.stderr, "could not revoke") || strings.Contains(r.stderr, "<html>") {
+		t.Errorf("a failed revocation: want one warning without the page, got:\n%s", redact(r.stderr))
+	}
+	if !w.srv.ValidRefresh(refresh) {
+		t.Errorf("the failed revocation revoked the token")
+	}
+
+	w.srv.SetRevocation(false)
+	before := w.srv.Count(akiflowtest.RouteRevoke)
+	if _, r = logout("no revocation offered"); strings.Contains(r.stderr, "warning") {
+		t.Errorf("a logout without revocation warns:\n%s", r.stderr)
+	}
+	check(t, "revocation requests without an endpoint", w.srv.Count(akiflowtest.RouteRevoke), before)
+}
+
+// mcpAccept is what Streamable HTTP requires of a POST's Accept.
+const mcpAccept = "application/json, text/event-stream"
+
+// An MCP client that can only point at a URL, through the proxy of
+// --oauth exec --serve --api-url: initialize, the session id it got on
+// every later request, tools/list, a tool call answered with an event
+// stream, the session's event stream (each event reaches the client
+// before the next is sent), and the session's end.
+func TestOAuthProxyMCPSession(t *testing.T) {
+	t.Parallel()
+	w := newOAuthWorld(t, consentingBrowser)
+	w.oauthLogin(akiflowtest.DefaultOAuthUser)
+	r := w.serve("exec", "--oauth", "--api-url", w.srv.URL)
+	mcp := r.proxyURL + akiflowtest.MCPPath
+	post := func(body string, header ...string) reply {
+		t.Helper()
+		return do(t, "POST", mcp, strings.NewReader(body), append([]string{"Accept", mcpAccept, "Content-Type", "application/json"}, header...)...)
+	}
+
+	init := post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}`)
+	session := init.header.Get("Mcp-Session-Id")
+	if init.status != 200 || session == "" || !strings.Contains(init.body, `"protocolVersion":"2025-06-18"`) {
+		t.Fatalf("initialize through the proxy: %d, session id %t: %s", init.status, session != "", redact(init.body))
+	}
+	withSession := []string{"Mcp-Session-Id", session, "Mcp-Protocol-Version", akiflowtest.MCPProtocolVersion}
+	check(t, "notifications/initialized", post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, withSession...).status, 202)
+	check(t, "tools/list without the session id", post(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`).status, 400)
+	list := post(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, withSession...)
+	if list.status != 200 || !strings.Contains(list.body, `"name":"list_tasks"`) {
+		t.Errorf("tools/list: %d %s", list.status, list.body)
+	}
+	call := post(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_tasks","arguments":{}}}`, withSession...)
+	if call.status != 200 || !strings.HasPrefix(call.header.Get("Content-Type"), "text/event-stream") || !strings.Contains(call.body, `"text":"no tasks"`) {
+		t.Errorf("tools/call answered with an event stream: %d %q %s", call.status, call.header.Get("Content-Type"), call.body)
+	}
+
+	// The event stream: event i+1 is sent only once event i came through.
+	gate := w.srv.GateMCPEvents()
+	req, _ := http.NewRequest("GET", mcp, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", session)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("the event stream: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	events := bufio.NewReader(resp.Body)
+	for i := 1; i <= akiflowtest.MCPEvents; i++ {
+		if i > 1 {
+			select {
+			case gate <- struct{}{}:
+			case <-time.After(patience):
+				t.Fatalf("the fake never waited to send event %d", i)
+			}
+		}
+		var event strings.Builder
+		for {
+			line, err := events.ReadString('\n')
+			if err != nil {
+				t.Fatalf("event %d did not come through before event %d was sent: %v (read: %q)", i, i+1, err, event.String())
+			}
+			if line == "\n" {
+				break
+			}
+			event.WriteString(line)
+		}
+		if want := fmt.Sprintf("id: %d\n", i); !strings.HasPrefix(event.String(), want) || !strings.Contains(event.String(), fmt.Sprintf("event %d of", i)) {
+			t.Errorf("event %d: %q", i, event.String())
+		}
+	}
+	if rest, _ := io.ReadAll(events); len(rest) != 0 {
+		t.Errorf("after the last event: %q", rest)
+	}
+
+	check(t, "DELETE of the session", do(t, "DELETE", mcp, nil, withSession...).status, 200)
+	check(t, "tools/list of the ended session", post(`{"jsonrpc":"2.0","id":4,"method":"tools/list"}`, withSession...).status, 404)
+	check(t, "live MCP sessions", w.srv.MCPSessions(), 0)
+	check(t, "exec --serve's exit status", r.end(0).code, 0)
 }

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,11 +58,16 @@ func (w *world) serve(args ...string) *endpointRun {
 	return w.serveScript(spyScript, args...)
 }
 
-// serveScript is serve with a script that ends as spyScript does.
+// serveScript is serve with a script that ends as spyScript does. Args
+// after an "exec" among them go after exec --serve.
 func (w *world) serveScript(script string, args ...string) *endpointRun {
 	w.t.Helper()
 	r := &endpointRun{dir: w.t.TempDir()}
-	argv := append(append([]string(nil), args...), "exec", "--serve", "--", "sh", "-c", script, "sh", r.dir)
+	head, tail := args, []string(nil)
+	if i := slices.Index(args, "exec"); i >= 0 {
+		head, tail = args[:i], args[i+1:]
+	}
+	argv := append(append(append(append([]string(nil), head...), "exec", "--serve"), tail...), "--", "sh", "-c", script, "sh", r.dir)
 	r.commandRun = w.startCommand(argv...)
 	waitUntil(w.t, "the command reports the endpoint's URLs", func() bool {
 		select {

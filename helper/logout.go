@@ -52,9 +52,14 @@ func (h *Helper) Logout(req Request, all bool) (LogoutResult, error) {
 		targets = []string{key}
 	}
 	var errs []error
-	var gone []string // accounts without a session now
+	var gone []string        // accounts without a session now
+	var forgotten []*Session // as they were, for their revocation
 	for _, key := range targets {
-		forgot, err := c.forget(key)
+		old, err := c.forget(key)
+		forgot := old != nil
+		if forgot {
+			forgotten = append(forgotten, old)
+		}
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -66,43 +71,78 @@ func (h *Helper) Logout(req Request, all bool) (LogoutResult, error) {
 	}
 	next, err := c.passOnDefault(gone)
 	res.NewDefault = next
+	c.revoke(forgotten)
 	return res, errors.Join(append(errs, err)...)
 }
 
-// forget drops an account's tokens, under its lock, and says whether it had
-// any. An account with no record is not locked: a logout of a mistyped
-// email creates nothing.
-func (c *call) forget(key string) (bool, error) {
+// revoke revokes, at the authorization server, the OAuth sessions just
+// forgotten here, when its metadata offer a revocation endpoint (RFC
+// 7009): best effort, as they are gone here whatever it answers. A
+// failure is one warning, naming no token.
+func (c *call) revoke(sessions []*Session) {
+	sessions = slices.DeleteFunc(sessions, func(s *Session) bool { return s.RefreshToken == "" || s.OAuthClient == "" })
+	if !c.h.cfg.OAuth || len(sessions) == 0 {
+		return
+	}
+	ctx := context.Background()
+	client := c.h.newClient()
+	d, err := client.Discover(ctx, c.h.mcp)
+	if err != nil {
+		c.warnf("could not revoke the session at %s (it is forgotten here): %v", c.h.base.Host, err)
+		return
+	}
+	if d.Server.RevocationEndpoint == "" {
+		c.logf("%s offers no revocation: the session is forgotten here only", c.h.base.Host)
+		return
+	}
+	for _, s := range sessions {
+		if err := client.Revoke(ctx, d.Server.RevocationEndpoint, s.OAuthClient, s.RefreshToken); err != nil {
+			c.warnf("could not revoke the session of %s at %s (it is forgotten here): %v", c.shown(s.Email), c.h.base.Host, err)
+			continue
+		}
+		c.logf("revoked the session of %s at %s", c.shown(s.Email), c.h.base.Host)
+	}
+}
+
+// forget drops an account's tokens, under its lock, and returns the
+// session as it was (its refresh token read from its vault, if it can be:
+// for its revocation), or nil when it had none. An account with no record
+// is not locked: a logout of a mistyped email creates nothing.
+func (c *call) forget(key string) (*Session, error) {
 	if _, err := c.h.store.Read(key); errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return nil, nil
 	}
 	lock, err := c.lock(context.Background(), key, c.h.lockWait()) // not in the middle of a refresh
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	defer lock.Close()
 	data, err := c.h.store.Read(key)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
+			return nil, nil
 		}
-		return false, err
+		return nil, err
 	}
 	s, err := ParseSession(data)
 	if errors.Is(err, errNewerFormat) {
-		return false, fmt.Errorf("%s was %w", c.h.store.Describe(key), err)
+		return nil, fmt.Errorf("%s was %w", c.h.store.Describe(key), err)
 	}
 	if err != nil {
-		return false, c.h.store.Remove(key) // unusable anyway: nothing to keep
+		return nil, c.h.store.Remove(key) // unusable anyway: nothing to keep
 	}
 	if !s.hasTokens() {
-		return false, nil // logged out already: nothing to forget
+		return nil, nil // logged out already: nothing to forget
 	}
+	if c.h.cfg.OAuth && c.fetchRefreshToken(s) != nil {
+		s.RefreshToken = "" // the vault does not give it: nothing to revoke
+	}
+	old := *s
 	s.forget()
 	if err := c.save(s, strict); err != nil {
-		return false, err
+		return nil, err
 	}
-	return true, nil
+	return &old, nil
 }
 
 // errDefaultMoved stops passOnDefault when another process changed the

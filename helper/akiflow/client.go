@@ -437,7 +437,7 @@ func redactSecrets(data []byte, in any) []byte {
 		return data
 	}
 	text := string(data)
-	for _, key := range []string{"refresh_token", "code", "code_verifier"} {
+	for _, key := range []string{"refresh_token", "code", "code_verifier", "token"} {
 		secret := get(key)
 		if len(secret) < 6 {
 			continue

@@ -388,6 +388,17 @@ func (c *Client) Userinfo(ctx context.Context, endpoint, accessToken string) (st
 	return reply.Email.text(), nil
 }
 
+// Revoke asks the revocation endpoint (RFC 7009) to revoke a refresh
+// token of the public client clientID. A 200 is success, whatever the
+// token was (RFC 7009, 2.2).
+func (c *Client) Revoke(ctx context.Context, endpoint, clientID, refreshToken string) error {
+	if _, err := CheckEndpoint(endpoint); err != nil {
+		return fmt.Errorf("the revocation endpoint: %w", err)
+	}
+	form := url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}, "client_id": {clientID}}
+	return c.do(ctx, "revocation", http.MethodPost, endpoint, form, nil, nil)
+}
+
 // answeredBy names the endpoint that answered u (after redirects) for
 // ServerError: EndpointToken when a grant sent to sentTo was answered
 // there, else one of the fixed paths, else "".

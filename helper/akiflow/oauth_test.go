@@ -293,3 +293,40 @@ func TestEmailClaim(t *testing.T) {
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func b64url(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// Revoke sends the refresh token to the revocation endpoint (RFC 7009),
+// which kills it; a refusal that echoes the token does not carry it.
+func TestRevoke(t *testing.T) {
+	srv := akiflowtest.NewServer()
+	defer srv.Close()
+	c := newTestClient(t, srv, time.Now)
+	d, a, back := signIn(t, c, srv)
+	tokens, err := c.ExchangeCode(context.Background(), d.Server.TokenEndpoint, a, back.Get("code"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Server.RevocationEndpoint == "" {
+		t.Fatal("the fake's metadata offer no revocation endpoint")
+	}
+	srv.Fail(akiflowtest.RouteRevoke, func(w http.ResponseWriter, r *http.Request, s *akiflowtest.Server) {
+		r.ParseForm()
+		w.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(w).Encode(map[string]string{"error": "temporarily_unavailable", "error_description": "cannot revoke " + r.PostForm.Get("token")})
+	})
+	err = c.Revoke(context.Background(), d.Server.RevocationEndpoint, a.ClientID, tokens.RefreshToken)
+	if err == nil || strings.Contains(err.Error(), tokens.RefreshToken[:12]) {
+		t.Errorf("a failed revocation: got %v, want an error without the refresh token", err)
+	}
+	if !srv.ValidRefresh(tokens.RefreshToken) {
+		t.Fatal("a failed revocation revoked the refresh token")
+	}
+	if err := c.Revoke(context.Background(), d.Server.RevocationEndpoint, a.ClientID, tokens.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	if srv.ValidRefresh(tokens.RefreshToken) || srv.Revocations() != 1 {
+		t.Errorf("the refresh token is live after its revocation (revocations: %d)", srv.Revocations())
+	}
+	if srv.LastHeader(akiflowtest.RouteRevoke, "Content-Type") != "application/x-www-form-urlencoded" {
+		t.Errorf("the revocation is not a form")
+	}
+}

@@ -233,6 +233,64 @@ func TestProxyStreams(t *testing.T) {
 	}
 }
 
+// A POST answered with an event stream (MCP's Streamable HTTP) streams
+// as a GET's does, after the 401 that made the proxy renew its token and
+// send it again too: each event reaches the client before the next is
+// sent, and the stream may last longer than the Timeout.
+func TestProxyStreamsAPostsEventStreamAfterA401(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	next := make(chan struct{})
+	var src *stubSource
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !src.valid(bearer(r)) {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			if i > 0 {
+				select {
+				case <-next:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			fmt.Fprintf(w, "data: %d %s\n\n", i, body)
+			http.NewResponseController(w).Flush()
+		}
+	})
+	src = newStub(t)
+	r := newRig(t, src, upstream, func(c *Config) { c.Timeout = timeout })
+	src.revoke("tok-1")
+	req, _ := http.NewRequest("POST", r.ep.ProxyURL()+"/mcp", strings.NewReader(`{"id":1}`))
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := testClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || src.count().Renew != 1 {
+		t.Fatalf("status %d after %d renews; want 200 after one", resp.StatusCode, src.count().Renew)
+	}
+	br := bufio.NewReader(resp.Body)
+	for i := range 3 {
+		if i > 0 {
+			time.Sleep(timeout) // the stream outlasts the Timeout
+			select {
+			case next <- struct{}{}:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("the API never came to event %d", i)
+			}
+		}
+		line, err := br.ReadString('\n')
+		if want := fmt.Sprintf("data: %d {\"id\":1}\n", i); err != nil || line != want {
+			t.Fatalf("event %d: %q, %v; want %q", i, line, err, want)
+		}
+		br.ReadString('\n')
+	}
+}
+
 // Many requests whose token the API refuses (revoked before its expiry)
 // cost one Renew, not one each, made while they all wait for it; each is
 // sent again once, with its body, and the new token. A refusal of the

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -28,6 +27,7 @@ const (
 	RouteRegister         = "oauth/register"
 	RouteAuthorize        = "oauth/authorize"
 	RouteToken            = "oauth/token"
+	RouteRevoke           = "oauth/revoke"
 	RouteMCP              = "mcp"
 )
 
@@ -46,6 +46,10 @@ type oauthState struct {
 	noEmailClaim bool
 	userinfo     bool
 	deny         bool
+	noRevocation bool
+	revocations  int
+	mcpSessions  map[string]*mcpSession // mcp.go
+	gate         chan struct{}          // GateMCPEvents
 }
 
 type authCode struct {
@@ -56,7 +60,8 @@ type authCode struct {
 
 func (s *Server) oauth() *oauthState {
 	if s.oa == nil {
-		s.oa = &oauthState{clients: map[string][]string{}, codes: map[string]*authCode{}, user: DefaultOAuthUser}
+		s.oa = &oauthState{clients: map[string][]string{}, codes: map[string]*authCode{}, user: DefaultOAuthUser,
+			mcpSessions: map[string]*mcpSession{}}
 	}
 	return s.oa
 }
@@ -78,6 +83,18 @@ func (s *Server) SetUserinfo(on bool) { s.locked(func() { s.oauth().userinfo = o
 // DenyConsent makes the person at the authorization endpoint refuse
 // (access_denied), or consent again.
 func (s *Server) DenyConsent(deny bool) { s.locked(func() { s.oauth().deny = deny }) }
+
+// SetRevocation says whether the metadata offer a revocation endpoint
+// (RFC 7009; they do by default).
+func (s *Server) SetRevocation(on bool) { s.locked(func() { s.oauth().noRevocation = !on }) }
+
+// Revocations is the number of refresh tokens revoked at the revocation
+// endpoint.
+func (s *Server) Revocations() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.oauth().revocations
+}
 
 // ForgetClients forgets every registered client, as a server that lost
 // its registrations would: their refresh tokens get invalid_client.
@@ -104,6 +121,8 @@ func oauthRoute(r *http.Request) string {
 		return RouteAuthorize
 	case r.Method == http.MethodPost && p == "/oauth/token":
 		return RouteToken
+	case r.Method == http.MethodPost && p == "/oauth/revoke":
+		return RouteRevoke
 	case p == MCPPath || p == "/oauth/userinfo":
 		return RouteMCP
 	}
@@ -127,6 +146,9 @@ func (s *Server) handleOAuth(route string, w http.ResponseWriter, r *http.Reques
 		if o.userinfo {
 			m["userinfo_endpoint"] = s.URL + "/oauth/userinfo"
 		}
+		if !o.noRevocation {
+			m["revocation_endpoint"] = s.URL + "/oauth/revoke"
+		}
 		reply(w, http.StatusOK, m)
 	case RouteRegister:
 		s.register(w, r)
@@ -134,6 +156,8 @@ func (s *Server) handleOAuth(route string, w http.ResponseWriter, r *http.Reques
 		s.authorize(w, r)
 	case RouteToken:
 		s.token(w, r)
+	case RouteRevoke:
+		s.revoke(w, r)
 	case RouteMCP:
 		s.mcp(w, r)
 	}
@@ -288,20 +312,45 @@ func (s *Server) issueOAuth(email, client string) map[string]any {
 	return map[string]any{"access_token": access, "refresh_token": refresh, "expires_in": s.expiresIn}
 }
 
-// mcp is the protected resource (and the userinfo endpoint): a live
-// OAuth access token, or 401 with where its metadata are, as Akiflow's
-// MCP server answers.
+// revoke is the revocation endpoint (RFC 7009): a public client's
+// refresh token is revoked (an unknown or spent one too: 200 all the
+// same); an unknown client gets invalid_client.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	o := s.oauth()
+	if r.ParseForm() != nil || r.PostForm.Get("token") == "" {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "a form with the token is expected")
+		return
+	}
+	client := r.PostForm.Get("client_id")
+	if _, known := o.clients[client]; !known {
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
+		return
+	}
+	if g := s.refresh[r.PostForm.Get("token")]; g != nil && g.client == client && !g.used {
+		g.used = true
+		o.revocations++
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// mcp is the protected resource (mcp.go) and the userinfo endpoint: a
+// live OAuth access token, or 401 with where its metadata are, as
+// Akiflow's MCP server answers.
 func (s *Server) mcp(w http.ResponseWriter, r *http.Request) {
-	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	email, issued := s.oauthEmail[token]
-	if exp, live := s.access[token]; !issued || !live || time.Now().After(exp) {
-		w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+s.URL+"/.well-known/oauth-protected-resource"+MCPPath+`"`)
-		reply(w, http.StatusUnauthorized, map[string]any{"error": "invalid_token"})
+	if r.URL.Path == MCPPath {
+		switch r.Method {
+		case http.MethodPost:
+			s.mcpPost(w, r)
+		case http.MethodDelete:
+			s.mcpDelete(w, r)
+		default:
+			w.Header().Set("Allow", "GET, POST, DELETE")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+		}
 		return
 	}
-	if r.URL.Path == "/oauth/userinfo" {
+	email, ok := s.mcpAccount(w, r)
+	if ok {
 		reply(w, http.StatusOK, map[string]any{"sub": "user-4242", "email": email, "email_verified": true})
-		return
 	}
-	reply(w, http.StatusOK, map[string]any{"jsonrpc": "2.0", "id": 1, "result": map[string]any{"serverInfo": map[string]any{"name": "fake-akiflow-mcp"}}})
 }

@@ -284,6 +284,10 @@ func (s *Server) LastProto(route string) string {
 
 // Handle answers r as the healthy server would; faults may call it.
 func (s *Server) Handle(route string, w http.ResponseWriter, r *http.Request) {
+	if route == RouteMCP && r.Method == http.MethodGet && r.URL.Path == MCPPath {
+		s.mcpStream(w, r) // it streams without the lock
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch route {
@@ -305,7 +309,7 @@ func (s *Server) Handle(route string, w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, map[string]any{"data": data})
 	case RouteRefresh:
 		s.refreshToken(w, r)
-	case RouteResourceMetadata, RouteServerMetadata, RouteRegister, RouteAuthorize, RouteToken, RouteMCP:
+	case RouteResourceMetadata, RouteServerMetadata, RouteRegister, RouteAuthorize, RouteToken, RouteRevoke, RouteMCP:
 		s.handleOAuth(route, w, r)
 	case RouteAPI:
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -91,6 +91,7 @@ func (w *world) checkMCP(token string) {
 	req, _ := http.NewRequest(http.MethodPost, w.srv.MCPURL(), strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize"}`))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", mcpAccept)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		w.t.Fatal(err)
@@ -548,4 +549,26 @@ func TestOAuthProxyMCPSession(t *testing.T) {
 	check(t, "tools/list of the ended session", post(`{"jsonrpc":"2.0","id":4,"method":"tools/list"}`, withSession...).status, 404)
 	check(t, "live MCP sessions", w.srv.MCPSessions(), 0)
 	check(t, "exec --serve's exit status", r.end(0).code, 0)
+}
+
+// docs/oauth.md's curl session runs as written (against the fake's MCP
+// resource): initialize, then tools/list with the session id it gave.
+func TestOAuthDocsCurlSession(t *testing.T) {
+	t.Parallel()
+	w := newOAuthWorld(t, consentingBrowser)
+	w.oauthLogin(akiflowtest.DefaultOAuthUser)
+	data, err := os.ReadFile("docs/oauth.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := regexp.MustCompile("(?s)```sh\n(TOKEN=.*?)```").FindSubmatch(data)
+	if script == nil || !strings.Contains(string(script[1]), "MCP=https://mcp.akiflow.com/mcp\n") {
+		t.Fatal("docs/oauth.md has no curl session that sets MCP")
+	}
+	s := strings.Replace(string(script[1]), "MCP=https://mcp.akiflow.com/mcp\n", "MCP=$AKIFLOW_MCP_URL\n", 1)
+	s = strings.ReplaceAll(s, "/tmp/mcp-headers", filepath.Join(t.TempDir(), "headers"))
+	r := w.runProgram(nil, nil, "sh", "-ec", s)
+	if r.code != 0 || !strings.Contains(r.stdout, `"protocolVersion":"2025-06-18"`) || !strings.Contains(r.stdout, `"name":"list_tasks"`) {
+		t.Errorf("the curl session: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, redact(r.stdout), redact(r.stderr))
+	}
 }

@@ -24,7 +24,8 @@ import (
 // program on loopback, its printed exports eval'ed by a shell, a login in a
 // terminal with the code it printed, a cache hit, status, a forced refresh,
 // curl against its protected endpoint, a short token lifetime that is
-// refreshed by waiting, and Ctrl-C, which removes its cache folder.
+// refreshed by waiting, the OAuth sign-in with a test browser and the
+// fake's MCP server, and Ctrl-C, which removes its cache folder.
 func TestTryIt(t *testing.T) {
 	t.Parallel()
 	fakeBinary := filepath.Join(t.TempDir(), "fakeakiflow")
@@ -101,6 +102,25 @@ func TestTryIt(t *testing.T) {
 			t.Errorf("-o exec-credential: exit %d, no token in:\n%s", res.code, fake.redact(res.stdout))
 		}
 
+		// The OAuth sign-in with a "browser" that consents, and the
+		// fake's MCP server with its token, as README runs them.
+		if haveTool(t, "curl", "the OAuth steps") {
+			login := w.startShell("", nil, "sh", "-c", `BROWSER='curl -sL -o /dev/null' akiflow-token login --oauth`)
+			login.expect("logged in as " + akiflowtest.DefaultOAuthUser)
+			if res := login.wait(); res.code != 0 {
+				t.Errorf("login --oauth: exit %d, the terminal shows:\n%s", res.code, fake.redact(login.text()))
+			}
+			for _, step := range []struct{ command, want string }{
+				{`curl -H "Authorization: Bearer $(akiflow-token --oauth)" -H 'Accept: application/json, text/event-stream' --json '{"jsonrpc":"2.0","id":1,"method":"initialize"}' "$AKIFLOW_MCP_URL"`, `"protocolVersion":"2025-06-18"`},
+			} {
+				res = w.runProgram(nil, nil, "sh", "-c", step.command)
+				fake.checkNoTokens("stderr", res.stderr)
+				if res.code != 0 || !strings.Contains(res.stdout, step.want) {
+					t.Errorf("%s: exit %d, stdout does not hold %q:\n%s\nstderr:\n%s", step.command, res.code, step.want, fake.redact(res.stdout), fake.redact(res.stderr))
+				}
+			}
+		}
+
 		fake.stop(t)
 	})
 
@@ -147,7 +167,7 @@ type fakeProgram struct {
 	tokens []string // every token a run printed, for leak checks
 }
 
-var exportLine = regexp.MustCompile(`^export (AKIFLOW_BASE_URL|XDG_CACHE_HOME)=\S+$`)
+var exportLine = regexp.MustCompile(`^export (AKIFLOW_BASE_URL|XDG_CACHE_HOME|AKIFLOW_MCP_URL)=\S+$`)
 
 // startFake starts fakeakiflow and reads its exports, which a shell
 // evaluates as README says to.
@@ -182,7 +202,7 @@ func startFake(t *testing.T, binary string, args ...string) *fakeProgram {
 		}
 	}()
 
-	// stdout: two exports, then a comment; nothing else.
+	// stdout: three exports, then a comment; nothing else.
 	lines := make(chan []string, 1)
 	go func() {
 		var got []string
@@ -201,22 +221,22 @@ func startFake(t *testing.T, binary string, args ...string) *fakeProgram {
 	case <-time.After(patience):
 		t.Fatalf("fakeakiflow printed no exports in %s; stderr:\n%s", patience, f.stderrText())
 	}
-	if len(exports) != 3 || !exportLine.MatchString(exports[0]) || !exportLine.MatchString(exports[1]) ||
-		!strings.Contains(exports[2], "stderr") {
-		t.Fatalf("fakeakiflow's stdout: want two exports and a comment saying where the codes appear, got:\n%s\nstderr:\n%s",
+	if len(exports) != 4 || !exportLine.MatchString(exports[0]) || !exportLine.MatchString(exports[1]) ||
+		!exportLine.MatchString(exports[2]) || !strings.Contains(exports[3], "stderr") {
+		t.Fatalf("fakeakiflow's stdout: want three exports and a comment saying where the codes appear, got:\n%s\nstderr:\n%s",
 			strings.Join(exports, "\n"), f.stderrText())
 	}
-	out, err := exec.Command("sh", "-c", `eval "$1" && printf '%s\n%s\n' "$AKIFLOW_BASE_URL" "$XDG_CACHE_HOME"`,
+	out, err := exec.Command("sh", "-c", `eval "$1" && printf '%s\n%s\n%s\n' "$AKIFLOW_BASE_URL" "$XDG_CACHE_HOME" "$AKIFLOW_MCP_URL"`,
 		"sh", strings.Join(exports, "\n")).Output()
 	if err != nil {
 		t.Fatalf("sh cannot evaluate fakeakiflow's exports: %v", err)
 	}
 	values := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
-	if len(values) != 2 || !strings.HasPrefix(values[0], "http://127.0.0.1:") {
+	if len(values) != 3 || !strings.HasPrefix(values[0], "http://127.0.0.1:") || values[2] != values[0]+akiflowtest.MCPPath {
 		t.Fatalf("the exports give %q", values)
 	}
 	f.url, f.cache = values[0], values[1]
-	f.env = []string{"AKIFLOW_BASE_URL=" + f.url, "XDG_CACHE_HOME=" + f.cache}
+	f.env = []string{"AKIFLOW_BASE_URL=" + f.url, "XDG_CACHE_HOME=" + f.cache, "AKIFLOW_MCP_URL=" + values[2]}
 	if info, err := os.Stat(f.cache); err != nil || !info.IsDir() || info.Mode().Perm() != 0o700 {
 		t.Fatalf("XDG_CACHE_HOME %s is not a fresh private folder: %v %v", f.cache, info, err)
 	}

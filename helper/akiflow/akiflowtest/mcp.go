@@ -16,8 +16,9 @@ import (
 //
 //   - every request needs a live OAuth access token, else 401 with
 //     WWW-Authenticate: Bearer resource_metadata="…";
-//   - POST takes one JSON-RPC message, and its Accept must list both
-//     application/json and text/event-stream (else 406); initialize
+//   - POST takes one JSON-RPC message as application/json (else 415),
+//     and its Accept must list both application/json and
+//     text/event-stream (else 406); initialize
 //     answers with an Mcp-Session-Id header, which every later request
 //     must carry (none: 400; unknown or ended: 404); a notification or a
 //     response gets 202; tools/list answers JSON, tools/call an event
@@ -117,6 +118,10 @@ func (s *Server) mcpPost(w http.ResponseWriter, r *http.Request) {
 	}
 	if !accepts(r, "application/json") || !accepts(r, "text/event-stream") {
 		rpcError(w, http.StatusNotAcceptable, nil, -32000, "Not Acceptable: Client must accept both application/json and text/event-stream")
+		return
+	}
+	if t, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); t != "application/json" {
+		rpcError(w, http.StatusUnsupportedMediaType, nil, -32000, "Unsupported Media Type: Content-Type must be application/json")
 		return
 	}
 	var msg struct {

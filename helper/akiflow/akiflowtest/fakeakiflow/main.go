@@ -4,8 +4,9 @@
 //	go run ./helper/akiflow/akiflowtest/fakeakiflow > /tmp/tryit/env
 //
 // It prints on stdout the shell lines that point akiflow-token at it
-// (AKIFLOW_BASE_URL, and XDG_CACHE_HOME set to a fresh temporary folder so
-// that the real cache is untouched), prints each code it "mails" on stderr,
+// (AKIFLOW_BASE_URL, XDG_CACHE_HOME set to a fresh temporary folder so
+// that the real cache is untouched, and AKIFLOW_MCP_URL, its MCP resource,
+// for --oauth), prints each code it "mails" on stderr,
 // and serves until interrupted, when it removes that folder. It is not part
 // of the installed akiflow-token.
 package main
@@ -65,6 +66,7 @@ func main() {
 
 	fmt.Printf("export AKIFLOW_BASE_URL=%s\n", shellQuote(srv.URL))
 	fmt.Printf("export XDG_CACHE_HOME=%s\n", shellQuote(cache))
+	fmt.Printf("export AKIFLOW_MCP_URL=%s\n", shellQuote(srv.MCPURL()))
 	fmt.Printf("# the codes this fake \"mails\" appear on its stderr; Ctrl-C stops it and removes XDG_CACHE_HOME\n")
 	fmt.Fprintf(os.Stderr, "fake Akiflow on %s (tokens live %v); Ctrl-C stops it\n", srv.URL, expiresIn.Round(time.Second))
 

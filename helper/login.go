@@ -209,7 +209,8 @@ func (c *call) loginVault(key string, before *Session) (string, error) {
 	}
 	v, err := c.h.vault(name)
 	if err == nil {
-		_, err = v.Get(c.h.group, key)
+		host, store := c.vaultKey()
+		_, err = v.Get(host, store, key)
 	}
 	return name, err
 }
@@ -219,7 +220,8 @@ func (c *call) loginVault(key string, before *Session) (string, error) {
 func (c *call) leaveVault(s *Session) {
 	v, err := c.h.vault(s.RefreshIn)
 	if err == nil {
-		err = v.Delete(c.h.group, s.Email)
+		host, store := c.vaultKey()
+		err = v.Delete(host, store, s.Email)
 	}
 	if err != nil {
 		c.warnf("%v; the old refresh token of %s is left there", err, c.shown(s.Email))

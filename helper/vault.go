@@ -17,14 +17,21 @@ type Vault interface {
 	// Name is what a record says of where its refresh token is
 	// ("keyring").
 	Name() string
-	// Get returns the account's refresh token on the auth host; "" when
-	// there is none.
-	Get(host, account string) (string, error)
+	// Get returns the refresh token of the account of the store (its
+	// folder, as Store.Describe("") names it) for the auth host; "" when
+	// there is none. The store is part of the key: two cache folders of
+	// one user (a sandboxed app's, a project's XDG_CACHE_HOME) keep
+	// sessions of the same account that must not share a token.
+	Get(host, store, account string) (string, error)
 	// Set replaces the account's refresh token; Delete forgets it (none is
 	// no error).
-	Set(host, account, refreshToken string) error
-	Delete(host, account string) error
+	Set(host, store, account, refreshToken string) error
+	Delete(host, store, account string) error
 }
+
+// vaultKey is the key of an account's token in a vault: this Helper's
+// auth host (its kind of session included) and store.
+func (c *call) vaultKey() (host, store string) { return c.h.group, c.h.store.Describe("") }
 
 // StoreFile is the store of a refresh token kept in the record itself, as
 // Request.Store names it.
@@ -69,11 +76,14 @@ func (c *call) encode(s *Session, mode saveMode) ([]byte, error) {
 		return out.marshal(), nil
 	}
 	v, err := c.h.vault(s.RefreshIn)
-	if err == nil {
-		if s.RefreshToken == "" {
-			err = v.Delete(c.h.group, s.Email)
-			out.RefreshIn = ""
-		} else if err = v.Set(c.h.group, s.Email, s.RefreshToken); err == nil {
+	host, store := c.vaultKey()
+	switch {
+	case err != nil:
+	case s.RefreshToken == "":
+		err = v.Delete(host, store, s.Email)
+		out.RefreshIn = ""
+	default:
+		if err = v.Set(host, store, s.Email, s.RefreshToken); err == nil {
 			out.RefreshToken = ""
 			s.inVault = true
 		}
@@ -103,7 +113,8 @@ func (c *call) fetchRefreshToken(s *Session) error {
 	if err != nil {
 		return err
 	}
-	token, err := v.Get(c.h.group, s.Email)
+	host, store := c.vaultKey()
+	token, err := v.Get(host, store, s.Email)
 	switch {
 	case err != nil:
 		return err

@@ -29,14 +29,14 @@ type memVault struct {
 
 func (v *memVault) Name() string { return "keyring" }
 
-func (v *memVault) Get(host, account string) (string, error) {
+func (v *memVault) Get(host, store, account string) (string, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.calls = append(v.calls, "get")
 	return v.items[host+" "+account], v.failGet
 }
 
-func (v *memVault) Set(host, account, token string) error {
+func (v *memVault) Set(host, store, account, token string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.calls = append(v.calls, "set")
@@ -48,7 +48,7 @@ func (v *memVault) Set(host, account, token string) error {
 	return nil
 }
 
-func (v *memVault) Delete(host, account string) error {
+func (v *memVault) Delete(host, store, account string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.calls = append(v.calls, "delete")

@@ -19,24 +19,24 @@ type keychain struct{}
 
 func (keychain) name() string { return "the login keychain" }
 
-// serviceOf names an item of host: the keychain keys items by service and
-// account.
-func serviceOf(host string) string { return service + ":" + host }
+// serviceOf names an item's service: the keychain keys items by service
+// and account.
+func serviceOf(it item) string { return service + ":" + it.host + ":" + it.storeID() }
 
-func (keychain) get(_ context.Context, host, account string) (string, error) {
-	token, err := gokeyring.Get(serviceOf(host), account)
+func (keychain) get(_ context.Context, it item) (string, error) {
+	token, err := gokeyring.Get(serviceOf(it), it.account)
 	if errors.Is(err, gokeyring.ErrNotFound) {
 		return "", nil
 	}
 	return token, explainKeychain(err)
 }
 
-func (keychain) set(_ context.Context, host, account, token string) error {
-	return explainKeychain(gokeyring.Set(serviceOf(host), account, token))
+func (keychain) set(_ context.Context, it item, token string) error {
+	return explainKeychain(gokeyring.Set(serviceOf(it), it.account, token))
 }
 
-func (keychain) remove(_ context.Context, host, account string) error {
-	err := gokeyring.Delete(serviceOf(host), account)
+func (keychain) remove(_ context.Context, it item) error {
+	err := gokeyring.Delete(serviceOf(it), it.account)
 	if errors.Is(err, gokeyring.ErrNotFound) {
 		return nil
 	}

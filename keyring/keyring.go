@@ -10,6 +10,8 @@ package keyring
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -33,33 +35,49 @@ type Keyring struct{ b backend }
 // needs it.
 func Open() *Keyring { return &Keyring{b: platform()} }
 
-// backend is one platform's keyring. Each method gets the item's host and
-// account; get returns "" when there is no item.
+// item names one refresh token: an account of an auth host, kept by one
+// cache store (its folder), so that two cache folders of one user never
+// share a token.
+type item struct{ host, store, account string }
+
+// storeID is a short, stable name of a store's folder, for the backends
+// whose items have only a name (the keychain's service, Credential
+// Manager's target).
+func (it item) storeID() string {
+	sum := sha256.Sum256([]byte(it.store))
+	return hex.EncodeToString(sum[:6])
+}
+
+// backend is one platform's keyring; get returns "" when there is no item.
 type backend interface {
 	name() string // for messages: "the Secret Service", "the login keychain", ...
-	get(ctx context.Context, host, account string) (string, error)
-	set(ctx context.Context, host, account, secret string) error
-	remove(ctx context.Context, host, account string) error
+	get(ctx context.Context, it item) (string, error)
+	set(ctx context.Context, it item, secret string) error
+	remove(ctx context.Context, it item) error
 }
 
 // Name is Name.
 func (k *Keyring) Name() string { return Name }
 
-// Get returns the account's refresh token on host; "" when the keyring has
-// none.
-func (k *Keyring) Get(host, account string) (string, error) {
-	return k.do("read the refresh token from", func(ctx context.Context) (string, error) { return k.b.get(ctx, host, account) })
+// Get returns the refresh token of the account of store (a cache folder)
+// on host; "" when the keyring has none.
+func (k *Keyring) Get(host, store, account string) (string, error) {
+	it := item{host, store, account}
+	return k.do("read the refresh token from", func(ctx context.Context) (string, error) { return k.b.get(ctx, it) })
 }
 
-// Set replaces the account's refresh token on host.
-func (k *Keyring) Set(host, account, token string) error {
-	_, err := k.do("save the refresh token in", func(ctx context.Context) (string, error) { return "", k.b.set(ctx, host, account, token) })
+// Set replaces the refresh token of the account of store on host.
+func (k *Keyring) Set(host, store, account, token string) error {
+	it := item{host, store, account}
+	_, err := k.do("save the refresh token in", func(ctx context.Context) (string, error) { return "", k.b.set(ctx, it, token) })
 	return err
 }
 
-// Delete forgets the account's refresh token on host; none is no error.
-func (k *Keyring) Delete(host, account string) error {
-	_, err := k.do("remove the refresh token from", func(ctx context.Context) (string, error) { return "", k.b.remove(ctx, host, account) })
+// Delete forgets the refresh token of the account of store on host; none
+// is no error.
+func (k *Keyring) Delete(host, store, account string) error {
+	it := item{host, store, account}
+	_, err := k.do("remove the refresh token from", func(ctx context.Context) (string, error) { return "", k.b.remove(ctx, it) })
 	return err
 }
 

@@ -27,11 +27,11 @@ type fake struct {
 }
 
 func (fake) name() string { return "the fake keyring" }
-func (f fake) get(ctx context.Context, _, _ string) (string, error) {
+func (f fake) get(ctx context.Context, _ item) (string, error) {
 	return "", f.wait(ctx)
 }
-func (f fake) set(ctx context.Context, _, _, _ string) error { return f.wait(ctx) }
-func (f fake) remove(ctx context.Context, _, _ string) error { return f.wait(ctx) }
+func (f fake) set(ctx context.Context, _ item, _ string) error { return f.wait(ctx) }
+func (f fake) remove(ctx context.Context, _ item) error        { return f.wait(ctx) }
 func (f fake) wait(ctx context.Context) error {
 	select {
 	case <-time.After(f.delay):
@@ -45,7 +45,7 @@ func (f fake) wait(ctx context.Context) error {
 // and the fix; only a keyring that does not answer in time is a timeout.
 func TestErrors(t *testing.T) {
 	k := &Keyring{b: fake{err: &problem{msg: "it is locked", fix: "unlock it"}}}
-	err := k.Set("h", "a", "secret")
+	err := k.Set("h", "/s", "a", "secret")
 	var ke *Error
 	if !errors.As(err, &ke) || ke.Timeout() || err.Error() != "could not save the refresh token in the fake keyring: it is locked; unlock it" {
 		t.Errorf("Set: %v", err)
@@ -56,7 +56,7 @@ func TestErrors(t *testing.T) {
 	// left behind: the caller waits Timeout, not the backend's time.
 	k = &Keyring{b: fake{delay: time.Hour}}
 	start := time.Now()
-	_, err = k.Get("h", "a")
+	_, err = k.Get("h", "/s", "a")
 	if !errors.As(err, &ke) || !ke.Timeout() || !strings.Contains(err.Error(), "no answer within 50ms") {
 		t.Errorf("Get: %v", err)
 	}

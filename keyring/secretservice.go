@@ -47,18 +47,18 @@ type secret struct {
 
 func (secretService) name() string { return "the Secret Service (D-Bus)" }
 
-// attributes find this program's item of an account on a host.
-func attributes(host, account string) map[string]string {
-	return map[string]string{"application": service, "host": host, "account": account}
+// attributes find this program's item of an account of a store on a host.
+func attributes(it item) map[string]string {
+	return map[string]string{"application": service, "host": it.host, "account": it.account, "store": it.store}
 }
 
-func (s secretService) get(ctx context.Context, host, account string) (string, error) {
+func (s secretService) get(ctx context.Context, it item) (string, error) {
 	c, err := connect(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer c.close()
-	items, err := c.search(host, account)
+	items, err := c.search(it)
 	if err != nil || len(items) == 0 {
 		return "", err
 	}
@@ -73,7 +73,7 @@ func (s secretService) get(ctx context.Context, host, account string) (string, e
 	return string(sec.Value), nil
 }
 
-func (s secretService) set(ctx context.Context, host, account, value string) error {
+func (s secretService) set(ctx context.Context, it item, value string) error {
 	c, err := connect(ctx)
 	if err != nil {
 		return err
@@ -87,8 +87,8 @@ func (s secretService) set(ctx context.Context, host, account, value string) err
 		return err
 	}
 	props := map[string]dbus.Variant{
-		ssItem + ".Label":      dbus.MakeVariant(fmt.Sprintf("Akiflow refresh token of %s (%s, akiflow-token)", account, host)),
-		ssItem + ".Attributes": dbus.MakeVariant(attributes(host, account)),
+		ssItem + ".Label":      dbus.MakeVariant(fmt.Sprintf("Akiflow refresh token of %s (%s, akiflow-token)", it.account, it.host)),
+		ssItem + ".Attributes": dbus.MakeVariant(attributes(it)),
 	}
 	sec := secret{Session: session, Parameters: []byte{}, Value: []byte(value), ContentType: "text/plain"}
 	var item, prompt dbus.ObjectPath
@@ -103,13 +103,13 @@ func (s secretService) set(ctx context.Context, host, account, value string) err
 	return nil
 }
 
-func (s secretService) remove(ctx context.Context, host, account string) error {
+func (s secretService) remove(ctx context.Context, it item) error {
 	c, err := connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.close()
-	items, err := c.search(host, account)
+	items, err := c.search(it)
 	if err != nil {
 		return err
 	}
@@ -172,15 +172,15 @@ func (c *client) call(obj dbus.BusObject, method string, args ...any) *dbus.Call
 	return obj.CallWithContext(c.ctx, method, dbus.FlagNoAutoStart, args...)
 }
 
-// search returns this program's items of the account on host, in the
-// default collection: an error when the collection is locked (its items
-// cannot be read without a prompt).
-func (c *client) search(host, account string) ([]dbus.ObjectPath, error) {
+// search returns this program's items of it, in the default collection:
+// an error when the collection is locked (its items cannot be read
+// without a prompt).
+func (c *client) search(it item) ([]dbus.ObjectPath, error) {
 	if err := c.unlocked(); err != nil {
 		return nil, err
 	}
 	var items []dbus.ObjectPath
-	if err := c.call(c.conn.Object(ssName, defaultCollection), ssCollection+".SearchItems", attributes(host, account)).Store(&items); err != nil {
+	if err := c.call(c.conn.Object(ssName, defaultCollection), ssCollection+".SearchItems", attributes(it)).Store(&items); err != nil {
 		return nil, c.explain(err)
 	}
 	return items, nil

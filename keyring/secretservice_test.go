@@ -15,50 +15,62 @@ import (
 
 const (
 	host    = "web.akiflow.com"
+	store   = "/home/alice/.cache/akiflow-token/web.akiflow.com"
 	account = "alice@example.com"
 	secret  = "def50200-refresh-token"
 )
 
 // A refresh token round-trips through gnome-keyring: set, get, replaced,
-// removed; items are apart by host and account; reading one that is not
-// there is "", and removing it no error.
+// removed; items are apart by host, store and account (two cache folders'
+// sessions of one account never share one); reading one that is not there
+// is "", and removing it no error.
 func TestSecretService(t *testing.T) {
 	bus := keyringtest.NewBus(t)
 	bus.StartKeyring()
 	bus.Use(t)
 	k := keyring.Open()
-	if got, err := k.Get(host, account); got != "" || err != nil {
+	if got, err := k.Get(host, store, account); got != "" || err != nil {
 		t.Fatalf("Get of nothing = %q, %v", got, err)
 	}
-	if err := k.Set(host, account, secret); err != nil {
+	if err := k.Set(host, store, account, secret); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.Set("other.example", account, "other-host"); err != nil {
+	if err := k.Set("other.example", store, account, "other-host"); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := k.Get(host, account); got != secret || err != nil {
+	if got, err := k.Get(host, store, account); got != secret || err != nil {
 		t.Errorf("Get = %q, %v", got, err)
 	}
-	if err := k.Set(host, account, secret+"-2"); err != nil {
+	const otherStore = "/tmp/sandbox/cache/akiflow-token/web.akiflow.com"
+	if got, err := k.Get(host, otherStore, account); got != "" || err != nil {
+		t.Errorf("another store's Get = %q, %v; want none", got, err)
+	}
+	if err := k.Set(host, otherStore, account, "other-store"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := k.Get(host, account); got != secret+"-2" {
+	if err := k.Delete(host, otherStore, account); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Set(host, store, account, secret+"-2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := k.Get(host, store, account); got != secret+"-2" {
 		t.Errorf("Get after a second Set = %q", got)
 	}
 	// secret-tool, a libsecret client, finds it by the same attributes.
 	if out, err := exec.Command("secret-tool", "lookup", "application", "akiflow-token", "host", host, "account", account).Output(); err == nil && string(out) != secret+"-2" {
 		t.Errorf("secret-tool finds %q", out)
 	}
-	if err := k.Delete(host, account); err != nil {
+	if err := k.Delete(host, store, account); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := k.Get(host, account); got != "" || err != nil {
+	if got, err := k.Get(host, store, account); got != "" || err != nil {
 		t.Errorf("Get after Delete = %q, %v", got, err)
 	}
-	if err := k.Delete(host, account); err != nil {
+	if err := k.Delete(host, store, account); err != nil {
 		t.Errorf("Delete of nothing: %v", err)
 	}
-	if got, _ := k.Get("other.example", account); got != "other-host" {
+	if got, _ := k.Get("other.example", store, account); got != "other-host" {
 		t.Errorf("another host's item: %q", got)
 	}
 }
@@ -70,14 +82,14 @@ func TestSecretServiceLocked(t *testing.T) {
 	bus.StartKeyring()
 	bus.Use(t)
 	k := keyring.Open()
-	if err := k.Set(host, account, secret); err != nil {
+	if err := k.Set(host, store, account, secret); err != nil {
 		t.Fatal(err)
 	}
 	bus.Lock()
 	for name, op := range map[string]func() error{
-		"Get":    func() error { _, err := k.Get(host, account); return err },
-		"Set":    func() error { return k.Set(host, account, secret) },
-		"Delete": func() error { return k.Delete(host, account) },
+		"Get":    func() error { _, err := k.Get(host, store, account); return err },
+		"Set":    func() error { return k.Set(host, store, account, secret) },
+		"Delete": func() error { return k.Delete(host, store, account) },
 	} {
 		start := time.Now()
 		err := op()
@@ -97,13 +109,13 @@ func TestSecretServiceMissing(t *testing.T) {
 		t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
 		t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
 		t.Setenv("DISPLAY", ":0") // what makes go-keyring's dbus-launch start a bus
-		_, err := keyring.Open().Get(host, account)
+		_, err := keyring.Open().Get(host, store, account)
 		checkError(t, "Get", err, "there is no D-Bus session bus", "--store file")
 	})
 	t.Run("no service", func(t *testing.T) {
 		bus := keyringtest.NewBus(t)
 		bus.Use(t)
-		_, err := keyring.Open().Get(host, account)
+		_, err := keyring.Open().Get(host, store, account)
 		checkError(t, "Get", err, "no Secret Service runs on the session bus", "gnome-keyring-daemon")
 		if bus.Owned("org.freedesktop.secrets") {
 			t.Error("the bus started a Secret Service")
@@ -111,7 +123,7 @@ func TestSecretServiceMissing(t *testing.T) {
 	})
 	t.Run("not a unix socket", func(t *testing.T) {
 		t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unixexec:path=/bin/true")
-		_, err := keyring.Open().Get(host, account)
+		_, err := keyring.Open().Get(host, store, account)
 		checkError(t, "Get", err, "is not a unix socket", "DBUS_SESSION_BUS_ADDRESS")
 	})
 }
@@ -125,7 +137,7 @@ func TestSecretServiceSlow(t *testing.T) {
 	defer func(d time.Duration) { keyring.Timeout = d }(keyring.Timeout)
 	keyring.Timeout = 300 * time.Millisecond
 	start := time.Now()
-	_, err := keyring.Open().Get(host, account)
+	_, err := keyring.Open().Get(host, store, account)
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Get took %s against a Timeout of 300ms", d)
 	}

@@ -17,11 +17,11 @@ type credentialManager struct{}
 
 func (credentialManager) name() string { return "Credential Manager" }
 
-// targetOf names the credential of an account on host.
-func targetOf(host, account string) string { return service + ":" + host + ":" + account }
+// targetOf names the credential of an item.
+func targetOf(it item) string { return service + ":" + it.host + ":" + it.account + ":" + it.storeID() }
 
-func (credentialManager) get(_ context.Context, host, account string) (string, error) {
-	c, err := wincred.GetGenericCredential(targetOf(host, account))
+func (credentialManager) get(_ context.Context, it item) (string, error) {
+	c, err := wincred.GetGenericCredential(targetOf(it))
 	if errors.Is(err, wincred.ErrElementNotFound) {
 		return "", nil
 	}
@@ -31,19 +31,19 @@ func (credentialManager) get(_ context.Context, host, account string) (string, e
 	return string(c.CredentialBlob), nil
 }
 
-func (credentialManager) set(_ context.Context, host, account, token string) error {
+func (credentialManager) set(_ context.Context, it item, token string) error {
 	if err := checkBlobSize(token); err != nil {
 		return err
 	}
-	c := wincred.NewGenericCredential(targetOf(host, account))
-	c.UserName = account
+	c := wincred.NewGenericCredential(targetOf(it))
+	c.UserName = it.account
 	c.CredentialBlob = []byte(token)
 	c.Persist = wincred.PersistLocalMachine
 	return c.Write()
 }
 
-func (credentialManager) remove(_ context.Context, host, account string) error {
-	c, err := wincred.GetGenericCredential(targetOf(host, account))
+func (credentialManager) remove(_ context.Context, it item) error {
+	c, err := wincred.GetGenericCredential(targetOf(it))
 	if errors.Is(err, wincred.ErrElementNotFound) {
 		return nil
 	}

@@ -87,12 +87,6 @@ type Store struct {
 	mu      sync.Mutex
 	checked bool // the folders exist and are fit to use (folder)
 	partial bool // so does partialDir (partialFolder)
-	// leftovers are the temporary files the first Recover found in
-	// partialDir, by the file name of their record: it is listed once per
-	// Store, not once per record (a logout --all of 10,000 accounts). A
-	// killed save of another process after that listing is recovered by
-	// the next process.
-	leftovers map[string][]string
 }
 
 // Open returns the store for group (for example a host name), whose

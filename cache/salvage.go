@@ -44,16 +44,14 @@ func (s *Store) Recover(name string, keep func(data []byte) bool) (moved bool, e
 	}
 	dir := filepath.Dir(partial)
 	base := escape(name) + ext
-	s.mu.Lock()
-	if s.leftovers == nil {
-		if s.leftovers, err = leftovers(partial); err != nil {
-			s.mu.Unlock()
-			return false, err
-		}
+	// Listed at every Recover: partialDir holds only the saves under way
+	// or killed, and a long-running process (serve) must see a save that
+	// another process's refresh child left since its last look.
+	listed, err := leftovers(partial)
+	if err != nil {
+		return false, err
 	}
-	paths := s.leftovers[base]
-	delete(s.leftovers, base)
-	s.mu.Unlock()
+	paths := listed[base]
 	if len(paths) == 0 {
 		return false, nil
 	}

@@ -206,3 +206,21 @@ func TestSalvageWithNothingToDo(t *testing.T) {
 		t.Errorf("Salvage with no leftovers = %v, %v", moved, err)
 	}
 }
+
+// A Store lists its leftovers at every Recover: a long-running process
+// (serve) recovers a save that another process's refresh child left after
+// its first look.
+func TestRecoverSeesLeftoversMadeSinceItsLastLook(t *testing.T) {
+	s := newFolder(t)
+	s.Write("a@b.c", []byte("old"))
+	if moved, err := s.Recover("a@b.c", func([]byte) bool { return true }); moved || err != nil {
+		t.Fatalf("Recover with nothing left = %v, %v", moved, err)
+	}
+	plant(t, s, ".a@b.c.json42", padded("new"), 0)
+	if moved, err := s.Recover("a@b.c", func([]byte) bool { return true }); !moved || err != nil {
+		t.Errorf("Recover of a leftover made since its last look = %v, %v", moved, err)
+	}
+	if got, _ := s.Read("a@b.c"); string(got) != "new" {
+		t.Errorf("the record: %q", got)
+	}
+}

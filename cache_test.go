@@ -170,6 +170,27 @@ exec "$BINARY"`
 	w.checkRequests(before, map[string]int{})
 }
 
+// A .partial folder on another file system (a mount over it) would fail
+// the rename after the refresh spent the token: it is refused before any
+// request, naming the fix.
+func TestPartialFolderOnAnotherFileSystem(t *testing.T) {
+	t.Parallel()
+	needMountNamespace(t)
+	w := newWorld(t)
+	w.login(alice)
+	w.expire(alice)
+	partial := filepath.Join(filepath.Dir(w.cacheFile(alice)), ".partial")
+	before := w.counts()
+	res := w.runProgram(nil, []string{"PARTIAL=" + partial, "BINARY=" + binary}, "unshare", "-m", "sh", "-c",
+		`mount -t tmpfs -o size=1m,mode=0700 tmpfs "$PARTIAL" && exec "$BINARY"`)
+	check(t, "exit status", res.code, 1)
+	check(t, "stdout", res.stdout, "")
+	if !strings.Contains(res.stderr, "it is on another file system than") || !strings.Contains(res.stderr, "unmount it and remove it") {
+		t.Errorf("stderr does not say why:\n%s", redact(res.stderr))
+	}
+	w.checkRequests(before, map[string]int{})
+}
+
 // A process killed after it saved a refreshed session to its temporary
 // file but before it put the file in place leaves the only good refresh
 // token there: the next run that holds the lock puts it in place. An older

@@ -67,6 +67,11 @@ func (s *Store) partialFolder(create bool) (string, error) {
 	if err := checkOwnFolder(partial, create); err != nil {
 		return "", err
 	}
+	// A rename cannot cross file systems: a save whose temporary file is on
+	// another (a mount over partialDir) would fail after the refresh.
+	if err := checkSameFileSystem(dir, partial); err != nil {
+		return "", err
+	}
 	s.partial = true
 	return partial, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"unicode"
 
 	"github.com/adrg/xdg"
@@ -142,4 +143,22 @@ func shellQuote(path string) string {
 		}
 	}
 	return path
+}
+
+// checkSameFileSystem refuses the folder b unless it is on a's file system:
+// a file cannot be renamed from one to the other.
+func checkSameFileSystem(a, b string) error {
+	var sa, sb syscall.Stat_t
+	if err := syscall.Stat(a, &sa); err != nil {
+		return fmt.Errorf("could not use %s: %w", a, err)
+	}
+	if err := syscall.Stat(b, &sb); err != nil {
+		return fmt.Errorf("could not use %s: %w", b, err)
+	}
+	if sa.Dev != sb.Dev {
+		fix := "rm -r " + shellQuote(b)
+		return &InsecureError{Path: b, Problem: "it is on another file system than " + a, Fix: fix,
+			Advice: fmt.Sprintf("unmount it and remove it (%s), then run again", fix)}
+	}
+	return nil
 }

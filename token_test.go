@@ -10,9 +10,12 @@ package main_test
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -447,6 +450,26 @@ func TestRefreshFailures(t *testing.T) {
 	}
 }
 
+// holdRefusingPort binds the port of the closed server at rawURL with a
+// socket that never listens, until t ends: connections to it are refused,
+// and no other test's server can take the port meanwhile.
+func holdRefusingPort(t *testing.T, rawURL string) {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("holding the closed server's port %d: %v (another test took it)", port, err)
+	}
+}
+
 // A refused connection reached no server, so the refresh is tried 3
 // times; the session is kept. The closed fake counts none of the tries:
 // --verbose shows them.
@@ -457,6 +480,7 @@ func TestConnectionRefused(t *testing.T) {
 	w.expire(alice)
 	saved := w.session(alice)
 	w.srv.Close() // its port now refuses connections
+	holdRefusingPort(t, w.srv.URL)
 	r := w.run("-v")
 	check(t, "exit status", r.code, 4)
 	check(t, "stdout", r.stdout, "")

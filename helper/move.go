@@ -54,7 +54,10 @@ func (h *Helper) Move(req Request, to string) (MoveResult, error) {
 		return res, h.loginNeeded(fmt.Sprintf("%s has no session on %s to move", res.Account, h.base.Host), res.Account)
 	}
 	res.From = storeOf(s)
-	if res.From == to {
+	// Already there: the record holds it and names no vault, or the
+	// vault holds it as it is. A token that waits in the record for its
+	// vault (which refused it) is moved either way.
+	if to == StoreFile && s.RefreshIn == "" || to != StoreFile && s.RefreshIn == to && s.inVault {
 		res.Already = true
 		return res, nil
 	}

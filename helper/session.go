@@ -107,7 +107,7 @@ func ParseSession(data []byte) (*Session, error) {
 		return nil, errors.New("not a valid session file: its access token is not printable")
 	case !format.ValidClientID(s.ClientID):
 		return nil, errors.New("not a valid session file: its client id is not one")
-	case strings.Trim(s.RefreshIn, "abcdefghijklmnopqrstuvwxyz") != "":
+	case len(s.RefreshIn) > 32 || strings.Trim(s.RefreshIn, "abcdefghijklmnopqrstuvwxyz") != "":
 		return nil, errors.New("not a valid session file: its refresh_in is not a store's name")
 	case s.OAuthClient != "" && akiflow.CheckClientID(s.OAuthClient) != nil:
 		return nil, errors.New("not a valid session file: its oauth_client is not a client id")

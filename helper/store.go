@@ -216,7 +216,8 @@ func (c *call) wait(ctx context.Context, name, key string, wait time.Duration) (
 	notice.Stop()
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		return nil, fmt.Errorf("another akiflow-token has been refreshing or logging in to %s for over %s; try again: %w", c.shown(key), wait, errLockBusy)
+		// Exit 4: it may pass, as a slow Akiflow or keyring does.
+		return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("another akiflow-token has been refreshing or logging in to %s for over %s; try again: %w", c.shown(key), wait, errLockBusy)}
 	case errors.Is(err, context.Canceled), ctx.Err() != nil:
 		return nil, ErrInterrupted
 	case err != nil:

@@ -126,16 +126,17 @@ func (c *call) refreshLocked(ctx context.Context, lock Lock, key string, cached 
 	switch {
 	case err == nil:
 		return fresh, nil
-	case errors.As(err, &rejected):
-		c.warnf("%v; a new login is needed", err)
-		return nil, nil
 	case ExitCode(err) == ExitInterrupted:
 		return nil, err
 	case s.validFor(c.now(), 0):
-		// Not a rejection: the session is as good as it was, and so is the
-		// token it holds, for a while.
+		// The session holds a token that is still good: not a rejection
+		// by Akiflow (which forgets it), or one of the refresh token alone
+		// (a vault that lost it). It serves, for a while.
 		c.warnf("%v; using the cached token, which expires in %s", err, c.left(s))
 		return s, nil
+	case errors.As(err, &rejected):
+		c.warnf("%v; a new login is needed", err)
+		return nil, nil
 	}
 	return nil, err
 }

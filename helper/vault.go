@@ -78,6 +78,11 @@ func (c *call) encode(s *Session, mode saveMode) ([]byte, error) {
 	v, err := c.h.vault(s.RefreshIn)
 	host, store := c.vaultKey()
 	switch {
+	case err != nil && s.RefreshToken == "":
+		// Forgetting a token in a vault this build does not know (a newer
+		// one's): the record forgets it; the vault's copy cannot be reached.
+		c.warnf("%v: its refresh token there is left alone", err)
+		out.RefreshIn, err = "", nil
 	case err != nil:
 	case s.RefreshToken == "":
 		err = v.Delete(host, store, s.Email)

@@ -262,6 +262,15 @@ func TestVaultFailureSendsNoRefresh(t *testing.T) {
 		wantExit(t, "Token", got, err, ExitLoginNeeded)
 		f.wantRequests(nil)
 	})
+	t.Run("gone, still good", func(t *testing.T) {
+		f, v := newVaultFlow(t)
+		want := f.seedInVault(v, time.Minute)
+		delete(v.items, f.h.Host()+" "+flowEmail)
+		got, err := f.token()
+		if err != nil || got.AccessToken != want.AccessToken || !strings.Contains(f.stderr.String(), "holds no refresh token") {
+			t.Errorf("Token: %v; want the cached token with a warning (stderr %q)", err, f.stderr.String())
+		}
+	})
 }
 
 // Move puts the refresh token in the other store, and leaves no copy in
@@ -361,5 +370,38 @@ func TestLogoutVaultFailure(t *testing.T) {
 	}
 	if rec := f.stored(); !rec.hasTokens() || v.token() == "" {
 		t.Error("a failed logout forgot the session")
+	}
+}
+
+// A token waiting in the record for the vault that refused it moves to
+// the file with store file (and the vault's stale copy goes); a record
+// naming a vault this build does not know can still be logged out.
+func TestMovePendingAndUnknownVault(t *testing.T) {
+	f, v := newVaultFlow(t)
+	f.seedInVault(v, time.Minute)
+	v.failSet = errors.New("the keyring is locked")
+	if _, err := f.token(); err != nil { // refreshed: the new token waits in the record
+		t.Fatal(err)
+	}
+	v.failSet = nil
+	res, err := f.h.Move(f.req, StoreFile)
+	if err != nil || res.Already {
+		t.Fatalf("Move of a waiting token to the file: %+v, %v", res, err)
+	}
+	if rec := f.stored(); rec.RefreshIn != "" || rec.RefreshToken == "" || v.token() != "" {
+		t.Errorf("after the move: refresh_in %q, a token in the record %v, in the vault %v", rec.RefreshIn, rec.RefreshToken != "", v.token() != "")
+	}
+
+	rec := f.stored()
+	rec.RefreshToken, rec.RefreshIn = "", "wallet"
+	f.put(rec)
+	if _, err := f.h.Logout(f.req, false); err != nil {
+		t.Fatalf("Logout of a session in an unknown vault: %v", err)
+	}
+	if rec := f.stored(); rec.hasTokens() {
+		t.Error("the session was not forgotten")
+	}
+	if !strings.Contains(f.stderr.String(), "keeps no refresh token in a wallet") {
+		t.Errorf("no warning: %q", f.stderr.String())
 	}
 }

@@ -130,7 +130,10 @@ func exit(err error) int {
 	case errors.As(err, &fe):
 		fmt.Fprintf(os.Stderr, "akiflow-token: %s\n", format.SafeText(fe.Named(source(fe.Field))))
 	case err != nil:
-		fmt.Fprintf(os.Stderr, "akiflow-token: %s\n", format.SafeText(err.Error()))
+		// One line per failure: logout --all joins one per account.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(os.Stderr, "akiflow-token: %s\n", format.SafeText(line))
+		}
 	}
 	return helper.ExitCode(err)
 }

@@ -10,8 +10,6 @@ package keyring
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -39,14 +37,6 @@ func Open() *Keyring { return &Keyring{b: platform()} }
 // cache store (its folder), so that two cache folders of one user never
 // share a token.
 type item struct{ host, store, account string }
-
-// storeID is a short, stable name of a store's folder, for the backends
-// whose items have only a name (the keychain's service, Credential
-// Manager's target).
-func (it item) storeID() string {
-	sum := sha256.Sum256([]byte(it.store))
-	return hex.EncodeToString(sum[:6])
-}
 
 // backend is one platform's keyring; get returns "" when there is no item.
 type backend interface {

@@ -578,7 +578,7 @@ func floodMain(args []string) int {
 		return 2
 	}
 	var limit syscall.Rlimit // Go has raised it to the hard limit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &limit) == nil && uint64(n)+64 > limit.Cur {
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &limit) == nil && uint64(n)+64 > uint64(limit.Cur) { // Cur is int64 on FreeBSD
 		n = int(limit.Cur) - 64
 	}
 	stop := make(chan struct{})

@@ -577,7 +577,7 @@ func floodMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "flood: N is a count")
 		return 2
 	}
-	var limit syscall.Rlimit // Go has raised it to the hard limit
+	var limit syscall.Rlimit                                                                         // Go has raised it to the hard limit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &limit) == nil && uint64(n)+64 > uint64(limit.Cur) { // Cur is int64 on FreeBSD
 		n = int(limit.Cur) - 64
 	}

@@ -14,10 +14,10 @@
 // with every local user, and a program may show a URL in its argv, so each
 // URL carries its own random capability, compared in constant time; a
 // request without one gets a bare 404. Connections from another user's
-// sockets are refused where the system says who owns them (Linux: peer.go),
-// and requests that a browser would send (an Origin header, a Host other
-// than the listen address: DNS rebinding) are refused too. Nothing logged
-// holds a capability or a token.
+// sockets are refused where the system says who owns them (Linux and
+// Windows: peer.go), and requests that a browser would send (an Origin
+// header, a Host other than the listen address: DNS rebinding) are
+// refused too. Nothing logged holds a capability or a token.
 package endpoint
 
 import (
@@ -142,7 +142,7 @@ func Start(cfg Config, listen string) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("tcp", addr)
+	l, err := listenTCP(addr)
 	if err != nil {
 		return nil, fmt.Errorf("could not listen on %s: %w", addr, err)
 	}
@@ -195,6 +195,8 @@ func (e *Endpoint) Addr() string { return e.addr }
 // inherits it keeps the port bound for as long as it lives, after this
 // process is gone: no other user can take the endpoint's place at the
 // URLs the command holds.
+// Windows cannot make one (Go's TCPListener.File is not supported there):
+// there the command dies with this process instead (package run).
 func (e *Endpoint) ListenerFile() (*os.File, error) { return e.listener.File() }
 
 // Done is closed when the endpoint has stopped serving; Err says why.

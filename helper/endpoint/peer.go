@@ -3,28 +3,29 @@ package endpoint
 import (
 	"errors"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 )
 
 // sameUserOnly makes l's connections from sockets that belong to another
 // user close before anything is read from them, where the system says who
-// owns the connecting socket (peerUID, in the platform's file): loopback is
-// shared with every local user. Elsewhere the capabilities are the only
-// protection. The check runs in the connection's own goroutine, at its
+// owns the connecting socket (peerOwner, in the platform's file: a uid on
+// Linux, a SID on Windows): loopback is shared with every local user.
+// Elsewhere the capabilities are the only protection. The check runs in the connection's own goroutine, at its
 // first read, never in the accept loop: another user's flood of
 // connections cannot hold up ours.
 func sameUserOnly(l net.Listener, logf func(format string, args ...any)) net.Listener {
 	if !peersCanBeChecked {
 		return l
 	}
-	return &peerListener{Listener: l, uid: os.Getuid(), logf: logf}
+	me, err := ourOwner()
+	return &peerListener{Listener: l, me: me, meErr: err, logf: logf}
 }
 
 type peerListener struct {
 	net.Listener
-	uid     int
+	me      owner // this process's user
+	meErr   error // why it is not known: every connection is refused
 	logf    func(format string, args ...any)
 	refused atomic.Int64
 }
@@ -54,8 +55,11 @@ func (c *checkedConn) Read(b []byte) (int, error) {
 }
 
 func (c *checkedConn) check() {
-	uid, err := peerUID(c.RemoteAddr(), c.LocalAddr())
-	if err == nil && uid == c.l.uid {
+	who, err := peerOwner(c.RemoteAddr(), c.LocalAddr())
+	if err == nil && c.l.meErr != nil {
+		err = c.l.meErr
+	}
+	if err == nil && who == c.l.me {
 		return
 	}
 	c.err = errForeignPeer
@@ -65,7 +69,7 @@ func (c *checkedConn) check() {
 		if err != nil {
 			c.l.logf("refused a connection: could not tell whose it is (%v)", err)
 		} else {
-			c.l.logf("refused a connection from a socket of another user (uid %d)", uid)
+			c.l.logf("refused a connection from a socket of another user (%v)", who)
 		}
 	}
 }

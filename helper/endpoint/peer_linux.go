@@ -13,6 +13,18 @@ import (
 
 const peersCanBeChecked = true
 
+// owner is who owns a socket here: a uid.
+type owner int
+
+func (o owner) String() string { return fmt.Sprintf("uid %d", int(o)) }
+
+func ourOwner() (owner, error) { return owner(os.Getuid()), nil }
+
+func peerOwner(remote, local net.Addr) (owner, error) {
+	uid, err := peerUID(remote, local)
+	return owner(uid), err
+}
+
 // peerUID is the owner of the socket that connected from remote to our
 // local address: the kernel says, through sock_diag (diagUID); where that
 // is refused (a sandbox without netlink), the row of /proc/net/tcp (or

@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package endpoint
 
@@ -7,11 +7,15 @@ import (
 	"net"
 )
 
-// No other system lists the owners of TCP sockets for an unprivileged
-// process in a way worth parsing at every connection: the capabilities
-// alone protect the endpoint there.
+// No other system (macOS, the BSDs) lists the owners of TCP sockets for an
+// unprivileged process in a way worth parsing at every connection: the
+// capabilities alone protect the endpoint there.
 const peersCanBeChecked = false
 
-func peerUID(remote, local net.Addr) (int, error) {
+type owner int
+
+func ourOwner() (owner, error) { return -1, errors.New("not supported on this system") }
+
+func peerOwner(remote, local net.Addr) (owner, error) {
 	return -1, errors.New("not supported on this system")
 }

@@ -230,17 +230,26 @@ func runServed(c *cli, e execCmd, path string, argv []string) error {
 	defer ep.Close()
 	// The command holds the listening socket too: while it (or anything
 	// it started) lives, the port its URLs name stays ours, even after
-	// this process is killed.
-	listener, err := ep.ListenerFile()
-	if err != nil {
-		return err
+	// this process is killed. Windows cannot pass a socket on: there
+	// Supervise puts the command in a job object that kills it, and what
+	// it started, when this process dies, so nothing that holds the URLs
+	// outlives the endpoint.
+	var keep []*os.File
+	if run.KeepsFiles {
+		listener, err := ep.ListenerFile()
+		if err != nil {
+			return err
+		}
+		keep = append(keep, listener)
 	}
 	status, err := run.Supervise(path, argv, run.Env(os.Environ(), map[string]string{
 		e.Env:       s.AccessToken,
 		envTokenURL: ep.TokenURL(),
 		envProxyURL: ep.ProxyURL(),
-	}), listener)
-	listener.Close()
+	}), keep...)
+	for _, f := range keep {
+		f.Close()
+	}
 	if err != nil {
 		return err
 	}

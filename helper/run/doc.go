@@ -6,7 +6,8 @@
 // process alive as the command's parent while the local endpoint serves
 // (Supervise): the command gets our stdin, stdout and stderr, the signals
 // a service manager sends us (SIGTERM, SIGHUP) are passed on, and on Linux
-// it gets SIGTERM if we die first.
+// it gets SIGTERM if we die first; on Windows it runs in a job object that
+// kills it, and what it started, when we die.
 //
 // Nothing here exits the process. Failures are *Error values whose
 // ExitCode method gives the status a shell would use (127 not found, 126

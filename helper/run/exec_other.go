@@ -6,7 +6,7 @@ package run
 // process. Its status comes back as an *ExitError, for the caller to exit
 // with.
 func replace(path string, argv, env []string) error {
-	st, err := Supervise(path, argv, env)
+	st, err := supervise(path, argv, env, nil, false)
 	if err != nil {
 		return err
 	}

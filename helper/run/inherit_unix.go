@@ -8,6 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// KeepsFiles says whether Supervise passes its keep files on.
+const KeepsFiles = true
+
 // inheritable clears close-on-exec on files for a start, and returns what
 // sets it again. Nothing else in this process starts a program meanwhile
 // but the detached refresh process, which inherits nothing it is not

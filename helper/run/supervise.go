@@ -32,14 +32,24 @@ var relayed = []os.Signal{syscall.SIGTERM, syscall.SIGHUP, os.Interrupt, syscall
 //   - SIGHUP or SIGINT ignored when this process started (nohup, a
 //     script's background job) stays ignored, here and in the command
 //     (the Go runtime keeps no other signal ignored, see signal.Ignored);
-//   - on Linux, the command gets SIGTERM if this process dies first.
+//   - on Linux, the command gets SIGTERM if this process dies first;
+//   - on Windows, it runs in a job object that kills it, and what it
+//     started, if this process dies first; what it leaves running is
+//     killed once it has ended (sys_windows.go).
 //
 // The command also inherits keep, each at its own descriptor number (a
 // listening socket that keeps a port bound for as long as the command, or
-// anything it starts, lives).
+// anything it starts, lives); Windows cannot pass them (KeepsFiles).
 //
 // A command that cannot be started is ExitNotFound or ExitCannotRun.
 func Supervise(path string, argv, env []string, keep ...*os.File) (Status, error) {
+	return supervise(path, argv, env, keep, true)
+}
+
+// supervise is Supervise; leftoversDie says whether, on Windows, what the
+// command leaves running dies once it has ended (exec --serve), or lives
+// on (Exec, as after execve).
+func supervise(path string, argv, env []string, keep []*os.File, leftoversDie bool) (Status, error) {
 	if len(argv) == 0 {
 		return Status{}, usageError("exec needs a command: akiflow-token exec -- CMD [ARGS...]")
 	}
@@ -73,6 +83,12 @@ func Supervise(path string, argv, env []string, keep ...*os.File) (Status, error
 	if err != nil {
 		return Status{}, startError(argv[0], err)
 	}
+	untie, err := tie(argv[0], cmd.Process)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return Status{}, err
+	}
 	done := make(chan struct{})
 	forwarded := make(chan struct{})
 	go func() {
@@ -80,6 +96,7 @@ func Supervise(path string, argv, env []string, keep ...*os.File) (Status, error
 		forward(signals, cmd.Process, done)
 	}()
 	err = cmd.Wait()
+	untie(leftoversDie)
 	close(done)
 	<-forwarded
 	if cmd.ProcessState == nil {

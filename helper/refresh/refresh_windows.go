@@ -43,14 +43,24 @@ func Start(exe string, request []byte, lock *os.File) (*Child, error) {
 			windows.CloseHandle(windows.Handle(h))
 		}
 	}()
-	cmd := exec.Command(exe, Command)
-	cmd.Env = append(os.Environ(), requestVar+"="+string(request),
-		fmt.Sprintf("%s=%d,%d", handlesVar, handles[0], handles[1]))
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		CreationFlags:              windows.CREATE_NEW_PROCESS_GROUP | windows.DETACHED_PROCESS,
-		AdditionalInheritedHandles: handles,
+	// The child leaves our job, if we are in one that lets it: a job that
+	// kills its processes when it closes (exec --serve's command's, a
+	// terminal's) would kill a refresh whose token the server has spent.
+	// A job that forbids breaking away refuses the start: then the child
+	// stays in it.
+	start := func(flags uint32) (*exec.Cmd, error) {
+		cmd := exec.Command(exe, Command)
+		cmd.Env = append(os.Environ(), requestVar+"="+string(request),
+			fmt.Sprintf("%s=%d,%d", handlesVar, handles[0], handles[1]))
+		cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: flags, AdditionalInheritedHandles: handles}
+		return cmd, cmd.Start()
 	}
-	if err := cmd.Start(); err != nil {
+	const detached = windows.CREATE_NEW_PROCESS_GROUP | windows.DETACHED_PROCESS
+	cmd, err := start(detached | windows.CREATE_BREAKAWAY_FROM_JOB)
+	if errors.Is(err, windows.ERROR_ACCESS_DENIED) {
+		cmd, err = start(detached)
+	}
+	if err != nil {
 		r.Close()
 		return nil, err
 	}

@@ -117,14 +117,15 @@ func startEndpoint(c *cli, h *helper.Helper, req helper.Request, api *url.URL, l
 	req.Prompt, req.NoPrompt = nil, "the endpoint never asks"
 	req.Force = false
 	return endpoint.Start(endpoint.Config{
-		Source:     &flowSource{c: c, h: h, rq: req},
-		Email:      req.Account,
-		API:        api,
-		Timeout:    c.Timeout,
-		AppVersion: c.AppVersion,
-		Platform:   c.Platform,
-		Stderr:     os.Stderr,
-		Verbose:    c.Verbose,
+		Source:       &flowSource{c: c, h: h, rq: req},
+		Email:        req.Account,
+		LoginCommand: h.LoginCommand(req.Account),
+		API:          api,
+		Timeout:      c.Timeout,
+		AppVersion:   c.AppVersion,
+		Platform:     c.Platform,
+		Stderr:       os.Stderr,
+		Verbose:      c.Verbose,
 	}, listen)
 }
 

@@ -61,12 +61,12 @@ var ErrInterrupted = &Error{Code: ExitInterrupted, Err: errors.New("interrupted"
 // command that logs in to account (shown as typed; "" when none is
 // chosen).
 func (h *Helper) loginNeeded(why, account string) error {
-	return withCode(ExitLoginNeeded, "%s; run %q in a terminal", why, h.loginCommand(account))
+	return withCode(ExitLoginNeeded, "%s; run %q in a terminal", why, h.LoginCommand(account))
 }
 
-// loginCommand is the command that logs in to account ("" for none
+// LoginCommand is the command that logs in to account ("" for none
 // chosen), with this Helper's kind of session.
-func (h *Helper) loginCommand(account string) string {
+func (h *Helper) LoginCommand(account string) string {
 	cmd := "akiflow-token login"
 	if h.cfg.OAuth {
 		cmd += " --oauth"

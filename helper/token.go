@@ -218,7 +218,7 @@ func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error)
 	next.Generation++
 	switch {
 	case err != nil && (tokens == nil || tokens.RefreshToken == ""):
-		failure := refreshFailure(err, c.h.loginCommand(c.shown(s.Email)))
+		failure := refreshFailure(err, c.h.LoginCommand(c.shown(s.Email)))
 		var rejected *rejectedError
 		var se *akiflow.ServerError
 		if errors.As(err, &se) && se.ClientUnknown() {
@@ -239,7 +239,7 @@ func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error)
 			return nil, serr
 		}
 		c.logf("saved the new refresh token from a reply whose access token was refused")
-		return nil, refreshFailure(err, c.h.loginCommand(c.shown(s.Email)))
+		return nil, refreshFailure(err, c.h.LoginCommand(c.shown(s.Email)))
 	}
 	next.apply(tokens)
 	if err := c.commit(p, &next); err != nil {

@@ -79,6 +79,10 @@ type Config struct {
 	// Email names the account in messages; "" when the Source serves the
 	// default account.
 	Email string
+	// LoginCommand is the command that gives the Source a session, for
+	// the answer that says a login is needed; "" for akiflow-token login
+	// (-e Email).
+	LoginCommand string
 	// API is the proxy's upstream, as ParseAPIURL returned it.
 	API *url.URL
 	// Timeout bounds the wait for the API's response headers (not the
@@ -447,9 +451,12 @@ func (e *Endpoint) fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrLoginNeeded):
 		status, f.Error = http.StatusServiceUnavailable, "login_needed"
-		f.Command = "akiflow-token login"
-		if e.cfg.Email != "" {
-			f.Command += " -e " + e.cfg.Email
+		f.Command = e.cfg.LoginCommand
+		if f.Command == "" {
+			f.Command = "akiflow-token login"
+			if e.cfg.Email != "" {
+				f.Command += " -e " + e.cfg.Email
+			}
 		}
 		f.Message = fmt.Sprintf("a login is needed: run %q in a terminal; this endpoint takes the new session as soon as it is saved", f.Command)
 		e.warnLogin(f.Message)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -219,6 +220,19 @@ func TestSourceErrors(t *testing.T) {
 			}
 			r.checkNoSecrets("the answer", body)
 		}
+	}
+}
+
+// The command a login-needed answer names is the Source's kind of login
+// when the caller gives it (an OAuth session's login --oauth).
+func TestLoginNeededNamesTheGivenCommand(t *testing.T) {
+	const cmd = "akiflow-token login --oauth -e " + alice
+	r := newRig(t, nil, nil, func(c *Config) { c.LoginCommand = cmd })
+	r.src.expire()
+	r.src.fail(ErrLoginNeeded)
+	resp, body := r.get("GET", r.ep.TokenURL(), nil)
+	if f := failureOf(t, body); resp.StatusCode != 503 || f.Command != cmd || !strings.Contains(f.Message, strconv.Quote(cmd)) {
+		t.Errorf("%d %q; want 503 naming %q", resp.StatusCode, body, cmd)
 	}
 }
 

@@ -61,6 +61,8 @@ func testCompletionAtATerminal(t *testing.T, shell string) {
 		conf := filepath.Join(w.home, ".config", "fish")
 		os.MkdirAll(conf, 0o700)
 		os.WriteFile(filepath.Join(conf, "fish_variables"), []byte("SETUVAR __fish_initialized:99999\n"), 0o600)
+		// And fish 3 generates them whenever this folder is missing.
+		os.MkdirAll(filepath.Join(w.home, ".local", "share", "fish", "generated_completions"), 0o700)
 	}
 	term := w.startShell(dir, []string{"PS1=$ ", "TERM=dumb"}, shell, sh.args...)
 	c := &completer{t: t, term: term}

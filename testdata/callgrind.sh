@@ -43,16 +43,28 @@ count() { # name, command...: prints the instruction total; stdin: $STDIN; exit 
   callgrind_annotate "$out/$name.out" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
 }
 hit=$(count akiflow-token "$out/akiflow-token")
+# The same session with its refresh token in the OS keyring (the record
+# names it): the cache hit reads no keyring, and must cost the same.
+khome="$out/khome/.cache/akiflow-token/web.akiflow.com"
+mkdir -p "$khome" && chmod -R 700 "$out/khome"
+printf '{"format":1,"email":"bench@example.com","base_url":"https://web.akiflow.com","client_id":"00000000-0000-4000-8000-000000000000","access_token":"%s","refresh_in":"keyring","expires_at":"%s"}\n' \
+  "$token" "$expires" > "$khome/bench@example.com.json"
+printf 'bench@example.com\n' > "$khome/current.json"
+chmod 600 "$khome"/*
+khit=$(HOME="$out/khome" XDG_CACHE_HOME="$out/khome/.cache" GODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 \
+  valgrind --tool=callgrind --callgrind-out-file="$out/khit.out" "$out/akiflow-token" </dev/null >/dev/null 2>"$out/khit.log" \
+  && callgrind_annotate "$out/khit.out" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}') || { cat "$out/khit.log"; exit 1; }
 # git's credential get, as git runs it on every fetch.
 printf 'protocol=https\nhost=web.akiflow.com\n\n' >"$out/git-request"
 get=$(STDIN="$out/git-request" count get "$out/akiflow-token" git-credential get)
 floor=$(count floor "$out/floor" "$session")
 floorhttp=$(count floor-http "$out/floor-http" "$session")
-printf '%-14s %12s instructions\n' akiflow-token "$hit" "git get" "$get" floor "$floor" floor-http "$floorhttp"
+printf '%-14s %12s instructions\n' akiflow-token "$hit" "keyring hit" "$khit" "git get" "$get" floor "$floor" floor-http "$floorhttp"
 awk -v h="$hit" -v f="$floor" -v fh="$floorhttp" 'BEGIN {
   printf "akiflow-token / floor-http: %.2f (target 1.5 or less)\n", h / fh
   printf "akiflow-token / floor:      %.2f\n", h / f
 }'
+awk -v h="$hit" -v k="$khit" 'BEGIN { printf "keyring hit / file hit:     %.3f (target 1.05 or less)\n", k / h }'
 # The other commands a script runs often, each against the cache hit
 # (target: 2 times or less). ALL=1 counts them.
 if [ -n "${ALL:-}" ]; then

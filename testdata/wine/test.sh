@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 
 # The packages whose tests run under Wine (docs/development.md says which
 # do not, and why).
-default_packages=(./helper/... ./cache/... ./e2e/...)
+default_packages=(./helper/... ./cache/... ./keyring/... ./e2e/...)
 [ $# -gt 0 ] || set -- "${default_packages[@]}"
 
 missing=()

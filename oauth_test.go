@@ -57,6 +57,26 @@ func (w *world) oauthLogin(email string, args ...string) {
 	}
 }
 
+// The redirect listener answers this user alone: another local user who
+// read the authorization URL (a browser's arguments are public) and signed
+// in with it cannot bring its code back first; the person's own browser
+// then completes the login.
+func TestOAuthCallbackRefusesOtherUsers(t *testing.T) {
+	t.Parallel()
+	needRoot(t, "to connect as another user")
+	needTool(t, "setpriv")
+	out := t.TempDir()
+	w := newOAuthWorld(t, fmt.Sprintf(`loc=$(curl -sS -o /dev/null -w '%%{redirect_url}' "$1")
+setpriv --reuid 65534 --regid 65534 --clear-groups curl -sS -o /dev/null -w '%%{http_code}' "$loc" >%[1]s/nobody 2>/dev/null
+echo " $?" >>%[1]s/nobody
+exec curl -sS -o /dev/null "$loc"`, out))
+	w.oauthLogin(akiflowtest.DefaultOAuthUser)
+	data, _ := os.ReadFile(filepath.Join(out, "nobody"))
+	if got := strings.TrimSpace(string(data)); !strings.HasPrefix(got, "000 ") || got == "000 0" {
+		t.Errorf("another user's callback: curl said %q, want no answer (000) and a failure", got)
+	}
+}
+
 // oauthFile is where email's OAuth session lives: the auth host's OAuth
 // store, apart from its email-code sessions.
 func (w *world) oauthFile(email string) string {

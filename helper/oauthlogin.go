@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"akiflow-token/helper/akiflow"
+	"akiflow-token/helper/endpoint"
 )
 
 // The person's side of Akiflow's official sign-in (Config.OAuth): a
@@ -141,7 +142,7 @@ func (c *call) oauthLogin(ctx context.Context, key string, tty *terminal) (*Sess
 	if err != nil {
 		return nil, err
 	}
-	l, err := listenLoopback(c.req.Port)
+	l, err := listenLoopback(c.req.Port, c.logf)
 	if err != nil {
 		return nil, err
 	}
@@ -214,8 +215,11 @@ func (c *call) accountOf(ctx context.Context, client *akiflow.Client, d *akiflow
 }
 
 // listenLoopback listens on 127.0.0.1:port (any free port for 0), for
-// the redirect.
-func listenLoopback(port int) (net.Listener, error) {
+// the redirect, answering this user's connections only where the system
+// says who owns a connecting socket (as the endpoint does): another local
+// user could read the authorization URL in the browser's arguments, sign
+// in to an account of theirs with it and send its code here first.
+func listenLoopback(port int, logf func(format string, args ...any)) (net.Listener, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
@@ -223,7 +227,7 @@ func listenLoopback(port int) (net.Listener, error) {
 	case err != nil:
 		return nil, fmt.Errorf("could not listen for the browser's redirect: %w", err)
 	}
-	return l, nil
+	return endpoint.SameUserOnly(l, logf), nil
 }
 
 // DeniedError is the authorization server's refusal, as the browser's

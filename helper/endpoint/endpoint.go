@@ -175,7 +175,7 @@ func Start(cfg Config, listen string) (*Endpoint, error) {
 		BaseContext:                  func(net.Listener) context.Context { return ctx },
 	}
 	go func() {
-		err := e.srv.Serve(sameUserOnly(l, e.logf))
+		err := e.srv.Serve(SameUserOnly(l, e.logf))
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}

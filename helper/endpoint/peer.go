@@ -7,14 +7,14 @@ import (
 	"sync/atomic"
 )
 
-// sameUserOnly makes l's connections from sockets that belong to another
+// SameUserOnly makes l's connections from sockets that belong to another
 // user close before anything is read from them, where the system says who
 // owns the connecting socket (peerOwner, in the platform's file: a uid on
 // Linux, a SID on Windows): loopback is shared with every local user.
 // Elsewhere the capabilities are the only protection. The check runs in the connection's own goroutine, at its
 // first read, never in the accept loop: another user's flood of
 // connections cannot hold up ours.
-func sameUserOnly(l net.Listener, logf func(format string, args ...any)) net.Listener {
+func SameUserOnly(l net.Listener, logf func(format string, args ...any)) net.Listener {
 	if !peersCanBeChecked {
 		return l
 	}

@@ -166,7 +166,7 @@ func TestSameUserOnly(t *testing.T) {
 		}
 		defer l.Close()
 		var logged strings.Builder
-		checked := sameUserOnly(l, func(format string, args ...any) { fmt.Fprintf(&logged, format, args...) })
+		checked := SameUserOnly(l, func(format string, args ...any) { fmt.Fprintf(&logged, format, args...) })
 		s, _ := dialFromChild(t, checked)
 		s.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 		_, err = s.Read(make([]byte, 1))

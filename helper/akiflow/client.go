@@ -406,7 +406,10 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The URL that answered, after redirects; the server's words never
 		// hold what we sent it (a refresh token, a code), even echoed.
-		return newServerError(op, answeredBy(c.base, resp.Request.URL, rawURL, in), resp, redactSecrets(data, in))
+		secrets := secretsOf(in, header)
+		e := newServerError(op, answeredBy(c.base, resp.Request.URL, rawURL, in), resp, []byte(redactSecrets(string(data), secrets)))
+		e.Code, e.Message = redactSecrets(e.Code, secrets), redactSecrets(e.Message, secrets)
+		return e
 	}
 	if out == nil {
 		return nil
@@ -422,23 +425,35 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 	return nil
 }
 
-// redactSecrets is a reply with any secret of the request in (the
-// refresh token, the code) replaced, before its words reach a message:
-// the whole secret, and a run of text starting with its first 12
-// characters (an echo the server cut short).
-func redactSecrets(data []byte, in any) []byte {
+// secretsOf are the secrets a request sends, which a reply's words must
+// never carry into a message even echoed: the refresh token, the code and
+// the verifier of its body, and the bearer token of its header.
+func secretsOf(in any, header http.Header) []string {
+	var secrets []string
 	var get func(string) string
 	switch in := in.(type) {
 	case map[string]string:
 		get = func(key string) string { return in[key] }
 	case url.Values:
 		get = in.Get
-	default:
-		return data
 	}
-	text := string(data)
-	for _, key := range []string{"refresh_token", "code", "code_verifier", "token"} {
-		secret := get(key)
+	if get != nil {
+		for _, key := range []string{"refresh_token", "code", "code_verifier", "token"} {
+			secrets = append(secrets, get(key))
+		}
+	}
+	if bearer, ok := strings.CutPrefix(header.Get("Authorization"), "Bearer "); ok {
+		secrets = append(secrets, bearer)
+	}
+	return secrets
+}
+
+// redactSecrets is text with each secret replaced: the whole secret, and a
+// run of text starting with its first 12 characters (an echo the server
+// cut short). It is applied to a reply as it came and to the words decoded
+// from it (JSON may write a secret's "/" as "\/" or any letter as \u00XX).
+func redactSecrets(text string, secrets []string) string {
+	for _, secret := range secrets {
 		if len(secret) < 6 {
 			continue
 		}
@@ -456,7 +471,7 @@ func redactSecrets(data []byte, in any) []byte {
 			text = text[:i] + "<redacted>" + text[j:]
 		}
 	}
-	return []byte(text)
+	return text
 }
 
 // DecodeReply parses a JSON reply into out; anything else (an HTML

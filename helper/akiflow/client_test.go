@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -530,6 +531,29 @@ func TestEchoedSecretsAreRedacted(t *testing.T) {
 		_, err := c.Refresh(context.Background(), rt, "id")
 		if err == nil || strings.Contains(err.Error(), rt[:12]) || !strings.Contains(err.Error(), "<redacted>") {
 			t.Errorf("HTTP %d: the error quotes the refresh token (%d bytes) or does not say it was redacted (%v)", status, len(rt), err != nil)
+		}
+		srv.Close()
+	}
+}
+
+// A secret echoed in JSON's escapes ("\/" for "/", \u00XX for a letter) is
+// redacted too, and so is a bearer token sent in a header (userinfo's).
+func TestEscapedAndHeaderSecretsAreRedacted(t *testing.T) {
+	secrets := []string{"ab/cdefghijk+lmnopSECRETRT", "OPAQUE-ACCESS-TOKEN-SECRET-123456"}
+	for _, echo := range []string{`ab\/cdefghijk+lmnopSECRETRT`, `\u0061b/cdefghijk+lmnopSECRETRT`, `OPAQUE-ACCESS-TOKEN-SECRET-123456`} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			fmt.Fprintf(w, `{"error":"invalid_request","error_description":"unknown token %s"}`, echo)
+		}))
+		base, _ := url.Parse(srv.URL)
+		c := NewClient(ClientConfig{BaseURL: base, Timeout: 2 * time.Second})
+		err := c.do(context.Background(), "refresh", http.MethodPost, srv.URL+"/oauth/token",
+			url.Values{"refresh_token": {secrets[0]}}, http.Header{"Authorization": {"Bearer " + secrets[1]}}, nil)
+		for _, secret := range secrets {
+			if err == nil || strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), secret[:12]) {
+				t.Errorf("the echo %q: the error quotes a secret or is missing (%v)", echo[:4], err != nil)
+			}
 		}
 		srv.Close()
 	}

@@ -286,9 +286,7 @@ func (c *Client) SubmitCode(ctx context.Context, codeURL, email, code string) er
 // Me fetches the logged-in user's tokens, after SubmitCode.
 func (c *Client) Me(ctx context.Context) (*Tokens, error) {
 	sent := c.now()
-	var reply struct {
-		Data json.RawMessage `json:"data"`
-	}
+	var reply meReply
 	if err := c.do(ctx, "login", http.MethodGet, c.resolve(pathMe), nil, nil, &reply); err != nil {
 		return nil, err
 	}
@@ -296,6 +294,7 @@ func (c *Client) Me(ctx context.Context) (*Tokens, error) {
 	if DecodeReply(reply.Data, &data) != nil {
 		return nil, &ServerError{Op: "login", Status: http.StatusOK, Message: "the user reply has no data"}
 	}
+	data.date = reply.date
 	return data.tokens("login", sent)
 }
 
@@ -534,6 +533,14 @@ type tokenReply struct {
 
 func (r *tokenReply) setServerDate(t time.Time) { r.date = t }
 
+// meReply is user/me's reply: the tokens in its data, and its Date.
+type meReply struct {
+	Data json.RawMessage `json:"data"`
+	date time.Time
+}
+
+func (r *meReply) setServerDate(t time.Time) { r.date = t }
+
 // lenient is a JSON value kept as it came, for a field read on its own.
 type lenient struct{ raw json.RawMessage }
 
@@ -646,8 +653,14 @@ func (r *tokenReply) lifetime(access string, sent time.Time, longest time.Durati
 		}
 		known = append(known, exp.Sub(sent))
 		// Expired by the server's own clock (its reply's Date: no skew of
-		// ours counts): dead on arrival, whatever expires_in says.
-		deadOnArrival = !r.date.IsZero() && exp.Sub(r.date) < minLifetime
+		// ours counts), or by ours when the reply has no Date: dead on
+		// arrival, whatever expires_in says. It is kept a minute at most
+		// (not refreshed at every call, should our clock be the wrong one).
+		if !r.date.IsZero() {
+			deadOnArrival = exp.Sub(r.date) < minLifetime
+		} else {
+			deadOnArrival = exp.Sub(sent) < minLifetime
+		}
 	}
 	lifetime := time.Duration(0)
 	for _, d := range known {

@@ -323,13 +323,22 @@ func TestOAuthRegistersAgainAfterInvalidClient(t *testing.T) {
 	w := newOAuthWorld(t, consentingBrowser)
 	w.oauthLogin(akiflowtest.DefaultOAuthUser)
 	w.srv.ForgetClients()
+	// The refresh token goes with the registration; the access token still
+	// serves, with a warning.
+	r := w.run("--oauth", "--force-refresh")
+	check(t, "exit status of a refresh answered invalid_client, the token still good", r.code, 0)
+	if !strings.Contains(r.stderr, "invalid_client") || !strings.Contains(r.stderr, "using the cached token") {
+		t.Errorf("stderr:\n%s", redact(r.stderr))
+	}
+	s := w.editOAuthSession(akiflowtest.DefaultOAuthUser, func(map[string]any) {})
+	check(t, "a refresh token kept after invalid_client", s["refresh_token"] != nil, false)
 	w.editOAuthSession(akiflowtest.DefaultOAuthUser, func(s map[string]any) {
 		s["expires_at"] = time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
 	})
-	r := w.run("--oauth")
-	check(t, "exit status after invalid_client", r.code, 3)
-	if !strings.Contains(r.stderr, "invalid_client") {
-		t.Errorf("stderr does not say why:\n%s", r.stderr)
+	r = w.run("--oauth")
+	check(t, "exit status once that token has expired", r.code, 3)
+	if !strings.Contains(r.stderr, "login --oauth") {
+		t.Errorf("stderr does not name the login:\n%s", r.stderr)
 	}
 	w.oauthLogin(akiflowtest.DefaultOAuthUser)
 	check(t, "registrations", w.srv.Count(akiflowtest.RouteRegister), 2)

@@ -221,10 +221,16 @@ func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error)
 		failure := refreshFailure(err, c.h.LoginCommand(c.shown(s.Email)))
 		var rejected *rejectedError
 		var se *akiflow.ServerError
-		if errors.As(err, &se) && se.ClientUnknown() {
+		switch {
+		case errors.As(err, &se) && se.ClientUnknown():
+			// The registration is gone, and with it the refresh token it
+			// was issued to; the access token serves until it expires.
 			c.forgetRegistration(s.OAuthClient)
-		}
-		if errors.As(failure, &rejected) {
+			next.RefreshToken, next.inVault = "", false
+			if serr := c.commit(p, &next); serr != nil {
+				c.warnf("%v", serr)
+			}
+		case errors.As(failure, &rejected):
 			next.forget()
 			if serr := c.commit(p, &next); serr != nil {
 				c.warnf("%v", serr)

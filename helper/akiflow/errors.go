@@ -71,7 +71,9 @@ func (e *ServerError) Rejected() bool {
 // that asked (invalid_client): its registration is gone, and so is every
 // session issued to it.
 func (e *ServerError) ClientUnknown() bool {
-	return e.Endpoint == EndpointToken && e.Code == "invalid_client"
+	// A 5xx that says so is a failing server, not an answer.
+	return e.Endpoint == EndpointToken && e.Code == "invalid_client" &&
+		(e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized)
 }
 
 func staleXSRF(err error) bool {

@@ -117,6 +117,10 @@ func TestForgottenClientIsNotARejection(t *testing.T) {
 	if !errors.As(err, &se) || !se.ClientUnknown() || se.Rejected() {
 		t.Errorf("a forgotten client: got %v, want invalid_client, not a rejection", err)
 	}
+	// A failing server that says invalid_client says nothing of the client.
+	if failing := (&ServerError{Endpoint: EndpointToken, Code: "invalid_client", Status: 503}); failing.ClientUnknown() {
+		t.Error("a 503 saying invalid_client is taken for a forgotten client")
+	}
 }
 
 // The challenge is base64url(SHA-256(verifier)) without padding (RFC

@@ -406,7 +406,7 @@ func (c *Client) do(ctx context.Context, op, method, rawURL string, in any, head
 		// The URL that answered, after redirects; the server's words never
 		// hold what we sent it (a refresh token, a code), even echoed.
 		secrets := secretsOf(in, header)
-		e := newServerError(op, answeredBy(c.base, resp.Request.URL, rawURL, in), resp, []byte(redactSecrets(string(data), secrets)))
+		e := newServerError(op, answeredBy(c.base, resp.Request.URL, resp.Request != req, in), resp, []byte(redactSecrets(string(data), secrets)))
 		e.Code, e.Message = redactSecrets(e.Code, secrets), redactSecrets(e.Message, secrets)
 		return e
 	}

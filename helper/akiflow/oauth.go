@@ -399,11 +399,13 @@ func (c *Client) Revoke(ctx context.Context, endpoint, clientID, refreshToken st
 	return c.do(ctx, "revocation", http.MethodPost, endpoint, form, nil, nil)
 }
 
-// answeredBy names the endpoint that answered u (after redirects) for
-// ServerError: EndpointToken when a grant sent to sentTo was answered
-// there, else one of the fixed paths, else "".
-func answeredBy(base, u *url.URL, sentTo string, in any) string {
-	if form, ok := in.(url.Values); ok && form.Get("grant_type") != "" && u.String() == sentTo {
+// answeredBy names the endpoint that answered u for ServerError:
+// EndpointToken when a grant was answered by the very request that carried
+// it (no redirect: redirected is false), else one of the fixed paths, else
+// "". The request itself is compared, not its URL's spelling (HTTP:// and
+// http:// are one endpoint).
+func answeredBy(base, u *url.URL, redirected bool, in any) string {
+	if form, ok := in.(url.Values); ok && form.Get("grant_type") != "" && !redirected {
 		return EndpointToken
 	}
 	return endpointOf(base, u)

@@ -117,6 +117,12 @@ func TestForgottenClientIsNotARejection(t *testing.T) {
 	if !errors.As(err, &se) || !se.ClientUnknown() || se.Rejected() {
 		t.Errorf("a forgotten client: got %v, want invalid_client, not a rejection", err)
 	}
+	// The token endpoint however the metadata spell it: HTTP:// is http://.
+	upper := "HTTP://" + strings.TrimPrefix(d.Server.TokenEndpoint, "http://")
+	_, err = c.RefreshOAuth(context.Background(), upper, a.ClientID, tokens.RefreshToken, d.Resource)
+	if !errors.As(err, &se) || !se.ClientUnknown() {
+		t.Errorf("the token endpoint spelt %q: got %v, want invalid_client from it", upper[:7], err)
+	}
 	// A failing server that says invalid_client says nothing of the client.
 	if failing := (&ServerError{Endpoint: EndpointToken, Code: "invalid_client", Status: 503}); failing.ClientUnknown() {
 		t.Error("a 503 saying invalid_client is taken for a forgotten client")

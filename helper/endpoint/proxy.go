@@ -45,8 +45,13 @@ func (e *Endpoint) newProxy() http.Handler {
 		MaxIdleConns:          100,
 		MaxIdleConnsPerHost:   32,
 		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
 	}
+	// HTTP/1.1 only, as the token client: Go's HTTP/2 client sends a
+	// request again by itself, body and all, after a PROTOCOL_ERROR reset
+	// of its stream, which a server may send after acting on it (a POST
+	// that creates a task, an MCP tools/call, done twice).
+	transport.Protocols = new(http.Protocols)
+	transport.Protocols.SetHTTP1(true)
 	return &httputil.ReverseProxy{
 		Rewrite:        e.rewrite,
 		Transport:      &authorizer{e: e, next: transport},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"strings"
 	"sync"
 	"testing"
@@ -501,5 +502,17 @@ func TestTimeouts(t *testing.T) {
 	resp, body = r2.get("GET", r2.ep.ProxyURL()+"/v5/tasks", nil)
 	if f := failureOf(t, body); resp.StatusCode != 502 || f.Error != "unavailable" {
 		t.Errorf("an API that cannot be reached: %d %q, want 502 unavailable", resp.StatusCode, body)
+	}
+}
+
+// The proxy speaks HTTP/1.1 to the API: Go's HTTP/2 client would send a
+// request again by itself after a stream reset the server may send once it
+// has acted on it (a POST done twice).
+func TestProxySpeaksHTTP1Only(t *testing.T) {
+	var e Endpoint
+	rp := e.newProxy().(*httputil.ReverseProxy)
+	tr := rp.Transport.(*authorizer).next.(*http.Transport)
+	if tr.Protocols == nil || tr.Protocols.HTTP2() || !tr.Protocols.HTTP1() || tr.ForceAttemptHTTP2 {
+		t.Errorf("the proxy's transport: protocols %v, ForceAttemptHTTP2 %v; want HTTP/1.1 alone", tr.Protocols, tr.ForceAttemptHTTP2)
 	}
 }

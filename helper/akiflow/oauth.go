@@ -152,7 +152,11 @@ func ParseResourceMetadata(data []byte, resource string) (*ResourceMetadata, err
 // ParseServerMetadata parses an authorization server's metadata, which
 // must be issuer's (RFC 8414, 3.3) and offer what akiflow-token needs: the
 // authorization code with PKCE S256, and dynamic registration, on https
-// endpoints (plain http only on this machine).
+// endpoints (plain http only on this machine) of the issuer's own origin.
+// RFC 8414 lets an endpoint be elsewhere; akiflow-token does not follow
+// it there: the code, its verifier and every refresh token go to the
+// token endpoint, and the issuer is the one host checked to be Akiflow's
+// (--base-url).
 func ParseServerMetadata(data []byte, issuer string) (*ServerMetadata, error) {
 	var m ServerMetadata
 	if err := DecodeReply(data, &m); err != nil {
@@ -177,8 +181,12 @@ func ParseServerMetadata(data []byte, issuer string) (*ServerMetadata, error) {
 		if e.value == "" {
 			return nil, fmt.Errorf("they have no %s (akiflow-token registers itself, RFC 7591)", e.name)
 		}
-		if _, err := CheckEndpoint(e.value); err != nil {
+		u, err := CheckEndpoint(e.value)
+		if err != nil {
 			return nil, fmt.Errorf("their %s: %w", e.name, err)
+		}
+		if !sameOrigin(u, issuer) {
+			return nil, fmt.Errorf("their %s %q is not on the issuer's host, %s", e.name, oneLine(e.value), oneLine(issuer))
 		}
 	}
 	switch {
@@ -205,6 +213,19 @@ func CheckEndpoint(raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("%q is not https", oneLine(raw))
 	}
 	return u, nil
+}
+
+// sameOrigin says u has issuer's scheme, host and port (a scheme's
+// default port spelt out or not).
+func sameOrigin(u *url.URL, issuer string) bool {
+	iu, err := url.Parse(issuer)
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		return map[string]string{"https": "443", "http": "80"}[strings.ToLower(u.Scheme)]
+	}
+	return err == nil && strings.EqualFold(u.Scheme, iu.Scheme) && strings.EqualFold(u.Hostname(), iu.Hostname()) && port(u) == port(iu)
 }
 
 func loopbackHost(host string) bool {

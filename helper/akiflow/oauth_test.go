@@ -197,6 +197,10 @@ func TestMetadataThatCannotBeUsed(t *testing.T) {
 		{"token endpoint with credentials", func(m map[string]any) { m["token_endpoint"] = "https://u:p@x/t" }, "not an absolute URL"},
 		{"no code", func(m map[string]any) { m["response_types_supported"] = []string{"token"} }, "authorization code"},
 		{"wrong type", func(m map[string]any) { m["token_endpoint"] = 4 }, "not valid JSON"},
+		{"token endpoint elsewhere", func(m map[string]any) { m["token_endpoint"] = "https://evil.example/oauth/token" }, "not on the issuer's host"},
+		{"registration on another port", func(m map[string]any) { m["registration_endpoint"] = "https://web.akiflow.com:8443/r" }, "not on the issuer's host"},
+		{"revocation elsewhere", func(m map[string]any) { m["revocation_endpoint"] = "https://evil.example/revoke" }, "not on the issuer's host"},
+		{"the default port spelt out", func(m map[string]any) { m["token_endpoint"] = "https://WEB.akiflow.com:443/oauth/token" }, ""},
 	} {
 		m := map[string]any{}
 		for k, v := range good {

@@ -236,16 +236,8 @@ func (f *fastFlag) set(c *cli, value string) bool {
 // the command line has it, else its variable, if set, else the flag.
 func source(flag string) string {
 	f := lookupFlag(flag)
-	if f == nil {
+	if f == nil || flagGiven(flag) {
 		return "--" + flag
-	}
-	for _, arg := range os.Args[1:] {
-		if arg == "--" {
-			break
-		}
-		if arg == "--"+flag || strings.HasPrefix(arg, "--"+flag+"=") || f.short != 0 && strings.HasPrefix(arg, "-"+string(f.short)) {
-			return "--" + flag
-		}
 	}
 	if f.env != "" {
 		if _, set := os.LookupEnv(f.env); set {
@@ -253,6 +245,23 @@ func source(flag string) string {
 		}
 	}
 	return "--" + flag
+}
+
+// flagGiven says the command line (before any "--") gives the flag.
+func flagGiven(flag string) bool {
+	f := lookupFlag(flag)
+	if f == nil {
+		return false
+	}
+	for _, arg := range os.Args[1:] {
+		if arg == "--" {
+			break
+		}
+		if arg == "--"+flag || strings.HasPrefix(arg, "--"+flag+"=") || f.short != 0 && strings.HasPrefix(arg, "-"+string(f.short)) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkArgs refuses, naming it, a variable kong would refuse or misname (it

@@ -47,7 +47,7 @@ type cli struct {
 	Login         loginCmd         `cmd:"" help:"Log in now with an emailed code (--oauth: in a browser), even if a session exists."`
 	Status        statusCmd        `cmd:"" help:"Show the session (never a token); -o json for JSON. Exit 3 if a login is needed."`
 	Switch        switchCmd        `cmd:"" help:"Make EMAIL, which must have a session, the default account."`
-	Logout        logoutCmd        `cmd:"" help:"Forget the session on this machine (it is not revoked on the server)."`
+	Logout        logoutCmd        `cmd:"" help:"Forget the session on this machine (an email-code session is not revoked on the server; an OAuth one is, where the server offers it)."`
 	Exec          execCmd          `cmd:"" help:"Run a command with the token in its environment: exec [--env NAME] [--serve] -- CMD [ARGS…]."`
 	Serve         serveCmd         `cmd:"" help:"Serve fresh tokens and an Akiflow API proxy on loopback until stopped, for a service manager."`
 	GitCredential gitCredentialCmd `cmd:"" name:"git-credential" help:"Git's credential helper: configure git with helper = !akiflow-token git-credential."`
@@ -146,6 +146,9 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 // helper makes the Helper the flags describe, with its sessions in the XDG
 // cache.
 func (c *cli) helper() (*helper.Helper, error) {
+	if c.OAuth && c.Auth == "code" && flagGiven("auth") {
+		return nil, helper.UsageError("--oauth and --auth code ask for different sessions: give one")
+	}
 	return helper.New(helper.Config{
 		BaseURL:    c.BaseURL,
 		Timeout:    c.Timeout,
@@ -174,7 +177,7 @@ func vaults(name string) helper.Vault {
 func (c *cli) request() helper.Request {
 	req := helper.Request{Account: c.Email, MinTTL: c.MinTTL, Force: c.ForceRefresh, Prompt: helper.OpenTerminal,
 		Browser: helper.OpenBrowser}
-	if c.Store != "" && source("store") == "--store" {
+	if c.Store != "" && flagGiven("store") {
 		req.Store = c.Store // the flag: this login's; the variable: new sessions'
 	}
 	switch {

@@ -39,7 +39,11 @@ func (h *Helper) Login(ctx context.Context, req Request) (*Session, error) {
 	cancel()
 	switch {
 	case err != nil && ctx.Err() == nil && errors.Is(busy.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded):
-		return nil, fmt.Errorf("a login to %s is waiting for its code in another terminal: finish it there, or cancel it and run this again (a second login would mail a new code, which kills the first)", c.shown(key))
+		why := "a second login would mail a new code, which kills the first"
+		if c.h.cfg.OAuth {
+			why = "one sign-in at a time"
+		}
+		return nil, fmt.Errorf("%s: finish it there, or cancel it and run this again (%s)", c.pendingLogin(key), why)
 	case err != nil:
 		return nil, interruptedOr(err)
 	}
@@ -94,7 +98,21 @@ func (c *call) terminalFor(key string) (*terminal, error) {
 	if !errors.Is(lerr, context.DeadlineExceeded) {
 		return nil, err // free, or not to be had at all: nobody is waiting
 	}
-	return nil, withCode(ExitLoginNeeded, "a login to %s is waiting for its code in another terminal; run this again once it is done", c.shown(key))
+	return nil, withCode(ExitLoginNeeded, "%s; run this again once it is done", c.pendingLogin(key))
+}
+
+// pendingLogin names a login of key that waits in another terminal, in its
+// kind's words: an emailed code, or a browser's sign-in (which may name no
+// account yet).
+func (c *call) pendingLogin(key string) string {
+	who := c.shown(key)
+	if who == "" {
+		who = c.h.Host()
+	}
+	if c.h.cfg.OAuth {
+		return fmt.Sprintf("a sign-in to %s is waiting for its browser in another terminal", who)
+	}
+	return fmt.Sprintf("a login to %s is waiting for its code in another terminal", who)
 }
 
 // loginLock names the lock a login holds while it waits for its code:
@@ -290,7 +308,11 @@ func (c *call) terminal(key string) (*terminal, error) {
 	}
 	f, err := c.req.Prompt()
 	if err != nil {
-		return nil, c.h.loginNeeded("a login is needed but there is no terminal to ask for the code", c.named(key))
+		what := "a login is needed but there is no terminal to ask for the code"
+		if c.h.cfg.OAuth {
+			what = "a sign-in is needed but there is no terminal to show its address on"
+		}
+		return nil, c.h.loginNeeded(what, c.named(key))
 	}
 	return newTerminal(f), nil
 }

@@ -261,6 +261,7 @@ func awaitCallback(ctx context.Context, l net.Listener, state string, wait time.
 	}
 	page := func(w http.ResponseWriter, status int, text string) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(status)
 		io.WriteString(w, text+"\n")

@@ -210,7 +210,7 @@ func (c *call) wait(ctx context.Context, name, key string, wait time.Duration) (
 	// Say why, when the wait is long enough to notice (another terminal's
 	// login waiting for its code).
 	notice := time.AfterFunc(lockNotice, func() {
-		fmt.Fprintf(c.h.cfg.Stderr, "akiflow-token: waiting for another akiflow-token refreshing or logging in to %s (at most %s)\n", c.shown(key), wait)
+		fmt.Fprintf(c.h.cfg.Stderr, "akiflow-token: waiting for another akiflow-token refreshing or logging in to %s (at most %s)\n", orDefault(c.shown(key), c.h.Host()), wait)
 	})
 	lock, err := c.h.store.Lock(waitCtx, name)
 	notice.Stop()

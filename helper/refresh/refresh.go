@@ -207,3 +207,12 @@ func serve(lock, out *os.File, bound time.Duration, backstopStatus int, work fun
 	}
 	return backstopStatus
 }
+
+// Request is the request Start handed this process; false when it was not
+// started by Start. The variable is then removed: nothing this process
+// might start inherits it.
+func Request() ([]byte, bool) {
+	v, ok := os.LookupEnv(requestVar)
+	os.Unsetenv(requestVar)
+	return []byte(v), ok
+}

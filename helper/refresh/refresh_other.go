@@ -16,9 +16,6 @@ var errUnsupported = errors.New("a detached refresh process is not supported on 
 // Start is not supported here: the caller refreshes in its own process.
 func Start(exe string, request []byte, lock *os.File) (*Child, error) { return nil, errUnsupported }
 
-// Request is never set here.
-func Request() ([]byte, bool) { return nil, false }
-
 // Serve is not supported here.
 func Serve(bound time.Duration, backstopStatus int, work func(lock *os.File, log io.Writer) (int, Report)) (int, error) {
 	return 0, errUnsupported

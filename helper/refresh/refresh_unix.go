@@ -47,15 +47,6 @@ func Start(exe string, request []byte, lock *os.File) (*Child, error) {
 	return c, nil
 }
 
-// Request is the request Start handed this process; false when it was not
-// started by Start. The variable is then removed: nothing this process
-// might start inherits it.
-func Request() ([]byte, bool) {
-	v, ok := os.LookupEnv(requestVar)
-	os.Unsetenv(requestVar)
-	return []byte(v), ok
-}
-
 // Serve is the child's side. It refuses to run unless fd 3 is a file (the
 // lock, which work adopts) and fd 4 a pipe: it writes on no other file.
 // It runs work to the end whatever happens to its parent, since a refresh

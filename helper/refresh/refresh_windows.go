@@ -99,15 +99,6 @@ func inheritableCopies(files ...*os.File) ([]syscall.Handle, error) {
 	return copies, nil
 }
 
-// Request is the request Start handed this process; false when it was not
-// started by Start. The variable is then removed: nothing this process
-// might start inherits it.
-func Request() ([]byte, bool) {
-	v, ok := os.LookupEnv(requestVar)
-	os.Unsetenv(requestVar)
-	return []byte(v), ok
-}
-
 // Serve is the child's side. It refuses to run unless handlesVar names a
 // disk file (the lock, which work adopts) and a pipe: it writes on no
 // other file. It runs work to the end whatever happens to its parent,

@@ -22,12 +22,15 @@ import (
 const (
 	tcpRowSize  = 24
 	tcp6RowSize = 56
+	// tcpStateEstablished is MIB_TCP_STATE_ESTAB.
+	tcpStateEstablished = 5
 )
 
-// findOwnerPID finds in table (ipv6: an AF_INET6 table) the socket whose
-// local end is peer and whose remote end is ours: the socket that
-// connected to us. It returns the pid of the process that owns it; false
-// when no row matches, or the table is shorter than its count says.
+// findOwnerPID finds in table (ipv6: an AF_INET6 table) the established
+// socket whose local end is peer and whose remote end is ours: the socket
+// that connected to us (a closed one of the same ports, in TIME_WAIT with
+// no process, is not it). It returns the pid of the process that owns it;
+// false when no row matches, or the table is shorter than its count says.
 func findOwnerPID(table []byte, ipv6 bool, peer, ours *net.TCPAddr) (uint32, bool) {
 	if len(table) < 4 {
 		return 0, false
@@ -45,17 +48,18 @@ func findOwnerPID(table []byte, ipv6 bool, peer, ours *net.TCPAddr) (uint32, boo
 		r := rows[i*size : (i+1)*size]
 		var local, remote net.IP
 		var localPort, remotePort int
-		var pid uint32
+		var pid, state uint32
 		if ipv6 {
 			local, localPort = r[0:16], tablePort(r[20:])
 			remote, remotePort = r[24:40], tablePort(r[44:])
-			pid = binary.LittleEndian.Uint32(r[52:])
+			state, pid = binary.LittleEndian.Uint32(r[48:]), binary.LittleEndian.Uint32(r[52:])
 		} else {
+			state = binary.LittleEndian.Uint32(r[0:])
 			local, localPort = r[4:8], tablePort(r[8:])
 			remote, remotePort = r[12:16], tablePort(r[16:])
 			pid = binary.LittleEndian.Uint32(r[20:])
 		}
-		if localPort == peer.Port && remotePort == ours.Port && local.Equal(peer.IP) && remote.Equal(ours.IP) {
+		if state == tcpStateEstablished && localPort == peer.Port && remotePort == ours.Port && local.Equal(peer.IP) && remote.Equal(ours.IP) {
 			return pid, true
 		}
 	}

@@ -10,6 +10,11 @@ import (
 // MIB_TCP6ROW_OWNER_PID, as GetExtendedTcpTable lays it out; the bytes it
 // leaves undefined are filled with junk.
 func tcpRow(local, remote *net.TCPAddr, pid uint32) []byte {
+	return tcpRowIn(5, local, remote, pid) // MIB_TCP_STATE_ESTAB
+}
+
+// tcpRowIn is tcpRow of a socket in state (MIB_TCP_STATE_*).
+func tcpRowIn(state uint32, local, remote *net.TCPAddr, pid uint32) []byte {
 	port := func(b []byte, p int) {
 		binary.BigEndian.PutUint16(b, uint16(p))
 		b[2], b[3] = 0xA5, 0x5A // undefined
@@ -17,7 +22,7 @@ func tcpRow(local, remote *net.TCPAddr, pid uint32) []byte {
 	le := binary.LittleEndian
 	if local.IP.To4() != nil {
 		r := make([]byte, tcpRowSize)
-		le.PutUint32(r[0:], 5) // MIB_TCP_STATE_ESTAB
+		le.PutUint32(r[0:], state)
 		copy(r[4:8], local.IP.To4())
 		port(r[8:], local.Port)
 		copy(r[12:16], remote.IP.To4())
@@ -30,7 +35,7 @@ func tcpRow(local, remote *net.TCPAddr, pid uint32) []byte {
 	port(r[20:], local.Port)
 	copy(r[24:40], remote.IP.To16())
 	port(r[44:], remote.Port)
-	le.PutUint32(r[48:], 5)
+	le.PutUint32(r[48:], state)
 	le.PutUint32(r[52:], pid)
 	return r
 }
@@ -56,6 +61,7 @@ func TestFindOwnerPID(t *testing.T) {
 		tcpRow(ours, peer, 11),                     // our end
 		tcpRow(other, ours, 12),                    // another client
 		tcpRow(addr("127.0.0.2", 41000), ours, 13), // the peer's port on another address
+		tcpRowIn(11, peer, ours, 0),                // a closed socket of the same ports, in TIME_WAIT
 		tcpRow(peer, ours, 14),                     // the peer
 	)
 	if pid, ok := findOwnerPID(table, false, peer, ours); !ok || pid != 14 {

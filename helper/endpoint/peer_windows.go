@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -43,11 +45,11 @@ func peerOwner(remote, local net.Addr) (owner, error) {
 	if !ok || !ok2 {
 		return "", fmt.Errorf("not a TCP connection: %s", remote.Network())
 	}
-	family, ipv6 := uint32(windows.AF_INET), false
+	reads, ipv6 := &tables4, false
 	if r.IP.To4() == nil {
-		family, ipv6 = windows.AF_INET6, true
+		reads, ipv6 = &tables6, true
 	}
-	table, err := tcpTable(family)
+	table, err := reads.after(time.Now())
 	if err != nil {
 		return "", err
 	}
@@ -60,6 +62,69 @@ func peerOwner(remote, local net.Addr) (owner, error) {
 		return "", errors.New("GetExtendedTcpTable names no process (pid 0) for the connecting socket")
 	}
 	return ownerOfPID(pid)
+}
+
+// tableReads shares the reads of one family's table between the checks
+// that wait at once: each read costs time that grows with the sockets on
+// the machine, and a flood of connections, each reading the whole table,
+// would cost their number squared. A check takes a read that started
+// after it did (its socket is in it): the one under way, if so, else the
+// next, which it starts.
+type tableReads struct {
+	family  uint32
+	read    func(family uint32) ([]byte, error) // tcpTable; another in tests
+	mu      sync.Mutex
+	started time.Time     // of the last read
+	done    chan struct{} // closed when it ended; nil before the first
+	table   []byte
+	err     error
+	waits   atomic.Int32 // checks that waited for a read, for the tests
+}
+
+var (
+	tables4 = tableReads{family: windows.AF_INET, read: tcpTable}
+	tables6 = tableReads{family: windows.AF_INET6, read: tcpTable}
+)
+
+// after returns a table read that started at since or later.
+func (r *tableReads) after(since time.Time) ([]byte, error) {
+	for {
+		r.mu.Lock()
+		done := r.done
+		if done != nil && !r.started.Before(since) {
+			r.mu.Unlock()
+			r.waits.Add(1)
+			<-done
+			r.mu.Lock()
+			table, err := r.table, r.err // this read's, or a later one's
+			r.mu.Unlock()
+			return table, err
+		}
+		if done != nil && !closed(done) {
+			r.mu.Unlock()
+			r.waits.Add(1)
+			<-done // too early for this check: the next read is
+			continue
+		}
+		done = make(chan struct{})
+		r.done, r.started = done, time.Now()
+		r.mu.Unlock()
+		table, err := r.read(r.family)
+		r.mu.Lock()
+		r.table, r.err = table, err
+		r.mu.Unlock()
+		close(done)
+		return table, err
+	}
+}
+
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 var procGetExtendedTcpTable = windows.NewLazySystemDLL("iphlpapi.dll").NewProc("GetExtendedTcpTable")

@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -321,4 +323,48 @@ func openConnections(b *testing.B, n int) (net.Listener, []net.Conn) {
 		conns = append(conns, c, s)
 	}
 	return l, conns
+}
+
+// Checks that wait at once share the table's reads: a flood of N
+// connections costs a few reads, not N, each taken after its check began.
+func TestTableReadsAreShared(t *testing.T) {
+	var reads atomic.Int32
+	gate := make(chan struct{})
+	r := &tableReads{read: func(uint32) ([]byte, error) {
+		n := reads.Add(1)
+		if n == 1 {
+			<-gate // the first read is slow: the others queue behind it
+		}
+		return []byte{byte(n)}, nil
+	}}
+	first := make(chan []byte)
+	go func() { t, _ := r.after(time.Now()); first <- t }()
+	for reads.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	got := make([][]byte, 50)
+	for i := range got {
+		wg.Add(1)
+		go func() { defer wg.Done(); got[i], _ = r.after(time.Now()) }()
+	}
+	for deadline := time.Now().Add(30 * time.Second); r.waits.Load() < int32(len(got)); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) { // checks that do not wait read the table each
+			close(gate)
+			t.Fatalf("%d of %d checks waited for the read under way", r.waits.Load(), len(got))
+		}
+	}
+	close(gate)
+	wg.Wait()
+	if tb := <-first; tb[0] != 1 {
+		t.Errorf("the first check got read %d", tb[0])
+	}
+	for i, tb := range got {
+		if tb[0] < 2 {
+			t.Errorf("check %d got read %d, which began before it did", i, tb[0])
+		}
+	}
+	if n := reads.Load(); n > 3 {
+		t.Errorf("51 checks at once made %d reads of the table, want at most 3", n)
+	}
 }

@@ -522,3 +522,16 @@ func TestLongPath(t *testing.T) {
 		}
 	}
 }
+
+// A folder where a lock file should be is refused with the command that
+// removes a folder (del would empty it and leave it).
+func TestLockFolderNamesRmdir(t *testing.T) {
+	s := newFolder(t)
+	if err := os.Mkdir(filepath.Join(s.Dir(), "a@b.c.lock"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Lock(context.Background(), "a@b.c")
+	if err == nil || !strings.Contains(err.Error(), "cmd /c rmdir ") {
+		t.Errorf("Lock over a folder: %v; want the fix cmd /c rmdir", err)
+	}
+}

@@ -88,11 +88,9 @@ func (s *Store) openLock(name string) (*os.File, string, error) {
 	f, info, err := openRegular(path, os.O_RDWR|os.O_CREATE, fileMode)
 	var nr *notRegularError
 	if errors.As(err, &nr) {
-		// Nobody holds a lock on anything but a regular file.
-		var info fs.FileInfo
-		if nr.symlink {
-			info, _ = os.Lstat(path)
-		}
+		// Nobody holds a lock on anything but a regular file. What is
+		// there names its fix (a folder is removed with rmdir on Windows).
+		info, _ := os.Lstat(path)
 		return nil, "", fmt.Errorf("%w; remove it (%s) and run again", err, removeFix(path, info))
 	}
 	if err != nil {

@@ -34,15 +34,15 @@ func Start(exe string, request []byte, lock *os.File) (*Child, error) {
 	}
 	defer w.Close()
 	handles, err := inheritableCopies(lock, w)
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	defer func() {
+	defer func() { // the child has its own by now; a failure's few are closed too
 		for _, h := range handles {
 			windows.CloseHandle(windows.Handle(h))
 		}
 	}()
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
 	// The child leaves our job, if we are in one that lets it: a job that
 	// kills its processes when it closes (exec --serve's command's, a
 	// terminal's) would kill a refresh whose token the server has spent.

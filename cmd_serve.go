@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"akiflow-token/cache"
 	"akiflow-token/helper"
 	"akiflow-token/helper/endpoint"
 	"akiflow-token/helper/format"
@@ -258,9 +259,9 @@ func runServed(c *cli, e execCmd, path string, argv []string) error {
 }
 
 // writePrivateFile replaces path, atomically, with a private file holding
-// data (replaceFile, per platform).
+// data (0600, or on Windows a DACL of the user's alone).
 func writePrivateFile(path string, data []byte) error {
-	if err := replaceFile(path, data); err != nil {
+	if err := cache.WriteFile(path, data); err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err

@@ -465,3 +465,20 @@ func Root() string {
 }
 
 var _ store.Store = (*Store)(nil)
+
+// WriteFile replaces the file at path, outside any store, atomically with
+// one holding data, private as a record is (0600 on Unix; on Windows the
+// user's, with a DACL that grants nobody else), from a temporary file made
+// beside it: a symbolic link there is replaced, not followed. It is for
+// the files akiflow-token writes where the user says (serve --url-file).
+func WriteFile(path string, data []byte) error {
+	f, err := newPendingFile(path, filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer f.Cleanup()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	return f.CloseAtomicallyReplace()
+}

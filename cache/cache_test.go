@@ -171,3 +171,31 @@ func FuzzEscape(f *testing.F) {
 func replace(s *Store, name string, content func() ([]byte, error)) error {
 	return store.Replace(s, name, content)
 }
+
+// WriteFile replaces a file outside any store atomically, private as a
+// record, and replaces a symbolic link at its path rather than follow it.
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "urls")
+	target := filepath.Join(dir, "target")
+	os.WriteFile(target, []byte("keep"), 0o600)
+	linked := makeSymlink(target, path) == nil
+	if err := WriteFile(path, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(path, []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "two" {
+		t.Errorf("the file holds %q", got)
+	}
+	if got, _ := os.ReadFile(target); linked && string(got) != "keep" {
+		t.Errorf("the link's target was written: %q", got)
+	}
+	if info, err := os.Lstat(path); err != nil || !info.Mode().IsRegular() || runtime.GOOS != "windows" && info.Mode().Perm() != 0o600 {
+		t.Errorf("the file: %v, %v; want a regular file, mode 0600", info.Mode(), err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("the folder holds %d entries, want the file and the target: a temporary file was left", len(entries))
+	}
+}

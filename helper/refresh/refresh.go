@@ -25,6 +25,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"sync"
 	"time"
@@ -215,4 +216,15 @@ func Request() ([]byte, bool) {
 	v, ok := os.LookupEnv(requestVar)
 	os.Unsetenv(requestVar)
 	return []byte(v), ok
+}
+
+// started is the Child of cmd, just started, which reports on report: it
+// is reaped in the background, and if we leave first it goes on alone.
+func started(cmd *exec.Cmd, report *os.File) *Child {
+	c := &Child{report: report, exited: make(chan int, 1)}
+	go func() {
+		cmd.Wait()
+		c.exited <- cmd.ProcessState.ExitCode()
+	}()
+	return c
 }

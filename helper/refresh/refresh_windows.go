@@ -64,12 +64,7 @@ func Start(exe string, request []byte, lock *os.File) (*Child, error) {
 		r.Close()
 		return nil, err
 	}
-	c := &Child{report: r, exited: make(chan int, 1)}
-	go func() { // reap it; if we leave first, it goes on alone
-		cmd.Wait()
-		c.exited <- cmd.ProcessState.ExitCode()
-	}()
-	return c, nil
+	return started(cmd, r), nil
 }
 
 // inheritableCopies duplicates files' handles as inheritable ones, for the

@@ -259,6 +259,7 @@ type Pending struct {
 	f          *pendingFile
 	path       string
 	recordSize int
+	staged     int // the bytes Stage wrote; zeros after them
 }
 
 // Prepare gets ready to replace the record name, atomically, and returns
@@ -285,6 +286,26 @@ func (s *Store) Prepare(name string) (store.Pending, error) {
 		return nil, err
 	}
 	return &Pending{f: f, path: path, recordSize: s.recordSize}, nil
+}
+
+// Stage writes data over the reserved zeros of the temporary file, where
+// Recover finds it should this process be killed: a process's death keeps
+// what it wrote (the kernel writes it out later), so no fsync is needed
+// for that, and a crash of the machine loses the staged data as it would
+// lose an unsaved result.
+func (p *Pending) Stage(data []byte) error {
+	if len(data) > p.recordSize {
+		return fmt.Errorf("could not save %s: the record is %d bytes, more than the %d it may be", p.path, len(data), p.recordSize)
+	}
+	buf := data
+	if p.staged > len(data) { // zeros over the rest of what was staged before
+		buf = append(append([]byte(nil), data...), make([]byte, p.staged-len(data))...)
+	}
+	if _, err := p.f.WriteAt(buf, 0); err != nil {
+		return fmt.Errorf("could not write %s: %w", p.path, unwrapPathError(err))
+	}
+	p.staged = len(data)
+	return nil
 }
 
 // Commit writes data over the reserved zeros, cuts the file to its length,

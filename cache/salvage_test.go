@@ -31,6 +31,13 @@ func killedReplace(when string) {
 		s.Write("a@b.c", []byte("new"))
 	case "in content":
 		replace(s, "a@b.c", func() ([]byte, error) { kill(); select {} })
+	case "after stage":
+		p, err := s.Prepare("a@b.c")
+		if err == nil {
+			if p.Stage(bytes.Repeat([]byte("staged "), 100)) == nil && p.Stage([]byte("staged")) == nil {
+				kill()
+			}
+		}
 	}
 	fmt.Fprintln(os.Stderr, "not killed")
 	os.Exit(1)
@@ -102,6 +109,31 @@ func TestSalvageRemovesTheReservationOfAKilledReplace(t *testing.T) {
 	}
 	if names := leftoverNames(t, s); len(names) != 0 {
 		t.Errorf("left: %v", names)
+	}
+}
+
+// What Stage wrote is recovered after a kill before Commit, without what
+// a longer earlier Stage left after it; more than the record size is not
+// staged.
+func TestSalvageRecoversAStagedRecord(t *testing.T) {
+	s := newFolder(t)
+	s.Write("a@b.c", []byte("old"))
+	killReplace(t, "after stage")
+	if got, _ := s.Read("a@b.c"); string(got) != "old" {
+		t.Fatalf("the record after the kill: %q", got)
+	}
+	var seen []string
+	moved, err := s.Recover("a@b.c", func(data []byte) bool { seen = append(seen, string(data)); return true })
+	if !moved || err != nil || fmt.Sprint(seen) != "[staged]" {
+		t.Errorf("Recover = %v, %v; keep saw %q, want [staged]", moved, err, seen)
+	}
+	p, err := s.Prepare("a@b.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Discard()
+	if err := p.Stage(make([]byte, testRecordSize+1)); err == nil {
+		t.Error("Stage of more than the record size succeeded")
 	}
 }
 

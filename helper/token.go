@@ -261,8 +261,16 @@ func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error)
 	return &next, nil
 }
 
-// commit saves s in the prepared record p.
+// commit saves s in the prepared record p. A refresh token for a vault
+// is staged in p first, as the record the vault's refusal would leave:
+// the vault's call may take seconds, and a process killed meanwhile leaves
+// it where the next run recovers it.
 func (c *call) commit(p Pending, s *Session) error {
+	if s.RefreshIn != "" && !s.inVault && s.RefreshToken != "" {
+		if err := p.Stage(s.marshal()); err != nil {
+			return err
+		}
+	}
 	data, err := c.encode(s, keepReply)
 	if err != nil {
 		return err

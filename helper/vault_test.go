@@ -141,12 +141,19 @@ func TestVaultKeepsTheRefreshToken(t *testing.T) {
 	}
 
 	old := v.token()
+	var staged int
+	f.store.Do(func() { staged = f.store.Staged })
 	f.now = f.now.Add(29 * time.Minute)
 	fresh, err := f.token()
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.wantRequests(refreshed)
+	// The new token was staged for recovery before the vault was called.
+	f.store.Do(func() { staged = f.store.Staged - staged })
+	if staged != 1 {
+		t.Errorf("the refresh staged %d records before the vault's call, want 1", staged)
+	}
 	if calls := v.took(); calls != "get,set" {
 		t.Errorf("the refresh's vault calls: %s", calls)
 	}

@@ -60,6 +60,11 @@ type Store interface {
 
 // Pending is a prepared replacement of one record.
 type Pending interface {
+	// Stage keeps data (at most the record size) where Recover finds it
+	// should this process be killed before Commit, without replacing the
+	// record: for work between a result's arrival and its commit that may
+	// take a while (a keyring's). Commit replaces what it staged.
+	Stage(data []byte) error
 	// Commit replaces the record with data, atomically.
 	Commit(data []byte) error
 	// Discard drops the replacement unless it was committed; it may be

@@ -26,6 +26,7 @@ type Store struct {
 	Reads    int      // calls of Read
 	Lockings int      // calls of Lock
 	Locked   []string // every name Lock was called with, in order
+	Staged   int      // calls of Pending.Stage
 	// Unsaveable, when set, makes Prepare fail (a full disk).
 	Unsaveable error
 	// FailCommit, when set, makes Commit fail (a copy-on-write disk, where
@@ -94,6 +95,18 @@ type pending struct {
 	m    *Store
 	name string
 	done bool // committed or discarded: as cache's, it is used once
+}
+
+// Stage keeps nothing: a process of the tests is never killed between
+// Stage and Commit, and Recover has no leftovers here.
+func (p *pending) Stage(data []byte) error {
+	p.m.mu.Lock()
+	defer p.m.mu.Unlock()
+	if p.done {
+		return errors.New("memstore: a replacement committed or discarded already")
+	}
+	p.m.Staged++
+	return nil
 }
 
 func (p *pending) Commit(data []byte) error {

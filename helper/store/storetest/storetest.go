@@ -82,6 +82,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts Options) {
 		{"CommitOfEverySize", s.commitOfEverySize},
 		{"PrepareOfANewRecord", s.prepareOfANewRecord},
 		{"DiscardLeavesTheRecord", s.discardLeavesTheRecord},
+		{"StageReplacesNothing", s.stageReplacesNothing},
 		{"TwoPreparesLastCommitWins", s.twoPreparesLastCommitWins},
 		{"NamesKeepTheirRecords", s.namesKeepTheirRecords},
 		{"ReadersSeeWholeRecords", s.readersSeeWholeRecords},
@@ -363,6 +364,28 @@ func (s *suite) prepareOfANewRecord(t *testing.T) {
 	commit(t, p, account, []byte("new"))
 	wantRecord(t, st, account, []byte("new"), "after Commit")
 	wantList(t, st, "after Commit", account)
+}
+
+// stageReplacesNothing: what Stage keeps is not the record; Commit
+// replaces it, longer or shorter; Discard drops it.
+func (s *suite) stageReplacesNothing(t *testing.T) {
+	st := s.store(t)
+	write(t, st, account, []byte("old"))
+	p := prepare(t, st, account)
+	for _, data := range []string{"a longer staged record", "short"} {
+		if err := p.Stage([]byte(data)); err != nil {
+			t.Fatalf("Stage: %v", err)
+		}
+		wantRecord(t, st, account, []byte("old"), "after a Stage")
+	}
+	commit(t, p, account, []byte("new"))
+	wantRecord(t, st, account, []byte("new"), "after Stage then Commit")
+	p = prepare(t, st, account)
+	if err := p.Stage([]byte("dropped")); err != nil {
+		t.Fatalf("Stage: %v", err)
+	}
+	p.Discard()
+	wantRecord(t, st, account, []byte("new"), "after Stage then Discard")
 }
 
 func (s *suite) discardLeavesTheRecord(t *testing.T) {

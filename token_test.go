@@ -465,6 +465,11 @@ func holdRefusingPort(t *testing.T, rawURL string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Close(fd) })
+	// The closed server's connections linger in TIME_WAIT on the port:
+	// SO_REUSEADDR binds it all the same (and no listener shares it).
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		t.Fatal(err)
+	}
 	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatalf("holding the closed server's port %d: %v (another test took it)", port, err)
 	}

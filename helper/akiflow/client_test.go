@@ -329,19 +329,30 @@ func TestUntrustedCertificateIsPermanent(t *testing.T) {
 // answers is that page's: a 401 from it is not Akiflow rejecting the
 // refresh token.
 func TestRedirectedRefreshIsNotARejection(t *testing.T) {
-	srv := akiflowtest.NewServer()
-	defer srv.Close()
-	c := newTestClient(t, srv, nil)
-	tokens := loginForTest(t, c, srv, "a@example.com")
-	srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Redirect(302, "/user/me"))
-	srv.Fail(akiflowtest.RouteMe, akiflowtest.Reply(401, "application/json", `{"error":"login_required"}`))
-	_, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
-	var se *ServerError
-	if !errors.As(err, &se) || se.Rejected() {
-		t.Fatalf("got %v (rejected: %v), want a ServerError that is not a rejection", err, se != nil && se.Rejected())
-	}
-	if _, err := c.Refresh(context.Background(), tokens.RefreshToken, "id"); err != nil {
-		t.Errorf("the refresh token no longer works: %v", err)
+	for _, tc := range []struct {
+		name, location, route, code string
+	}{
+		{"to user/me", "/user/me", akiflowtest.RouteMe, "login_required"},
+		// A 302 turns the POST into a GET of the same path with no refresh
+		// token: its refusal says nothing of the token.
+		{"to the refresh path, as a GET", "/oauth/refreshToken?from=redirect", "other", "invalid_request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := akiflowtest.NewServer()
+			defer srv.Close()
+			c := newTestClient(t, srv, nil)
+			tokens := loginForTest(t, c, srv, "a@example.com")
+			srv.Fail(akiflowtest.RouteRefresh, akiflowtest.Redirect(302, tc.location))
+			srv.Fail(tc.route, akiflowtest.Reply(401, "application/json", `{"error":"`+tc.code+`"}`))
+			_, err := c.Refresh(context.Background(), tokens.RefreshToken, "id")
+			var se *ServerError
+			if !errors.As(err, &se) || se.Rejected() || se.Status != 401 {
+				t.Fatalf("got %v (rejected: %v), want the 401 as a ServerError that is not a rejection", err, se != nil && se.Rejected())
+			}
+			if _, err := c.Refresh(context.Background(), tokens.RefreshToken, "id"); err != nil {
+				t.Errorf("the refresh token no longer works: %v", err)
+			}
+		})
 	}
 }
 

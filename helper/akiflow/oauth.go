@@ -420,13 +420,17 @@ func (c *Client) Revoke(ctx context.Context, endpoint, clientID, refreshToken st
 	return c.do(ctx, "revocation", http.MethodPost, endpoint, form, nil, nil)
 }
 
-// answeredBy names the endpoint that answered u for ServerError:
-// EndpointToken when a grant was answered by the very request that carried
-// it (no redirect: redirected is false), else one of the fixed paths, else
-// "". The request itself is compared, not its URL's spelling (HTTP:// and
-// http:// are one endpoint).
+// answeredBy names the endpoint that answered u for ServerError, so that
+// only the very request that carried a grant can reject it: nothing after a
+// redirect (a 302 or 303 turns the POST into a GET with no body, which any
+// endpoint may refuse), EndpointToken for an OAuth grant, else one of the
+// fixed paths, else "". The request itself is compared, not its URL's
+// spelling (HTTP:// and http:// are one endpoint).
 func answeredBy(base, u *url.URL, redirected bool, in any) string {
-	if form, ok := in.(url.Values); ok && form.Get("grant_type") != "" && !redirected {
+	if redirected {
+		return ""
+	}
+	if form, ok := in.(url.Values); ok && form.Get("grant_type") != "" {
 		return EndpointToken
 	}
 	return endpointOf(base, u)

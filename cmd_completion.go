@@ -110,34 +110,12 @@ func (c completionCmd) Run(k *kong.Context) error {
 		return fmt.Errorf("could not find this program's path: %w", err)
 	}
 	fn := "_" + strings.ReplaceAll(k.Model.Name, "-", "_")
-	quoted := shellQuote(bin)
+	quoted := format.QuotePOSIX(bin)
 	if c.Shell == "powershell" {
-		quoted = powerShellQuote(bin)
+		quoted = format.QuotePowerShell(bin)
 	}
 	_, err = fmt.Fprintf(os.Stdout, completionScripts[c.Shell], quoted, k.Model.Name, fn)
 	return err
-}
-
-// shellQuote quotes s for bash, zsh and fish alike: in single quotes, with
-// each single quote closed, escaped and reopened.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// powerShellQuote quotes s as a PowerShell verbatim string: in single
-// quotes, each single quote doubled. PowerShell also takes the typographic
-// single quotes (U+2018 to U+201B) for one, so they are doubled too.
-func powerShellQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('\'')
-	for _, r := range s {
-		b.WriteRune(r)
-		if r == '\'' || r >= '\u2018' && r <= '\u201b' {
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('\'')
-	return b.String()
 }
 
 // answerCompletion prints the completions of the line in COMP_LINE, up to

@@ -271,18 +271,3 @@ func TestInvalidUTF8EmailIsAUsageError(t *testing.T) {
 	}
 }
 
-// PowerShell's completion names the program in a verbatim string, where
-// only a single quote needs escaping (doubled); PowerShell takes the
-// typographic single quotes for one too.
-func TestPowerShellQuote(t *testing.T) {
-	for in, want := range map[string]string{
-		`C:\Program Files\akiflow-token.exe`:  `'C:\Program Files\akiflow-token.exe'`,
-		`C:\it's\akiflow-token.exe`:           `'C:\it''s\akiflow-token.exe'`,
-		"/home/o\u2019neil/bin/akiflow-token": "'/home/o\u2019\u2019neil/bin/akiflow-token'",
-		`$(calc)` + "`" + `"x"`:               `'$(calc)` + "`" + `"x"'`,
-	} {
-		if got := powerShellQuote(in); got != want {
-			t.Errorf("powerShellQuote(%q) = %s, want %s", in, got, want)
-		}
-	}
-}

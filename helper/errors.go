@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"akiflow-token/helper/akiflow"
+	"akiflow-token/helper/format"
 )
 
 // Exit statuses, as documented in the README and in --help.
@@ -72,7 +73,7 @@ func (h *Helper) LoginCommand(account string) string {
 		cmd += " --oauth"
 	}
 	if account != "" {
-		cmd += " -e " + account
+		cmd += " -e " + format.ShellWord(account)
 	}
 	return cmd
 }

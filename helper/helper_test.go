@@ -155,3 +155,18 @@ func TestRequestIsChecked(t *testing.T) {
 	f.wantRequests(nil)
 	f.wantStderr()
 }
+
+// The login command a message suggests names the account as one shell
+// word: an OAuth account comes from the server's email claim.
+func TestLoginCommandQuotesTheAccount(t *testing.T) {
+	h := &Helper{cfg: Config{OAuth: true}}
+	for account, want := range map[string]string{
+		"":                   "akiflow-token login --oauth",
+		"ada@example.com":    "akiflow-token login --oauth -e ada@example.com",
+		"$(id>&2)@evil.test": "akiflow-token login --oauth -e '$(id>&2)@evil.test'",
+	} {
+		if got := h.LoginCommand(account); got != want {
+			t.Errorf("LoginCommand(%q) = %s, want %s", account, got, want)
+		}
+	}
+}

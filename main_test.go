@@ -270,4 +270,3 @@ func TestInvalidUTF8EmailIsAUsageError(t *testing.T) {
 		}
 	}
 }
-

@@ -295,7 +295,14 @@ func (c *Client) Me(ctx context.Context) (*Tokens, error) {
 		return nil, &ServerError{Op: "login", Status: http.StatusOK, Message: "the user reply has no data"}
 	}
 	data.date = reply.date
-	return data.tokens("login", sent)
+	t, err := data.tokens("login", sent)
+	if err == nil && t.RefreshToken == "" {
+		// The session would die with this access token, and a login
+		// replaces the account's session: a broken reply, refused whole,
+		// leaves the one saved as it was.
+		return nil, &ServerError{Op: "login", Status: http.StatusOK, Message: "the user reply has no refresh token"}
+	}
+	return t, err
 }
 
 // csrf fetches a fresh session and XSRF cookie.

@@ -296,6 +296,35 @@ func TestUnusableAccessTokenKeepsTheNewRefreshToken(t *testing.T) {
 	}
 }
 
+// A login whose reply has no refresh token is refused: saved, it would
+// replace a session that can refresh with one that cannot.
+func TestLoginWithoutRefreshTokenIsRefused(t *testing.T) {
+	for name, edit := range map[string]func(map[string]any){
+		"missing": func(d map[string]any) { delete(d, "refresh_token") },
+		"empty":   func(d map[string]any) { d["refresh_token"] = "" },
+		"null":    func(d map[string]any) { d["refresh_token"] = nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := akiflowtest.NewServer()
+			defer srv.Close()
+			c := newTestClient(t, srv, nil)
+			ctx := context.Background()
+			codeURL, err := c.StartLogin(ctx, "a@example.com")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SubmitCode(ctx, codeURL, "a@example.com", srv.Code("a@example.com")); err != nil {
+				t.Fatal(err)
+			}
+			srv.Fail(akiflowtest.RouteMe, akiflowtest.Rewrite(akiflowtest.RouteMe, func(r map[string]any) { edit(r["data"].(map[string]any)) }))
+			got, err := c.Me(ctx)
+			if err == nil || !IsTransient(err) || got != nil {
+				t.Fatalf("got %s, %v; want no tokens and a broken reply (transient)", redactTokens(got), err)
+			}
+		})
+	}
+}
+
 func redactTokens(t *Tokens) string {
 	if t == nil {
 		return "nil"

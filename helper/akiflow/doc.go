@@ -39,7 +39,8 @@
 //     code answers "success": false (or 401/422); a 403 means the signed
 //     URL has expired (after about 15 minutes) and a new code is needed.
 //  4. GET /user/me answers {"data": {"access_token", "refresh_token",
-//     "expires_in", …}}.
+//     "expires_in", …}}. A reply without a refresh token is refused as
+//     broken: saved, it would replace a session that can refresh.
 //
 // # Refresh
 //

@@ -704,10 +704,30 @@ func newServerError(op, endpoint string, resp *http.Response, data []byte) *Serv
 	default:
 		e.Message = "the reply is not Akiflow's JSON (a proxy in between?)"
 	}
-	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
-		e.RetryAfter = time.Duration(min(secs, 7*24*3600)) * time.Second // no overflow: a week is "too long" already
-	}
+	e.RetryAfter = retryAfter(resp.Header)
 	return e
+}
+
+// retryAfter is how long a reply's Retry-After asks to wait (RFC 9110,
+// 10.2.3): seconds, or a date, counted from the reply's own Date when it
+// has one (the server's clock against itself: ours may be off); 0 when
+// there is none or it cannot be read. A week at most, which is "too long"
+// already, so that nothing overflows.
+func retryAfter(h http.Header) time.Duration {
+	const week = 7 * 24 * time.Hour
+	v := h.Get("Retry-After")
+	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+		return time.Duration(min(secs, int(week/time.Second))) * time.Second
+	}
+	at, err := http.ParseTime(v)
+	if err != nil {
+		return 0
+	}
+	now := time.Now()
+	if date, err := http.ParseTime(h.Get("Date")); err == nil {
+		now = date
+	}
+	return min(max(at.Sub(now), 0), week)
 }
 
 // firewallCode finds the number of Cloudflare's "error code: NNNN" in a

@@ -113,6 +113,34 @@ func TestClientErrors(t *testing.T) {
 	}
 }
 
+func TestRetryAfter(t *testing.T) {
+	const date = "Mon, 07 Dec 2026 10:00:00 GMT"
+	for _, tc := range []struct {
+		retryAfter, date string
+		want             time.Duration
+	}{
+		{"", date, 0},
+		{"0", date, 0},
+		{"120", date, 2 * time.Minute},
+		{"-5", date, 0},
+		{"99999999999999999999", date, 0},
+		{"999999999", date, 7 * 24 * time.Hour},
+		{"Mon, 07 Dec 2026 10:02:00 GMT", date, 2 * time.Minute}, // from the reply's Date
+		{"Monday, 07-Dec-26 10:00:30 GMT", date, 30 * time.Second},
+		{"Mon, 07 Dec 2026 09:00:00 GMT", date, 0}, // in the past
+		{"Fri, 01 Jan 2100 00:00:00 GMT", date, 7 * 24 * time.Hour},
+		{"soon", date, 0},
+	} {
+		h := http.Header{"Date": {tc.date}}
+		if tc.retryAfter != "" {
+			h.Set("Retry-After", tc.retryAfter)
+		}
+		if got := retryAfter(h); got != tc.want {
+			t.Errorf("Retry-After %q (Date %s): %s, want %s", tc.retryAfter, tc.date, got, tc.want)
+		}
+	}
+}
+
 func TestClientRetriesOnlyWhatTheServerCannotHaveUsed(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

@@ -44,13 +44,24 @@ type completionCmd struct {
 // program's path, quoted for that shell; %[2]s its name; %[3]s the
 // function's name.
 var completionScripts = map[string]string{
+	// bash splits a word at "=" (COMP_WORDBREAKS) and replaces only what
+	// follows it, where the candidates are whole words (--output=json):
+	// what bash keeps is cut from each. Candidates are read a line at a
+	// time, never expanded (an email may hold a "*").
 	"bash": `%[3]s() {
-    local IFS=$'\n' out
+    local IFS=$'\n' out word keep= c
     out=$(COMP_LINE="$COMP_LINE" COMP_POINT="$COMP_POINT" %[1]s __complete 2>/dev/null)
+    COMPREPLY=()
     case "$out" in
-    :files) compopt -o default; COMPREPLY=() ;;
+    :files) compopt -o default ;;
     :commands) COMPREPLY=($(compgen -c -- "${COMP_WORDS[COMP_CWORD]}")) ;;
-    *) COMPREPLY=($out) ;;
+    *)
+        word=${COMP_LINE:0:COMP_POINT}
+        word=${word##*[[:space:]]}
+        [[ $COMP_WORDBREAKS == *=* && $word == *=* ]] && keep=${word%%"${word##*=}"}
+        while IFS= read -r c; do
+            [[ -n $c ]] && COMPREPLY+=("${c#"$keep"}")
+        done <<<"$out" ;;
     esac
 }
 complete -F %[3]s %[2]s
@@ -75,7 +86,8 @@ compdef %[3]s %[2]s
         case :files
             __fish_complete_path (commandline -ct)
         case :commands
-            complete -C (commandline -ct)
+            # Escaped: complete -C would run a "(…)" in the word.
+            complete -C (commandline -ct | string escape)
         case '*'
             printf '%%s\n' $out
     end
@@ -110,10 +122,11 @@ func (c completionCmd) Run(k *kong.Context) error {
 		return fmt.Errorf("could not find this program's path: %w", err)
 	}
 	fn := "_" + strings.ReplaceAll(k.Model.Name, "-", "_")
-	quoted := format.QuotePOSIX(bin)
-	if c.Shell == "powershell" {
-		quoted = format.QuotePowerShell(bin)
+	quote := map[string]func(string) string{"fish": format.QuoteFish, "powershell": format.QuotePowerShell}[c.Shell]
+	if quote == nil {
+		quote = format.QuotePOSIX // bash, zsh
 	}
+	quoted := quote(bin)
 	_, err = fmt.Fprintf(os.Stdout, completionScripts[c.Shell], quoted, k.Model.Name, fn)
 	return err
 }

@@ -24,15 +24,20 @@ type completionShell struct {
 	// listed says the shell shows them on a dumb terminal (fish draws its
 	// pager on a capable one only; a second Tab there picks a candidate).
 	listed bool
+	// substitution writes the file tab-ran when the shell runs it; "" for
+	// zsh, whose own Tab (expand-or-complete) runs one by design.
+	substitution string
 }
 
 var completionShells = map[string]completionShell{
-	"bash": {args: []string{"--norc", "--noprofile", "-i"}, load: `eval "$(akiflow-token completion bash)"`, list: "\t\t", listed: true},
-	"zsh":  {args: []string{"-f", "-i"}, load: `eval "$(akiflow-token completion zsh)"`, list: "\t", listed: true},
+	"bash": {args: []string{"--norc", "--noprofile", "-i"}, load: `eval "$(akiflow-token completion bash)"`, list: "\t\t", listed: true,
+		substitution: "$(date>tab-ran)"},
+	"zsh": {args: []string{"-f", "-i"}, load: `eval "$(akiflow-token completion zsh)"`, list: "\t", listed: true},
 	// fish reads no config of the person's (XDG_CONFIG_HOME is the
 	// world's, empty); its autosuggestions, which run the completion at
 	// every key, are turned off: they take seconds, on a busy machine.
-	"fish": {args: []string{"-i"}, load: "set -g fish_autosuggestion_enabled 0; akiflow-token completion fish | source", list: "\t"},
+	"fish": {args: []string{"-i"}, load: "set -g fish_autosuggestion_enabled 0; akiflow-token completion fish | source", list: "\t",
+		substitution: "(date>tab-ran)"},
 }
 
 func TestCompletionBash(t *testing.T) { testCompletionAtATerminal(t, "bash") }
@@ -103,6 +108,15 @@ func testCompletionAtATerminal(t *testing.T, shell string) {
 	// Where file names are due, the shell offers the folder's one file:
 	// the check above would have seen it.
 	check("exec's arguments", "akiflow-token exec -- echo \t", []string{"akiflow-token", "exec", "--", "echo", "decoy-file"})
+	check("a flag's value after =", "akiflow-token --output=j\t", []string{"akiflow-token", "--output=json"})
+	if sh.substitution != "" {
+		// Tab completes the word typed, and never runs it.
+		c.term.typeKeys("akiflow-token exec -- " + sh.substitution + "\t\x15") // Ctrl-U drops the line
+		c.sync()
+		if _, err := os.Stat(filepath.Join(dir, "tab-ran")); err == nil {
+			t.Errorf("%s: Tab after exec -- ran the command substitution %s", shell, sh.substitution)
+		}
+	}
 	w.checkRequests(before, map[string]int{})
 	if _, err := os.Lstat(w.sessionPath(alice)); !os.IsNotExist(err) {
 		t.Errorf("a session file after completions: %v", err)
@@ -113,6 +127,7 @@ func testCompletionAtATerminal(t *testing.T, shell string) {
 	before = w.counts()
 	check("with a session, the commands", "akiflow-token "+sh.list, []string{"akiflow-token"}, list("status", "login", "exec")...)
 	check("with a session, -e", "akiflow-token -e \t", []string{"akiflow-token", "-e", alice})
+	check("with a session, --email=", "akiflow-token --email=\t", []string{"akiflow-token", "--email=" + alice})
 	check("with a session, --min-ttl's value", "akiflow-token --min-ttl "+sh.list, []string{"akiflow-token", "--min-ttl"})
 	w.checkRequests(before, map[string]int{})
 

@@ -5,10 +5,16 @@ import (
 	"strings"
 )
 
-// QuotePOSIX quotes s as one word for bash, zsh, fish and sh alike: in
-// single quotes, each single quote closed, escaped and reopened.
+// QuotePOSIX quotes s as one word for sh, bash and zsh: in single quotes,
+// each single quote closed, escaped and reopened.
 func QuotePOSIX(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// QuoteFish quotes s as one word for fish, whose single quotes take two
+// escapes, \' and \\ (POSIX quoting would end the word at a \').
+func QuoteFish(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
 // QuotePowerShell quotes s as a PowerShell verbatim string: in single

@@ -441,3 +441,49 @@ func TestSwitch(t *testing.T) {
 	}
 	f.wantStderr()
 }
+
+// A record's name is its account. One whose email names another account
+// (copied or edited by hand) is no session of the account it is filed
+// under: read as one, its refresh would be saved under the other name and
+// its spent refresh token sent again, and its logout would clear the
+// other account. One that spells its own account in another case is that
+// account's, and saved back under its name.
+func TestRecordNamingAnotherAccountIsNoSession(t *testing.T) {
+	f := newFlow(t, nil)
+	f.req.NoPrompt = "the test"
+	ada := f.seed(time.Hour)
+	f.putAs("bob@example.com", ada) // ada's record, filed as bob's
+	f.req.Account = "bob@example.com"
+	got, err := f.token()
+	wantExit(t, "bob's token", got, err, ExitLoginNeeded)
+	if !strings.Contains(f.stderr.String(), `it holds the session of "ada@example.com"`) {
+		t.Errorf("no warning of the record naming another account:\n%s", f.stderr.String())
+	}
+	f.wantRequests(map[string]int{})
+	if _, err := f.h.Logout(f.req, false); err != nil {
+		t.Fatalf("logout of bob: %v", err)
+	}
+	wantSession(t, "ada's record after bob's token and logout", f.stored(), ada)
+
+	// Ada's own record, its email in another case, due for a refresh: one
+	// refresh, saved under ada's name, and the next refresh works.
+	f = newFlow(t, nil)
+	old := f.serverSession(time.Minute)
+	old.Email = adaTyped
+	f.putAs(flowEmail, old)
+	f.markRequests()
+	f.req.Account = flowEmail
+	got, err = f.token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Email = flowEmail
+	f.wantRefreshed(got, old)
+	if rec := f.storedAs(adaTyped); rec != nil {
+		t.Errorf("the refresh was saved under %s too", adaTyped)
+	}
+	f.req.Force = true
+	if _, err := f.token(); err != nil {
+		t.Errorf("the refresh after: %v (the refreshed token was not the one saved)", err)
+	}
+}

@@ -124,7 +124,7 @@ func (c *call) forget(key string) (*Session, error) {
 		}
 		return nil, err
 	}
-	s, err := ParseSession(data)
+	s, err := parseRecord(key, data)
 	if errors.Is(err, errNewerFormat) {
 		return nil, fmt.Errorf("%s was %w", c.h.store.Describe(key), err)
 	}

@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"akiflow-token/helper/store"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"akiflow-token/helper/akiflow"
+	"akiflow-token/helper/store"
 )
 
 // Store keeps an auth host's records (package helper/store says what it
@@ -80,11 +80,11 @@ func (c *call) recoverSave(key string) {
 		return // the caller's own read says why
 	}
 	moved, err := c.h.store.Recover(key, func(data []byte) bool {
-		s, err := ParseSession(data) // the vault is not read: a leftover's token is in the record or the vault already
+		s, err := parseRecord(key, data) // the vault is not read: a leftover's token is in the record or the vault already
 		if errors.Is(err, errNewerFormat) {
 			return true
 		}
-		return err == nil && accountKey(s.Email) == key && (current == nil || s.Generation > current.Generation)
+		return err == nil && (current == nil || s.Generation > current.Generation)
 	})
 	switch {
 	case err != nil:
@@ -169,7 +169,7 @@ func (c *call) readRecord(name string, warn bool) (*Session, error) {
 		}
 		return nil, nil
 	}
-	s, err := ParseSession(data)
+	s, err := parseRecord(name, data)
 	switch {
 	case errors.Is(err, errNewerFormat):
 		return nil, fmt.Errorf("%s was %w", c.h.store.Describe(name), err)
@@ -179,6 +179,24 @@ func (c *call) readRecord(name string, warn bool) (*Session, error) {
 		}
 		return nil, nil
 	}
+	return s, nil
+}
+
+// parseRecord parses the record of the account key. A record's name is
+// its account: one whose email names another account (copied, or edited
+// by hand) is no session. Trusted, its refresh would be saved under the
+// other name while its spent refresh token stayed here to be sent again,
+// and its logout would clear the other account. An email in another case
+// is the account's own, and becomes the key.
+func parseRecord(key string, data []byte) (*Session, error) {
+	s, err := ParseSession(data)
+	if err != nil {
+		return nil, err
+	}
+	if accountKey(s.Email) != key {
+		return nil, fmt.Errorf("not a valid session file: it holds the session of %q", s.Email)
+	}
+	s.Email = key
 	return s, nil
 }
 

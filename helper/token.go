@@ -171,7 +171,7 @@ func (c *call) cached(key string) (s *Session, ok bool) {
 	if err != nil {
 		return nil, false
 	}
-	if s, err = ParseSession(data); err != nil {
+	if s, err = parseRecord(key, data); err != nil {
 		return nil, false
 	}
 	return s, s.validFor(c.now(), c.minTTL(s)) && s.AccessToken != c.req.Stale

@@ -45,7 +45,21 @@ func (s *Store) Lock(ctx context.Context, name string) (store.Lock, error) {
 	for {
 		held, err := tryLock(f)
 		if held {
-			return &Lock{f: f}, nil
+			if sameFile(f, path) == nil {
+				// Its time renewed: a cleaner of old files in ~/.cache
+				// leaves a lock in use alone.
+				now := time.Now()
+				os.Chtimes(path, now, now)
+				return &Lock{f: f}, nil
+			}
+			// The file was removed (or replaced) while another process
+			// held it: this one keeps nobody out. Lock the record's
+			// lock file as it is now.
+			f.Close()
+			if f, path, err = s.openLock(name); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if err != nil {
 			f.Close()

@@ -74,6 +74,11 @@ func (h *Helper) Token(ctx context.Context, req Request) (*Session, error) {
 		wait = stillGoodWait
 	}
 	lock, err := c.lock(ctx, key, wait)
+	if errors.Is(err, errLockBusy) && wait < h.lockWait() && !cached.validFor(c.now(), 0) {
+		// The token expired while this call waited: only the refresh or
+		// login in progress can help now, worth the whole wait.
+		lock, err = c.lock(ctx, key, h.lockWait()-wait)
+	}
 	switch {
 	case err == nil:
 	case ExitCode(err) != ExitInterrupted && cached.validFor(c.now(), 0):
@@ -321,7 +326,7 @@ func (c *call) minTTL(s *Session) time.Duration {
 
 // stillGoodWait bounds the wait for the lock when the cached token is still
 // good: a refresh by another process takes less, a login much more.
-const stillGoodWait = 3 * time.Second
+var stillGoodWait = 3 * time.Second // a variable for the tests
 
 // interruptible cancels ctx on Ctrl-C, SIGTERM or SIGHUP (a closed
 // terminal). Only the slow paths set it up: a cache hit has no use for it.

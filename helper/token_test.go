@@ -872,3 +872,25 @@ type lockless struct{ *memstore.Store }
 func (l lockless) Lock(ctx context.Context, name string) (Lock, error) {
 	return nil, fmt.Errorf("could not open %s.lock: %w", l.Describe(name), syscall.EROFS)
 }
+
+// A call that waits briefly for another's refresh because its token is
+// still good, and sees it expire meanwhile, waits on for that refresh as
+// long as for any, rather than fail (exit 4).
+func TestTokenExpiringDuringTheShortWaitWaitsOn(t *testing.T) {
+	defer func(w time.Duration) { stillGoodWait = w }(stillGoodWait)
+	stillGoodWait = 200 * time.Millisecond
+	start := time.Now()
+	f := newFlow(t, func(cfg *Config) { cfg.Now = func() time.Time { return flowT0.Add(time.Since(start)) } })
+	f.seed(50 * time.Millisecond) // due for a refresh, and good for 50 ms more
+	held, err := f.store.Lock(context.Background(), flowEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(2 * stillGoodWait) // the other's refresh ends after the short wait
+		held.Close()
+	}()
+	if _, err := f.token(); err != nil {
+		t.Fatalf("Token: %v (exit %d), want the refreshed session", err, ExitCode(err))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"golang.org/x/term"
 
@@ -57,6 +58,12 @@ func (g gitCredentialCmd) Run(c *cli) error {
 	r := c.request()
 	if req.Username != "" && helper.CheckEmail(req.Username) == nil {
 		r.Account = req.Username
+		if key, _ := h.Account(r); !slices.Contains(h.Accounts(), key) {
+			// git's username is the remote URL's, which any repository or
+			// submodule may set: it picks among the accounts logged in
+			// here, and never has a code mailed to an address it chose.
+			r.Prompt, r.NoPrompt = nil, "git's username names an account not logged in here"
+		}
 	}
 	ctx := context.Background()
 	if g.Operation == format.GitErase {

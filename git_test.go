@@ -10,6 +10,8 @@ package main_test
 import (
 	"strings"
 	"testing"
+
+	"akiflow-token/helper/akiflow/akiflowtest"
 )
 
 // gitLines parses git's key=value output.
@@ -117,4 +119,17 @@ func TestGitCredentialAtATerminal(t *testing.T) {
 	check(t, "username", got["username"], alice)
 	checkChanged(t, "the password, from the new login", got["password"], first)
 	w.checkAccepted(got["password"])
+
+	// A username in the remote's URL (any repository may set one) picks
+	// among the accounts logged in here: one that is not has no code
+	// mailed, even at a terminal.
+	mailed := w.srv.Count(akiflowtest.RouteLogin)
+	r = w.startStdin(strings.NewReader("protocol=http\nhost="+host+"\nusername=mallory@evil.example\n\n"), nil, "git-credential", "get")
+	res = r.wait()
+	check(t, "a username not logged in: exit", res.code, 3)
+	check(t, "a username not logged in: stdout", res.stdout, "")
+	check(t, "a username not logged in: codes mailed", w.srv.Count(akiflowtest.RouteLogin), mailed)
+	if !strings.Contains(res.stderr, "git's username names an account not logged in here") {
+		t.Errorf("a username not logged in: stderr says\n%s", redact(res.stderr))
+	}
 }

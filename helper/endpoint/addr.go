@@ -26,7 +26,7 @@ func ParseAPIURL(raw string) (*url.URL, error) {
 	}
 	host := strings.ToLower(u.Hostname())
 	switch {
-	case u.Scheme == "https" && (host == "akiflow.com" || strings.HasSuffix(host, ".akiflow.com")):
+	case u.Scheme == "https" && dnsName(host) && (host == "akiflow.com" || strings.HasSuffix(host, ".akiflow.com")):
 	case u.Scheme == "http" && isLoopback(host):
 	case u.Scheme == "https" || u.Scheme == "http":
 		return nil, errors.New("the access token goes only to akiflow.com or its subdomains over https (or to this machine over http, for tests)")
@@ -42,6 +42,15 @@ func ParseAPIURL(raw string) (*url.URL, error) {
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = strings.TrimRight(u.RawPath, "/")
 	return u, nil
+}
+
+// dnsName says host is a DNS name: letters, digits, hyphens and dots, so
+// that no IP literal (an IPv6 zone may end in ".akiflow.com") passes for
+// one.
+func dnsName(host string) bool {
+	return host != "" && !strings.ContainsFunc(host, func(r rune) bool {
+		return !(r == '.' || r == '-' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9')
+	})
 }
 
 // ParseListen checks a listen address: an IP address of this machine's

@@ -328,6 +328,10 @@ func shorten(v string) string {
 func (f *fastFlag) rule() string {
 	switch {
 	case f.enum != nil:
+		named := slices.DeleteFunc(slices.Clone(f.enum), func(v string) bool { return v == "" })
+		if len(named) < len(f.enum) {
+			return "must be one of " + strings.Join(named, ", ") + ", or empty"
+		}
 		return "must be one of " + strings.Join(f.enum, ", ")
 	case f.kind == "duration":
 		return "is not a duration such as 5m or 90s"

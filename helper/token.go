@@ -257,7 +257,7 @@ func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error)
 		// The server has rotated the refresh token and the new one could
 		// not be saved (a copy-on-write file system, where no space can be
 		// reserved): the token still serves until it expires.
-		c.warnf("%v; the refreshed session could not be saved: this token works until %s, then a login will be needed",
+		c.warnf("%v; the refreshed session could not be saved: this token works until %s; after that, unless a later run can still put it in place, a login is needed",
 			err, next.ExpiresAt.Local().Format("15:04"))
 		c.unsaved = true
 		return &next, nil

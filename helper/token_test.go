@@ -637,7 +637,7 @@ func TestTokenUnsavedRefreshStillServes(t *testing.T) {
 	wantSession(t, "stored (vs the old)", f.stored(), old)
 	line := f.stderr.String()
 	if strings.Count(line, "\n") != 1 || !strings.Contains(line, errUnsaveable.Error()) ||
-		!strings.Contains(line, "the refreshed session could not be saved") || !strings.Contains(line, "a login will be needed") {
+		!strings.Contains(line, "the refreshed session could not be saved") || !strings.Contains(line, "a login is needed") {
 		t.Errorf("stderr: got %q, want one warning that the session could not be saved", line)
 	}
 	f.noSecrets()

@@ -154,7 +154,7 @@ exec "$BINARY"`
 	check(t, "a still-good token: the cached token", w.tokenOf(res), token)
 	warning := "; using the cached token, which expires in "
 	if line, ok := strings.CutSuffix(res.stderr, "\n"); !ok || strings.Contains(line, "\n") ||
-		!strings.Contains(line, "read-only file system") || !strings.Contains(line, warning) || !strings.HasSuffix(line, "(a refresh needs a writable cache)") {
+		!strings.Contains(line, "read-only file system") || !strings.Contains(line, warning) || !strings.HasSuffix(line, "(no refresh runs without the account's lock)") {
 		t.Errorf("a still-good token: want one warning naming the read-only file system, got:\n%s", redact(res.stderr))
 	}
 

@@ -88,7 +88,7 @@ func (h *Helper) Token(ctx context.Context, req Request) (*Session, error) {
 		if errors.Is(err, errLockBusy) {
 			c.warnf("another akiflow-token is refreshing or logging in to %s; using the cached token, which expires in %s", c.shown(key), c.left(cached))
 		} else {
-			c.warnf("%v; using the cached token, which expires in %s (a refresh needs a writable cache)", err, c.left(cached))
+			c.warnf("%v; using the cached token, which expires in %s (no refresh runs without the account's lock)", err, c.left(cached))
 		}
 		return cached, nil
 	default:

@@ -857,7 +857,7 @@ func TestTokenServesAGoodTokenWithoutTheLock(t *testing.T) {
 	}
 	wantSession(t, "the cached session", got, old)
 	f.wantRequests(nil)
-	f.wantStderr("akiflow-token: warning: could not open memory:ada@example.com.lock: read-only file system; using the cached token, which expires in 1m0s (a refresh needs a writable cache)")
+	f.wantStderr("akiflow-token: warning: could not open memory:ada@example.com.lock: read-only file system; using the cached token, which expires in 1m0s (no refresh runs without the account's lock)")
 
 	f.now = f.now.Add(2 * time.Minute) // expired
 	f.stderr.Reset()

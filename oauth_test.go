@@ -197,7 +197,7 @@ func TestOAuthNobodyToAsk(t *testing.T) {
 	w := newOAuthWorld(t, consentingBrowser)
 	r := w.run("--oauth")
 	check(t, "exit status", r.code, 3)
-	if !strings.Contains(r.stderr, `run "akiflow-token login --oauth" in a terminal`) {
+	if !strings.Contains(r.stderr, `in a terminal, run: akiflow-token login --oauth`) {
 		t.Errorf("stderr does not name the OAuth login:\n%s", r.stderr)
 	}
 	r = w.runEnv([]string{"AKIFLOW_AUTH=oauth"}, "status")

@@ -9,15 +9,17 @@
 package main_test
 
 import (
+	"context"
 	"fmt"
-	"net/url"
+	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"akiflow-token/helper/akiflow/akiflowtest"
 )
@@ -414,7 +416,7 @@ func TestRefreshFailures(t *testing.T) {
 			if tc.message == "" {
 				check(t, "stderr", res.stderr, "")
 			}
-			if suggests := strings.Contains(res.stderr, `run "akiflow-token login`); suggests != tc.login {
+			if suggests := strings.Contains(res.stderr, `run: akiflow-token login`); suggests != tc.login {
 				t.Errorf("suggests a login: %v, want %v:\n%s", suggests, tc.login, redact(res.stderr))
 			}
 			csrf := tc.csrf
@@ -450,29 +452,37 @@ func TestRefreshFailures(t *testing.T) {
 	}
 }
 
-// holdRefusingPort binds the port of the closed server at rawURL with a
-// socket that never listens, until t ends: connections to it are refused,
-// and no other test's server can take the port meanwhile.
-func holdRefusingPort(t *testing.T, rawURL string) {
+// refusingFake is a fake whose port refuses connections once it is
+// closed, and stays this test's: a second socket, bound to the same port
+// with SO_REUSEPORT beside the fake's listener, never listens, and holds
+// the port until t ends, so no other test's server can take it.
+func refusingFake(t *testing.T) *akiflowtest.Server {
 	t.Helper()
-	u, err := url.Parse(rawURL)
+	reusePort := func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
+	l, err := (&net.ListenConfig{Control: reusePort}).Listen(context.Background(), "tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, _ := strconv.Atoi(u.Port())
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Close(fd) })
-	// The closed server's connections linger in TIME_WAIT on the port:
-	// SO_REUSEADDR binds it all the same (and no listener shares it).
-	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatalf("holding the closed server's port %d: %v (another test took it)", port, err)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: l.Addr().(*net.TCPAddr).Port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
 	}
+	return akiflowtest.NewServerOn(l)
 }
 
 // A refused connection reached no server, so the refresh is tried 3
@@ -480,12 +490,11 @@ func holdRefusingPort(t *testing.T, rawURL string) {
 // --verbose shows them.
 func TestConnectionRefused(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
+	w := newWorldWith(t, refusingFake(t))
 	w.login(alice)
 	w.expire(alice)
 	saved := w.session(alice)
 	w.srv.Close() // its port now refuses connections
-	holdRefusingPort(t, w.srv.URL)
 	r := w.run("-v")
 	check(t, "exit status", r.code, 4)
 	check(t, "stdout", r.stdout, "")
@@ -549,7 +558,7 @@ func TestNoTerminalNoPrompt(t *testing.T) {
 		check(t, fmt.Sprintf("%q: exit status", tc.args), res.code, 3)
 		check(t, fmt.Sprintf("%q: stdout", tc.args), res.stdout, "")
 		check(t, fmt.Sprintf("%q: stderr", tc.args), res.stderr,
-			"akiflow-token: a login is needed but there is no terminal to ask for the code; run \""+tc.login+"\" in a terminal\n")
+			"akiflow-token: a login is needed but there is no terminal to ask for the code; in a terminal, run: "+tc.login+"\n")
 	}
 	n := repeat(50, 8)
 	for i, r := range w.parallel(n, "-e", alice) {

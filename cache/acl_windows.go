@@ -143,7 +143,7 @@ func checkSecurity(f *os.File, path string, kind securityKind) error {
 			e.Fix = ""
 			e.Advice = elsewhere
 		} else {
-			e.Advice = fmt.Sprintf("run %q, or %s", e.Fix, elsewhere)
+			e.Advice = fmt.Sprintf("%s, or run: %s", elsewhere, e.Fix)
 		}
 	}
 	return e

@@ -66,7 +66,7 @@ func (e *InsecureError) Error() string {
 	if e.Advice != "" {
 		return fmt.Sprintf("refusing to use %s: %s; %s", e.Path, e.Problem, e.Advice)
 	}
-	return fmt.Sprintf("refusing to use %s: %s; run %q", e.Path, e.Problem, e.Fix)
+	return fmt.Sprintf("refusing to use %s: %s; to fix it, run: %s", e.Path, e.Problem, e.Fix)
 }
 
 // Unsafe says the store refuses to use the file, rather than failing to

@@ -116,7 +116,7 @@ func TestFoldersOfAnotherUserAreRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkRefused(t, Open("h", testRecordSize),
-				fmt.Sprintf(`refusing to use %s: it belongs to another user (uid %d); run "chown -R 0 %s"`, dir, nobodyUID, dir))
+				fmt.Sprintf(`refusing to use %s: it belongs to another user (uid %d); to fix it, run: chown -R 0 %s`, dir, nobodyUID, dir))
 		})
 	}
 }
@@ -131,10 +131,10 @@ func TestCacheHome(t *testing.T) {
 		want  string
 	}{
 		{"private", 0o700, -1, ""},
-		{"group-writable", 0o770, -1, `refusing to use ROOT: its group can write to it (mode 0770) and it has no sticky bit; run "chmod g-w ROOT", or ` + elsewhere},
+		{"group-writable", 0o770, -1, `refusing to use ROOT: its group can write to it (mode 0770) and it has no sticky bit; ` + elsewhere + `, or run: chmod g-w ROOT`},
 		{"group-writable with the sticky bit", 0o770 | os.ModeSticky, -1, ""},
 		{"world-writable with the sticky bit", 0o777 | os.ModeSticky, -1, ""},
-		{"world-writable", 0o777, -1, `refusing to use ROOT: anyone can write to it (mode 0777) and it has no sticky bit; run "chmod o-w ROOT", or ` + elsewhere},
+		{"world-writable", 0o777, -1, `refusing to use ROOT: anyone can write to it (mode 0777) and it has no sticky bit; ` + elsewhere + `, or run: chmod o-w ROOT`},
 		{"root's", 0o755, 0, ""},
 		{"another user's", 0o755, nobodyUID, "refusing to use ROOT: it belongs to another user (uid 65534); " + elsewhere},
 	} {

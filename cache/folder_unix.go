@@ -62,7 +62,7 @@ func homeAccess(home string, info fs.FileInfo) error {
 			who, fix = "its group", "chmod g-w "+shellQuote(home)
 		}
 		return &InsecureError{Path: home, Problem: fmt.Sprintf("%s can write to it (mode %04o) and it has no sticky bit", who, perm),
-			Fix: fix, Advice: fmt.Sprintf("run %q, or %s", fix, elsewhere)}
+			Fix: fix, Advice: fmt.Sprintf("%s, or run: %s", elsewhere, fix)}
 	}
 	return nil
 }

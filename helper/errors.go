@@ -62,7 +62,7 @@ var ErrInterrupted = &Error{Code: ExitInterrupted, Err: errors.New("interrupted"
 // command that logs in to account (shown as typed; "" when none is
 // chosen).
 func (h *Helper) loginNeeded(why, account string) error {
-	return withCode(ExitLoginNeeded, "%s; run %q in a terminal", why, h.LoginCommand(account))
+	return withCode(ExitLoginNeeded, "%s; in a terminal, run: %s", why, h.LoginCommand(account))
 }
 
 // LoginCommand is the command that logs in to account ("" for none

@@ -3,6 +3,10 @@ package helper
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -157,7 +161,8 @@ func TestRequestIsChecked(t *testing.T) {
 }
 
 // The login command a message suggests names the account as one shell
-// word: an OAuth account comes from the server's email claim.
+// word (an OAuth account comes from the server's email claim), and ends
+// the message as it is, so that pasting it runs that command alone.
 func TestLoginCommandQuotesTheAccount(t *testing.T) {
 	h := &Helper{cfg: Config{OAuth: true}}
 	for account, want := range map[string]string{
@@ -167,6 +172,28 @@ func TestLoginCommandQuotesTheAccount(t *testing.T) {
 	} {
 		if got := h.LoginCommand(account); got != want {
 			t.Errorf("LoginCommand(%q) = %s, want %s", account, got, want)
+		}
+	}
+	if runtime.GOOS == "windows" {
+		return // no sh: format's tests check PowerShell's quoting
+	}
+	for _, account := range []string{"ada@example.com", "o'neil@example.com", "a'$(touch pwned)'@x.com", "`id`@x.com", `a\"b@x.com`} {
+		msg := h.loginNeeded("a login is needed", account).Error()
+		_, pasted, ok := strings.Cut(msg, "in a terminal, run: ")
+		if !ok {
+			t.Fatalf("the message names no command: %s", msg)
+		}
+		// What a person pastes, with an akiflow-token that prints its
+		// arguments.
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "akiflow-token"), []byte("#!/bin/sh\nprintf '%s\\n' \"$@\"\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("sh", "-c", pasted)
+		cmd.Dir, cmd.Env = dir, append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+		out, err := cmd.Output()
+		if want := "login\n--oauth\n-e\n" + account + "\n"; err != nil || string(out) != want {
+			t.Errorf("pasted %s: sh ran it as %q (%v), want %q", pasted, out, err, want)
 		}
 	}
 }

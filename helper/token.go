@@ -308,7 +308,7 @@ func refreshFailure(err error, login string) error {
 	}
 	switch se.Status {
 	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
-		return fmt.Errorf("%w; if it goes on, run %q", err, login)
+		return fmt.Errorf("%w; if it goes on, run: %s", err, login)
 	}
 	return err
 }

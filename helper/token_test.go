@@ -265,7 +265,7 @@ func TestTokenRejectedRefreshNeedsLogin(t *testing.T) {
 				rj.reject(f)
 
 				got, err := f.token()
-				wantExit(t, "Token", got, err, ExitLoginNeeded, says, `run "akiflow-token login -e ada@example.com"`)
+				wantExit(t, "Token", got, err, ExitLoginNeeded, says, `run: akiflow-token login -e ada@example.com`)
 				f.wantRequests(refreshed)
 				forgotten := *old
 				forgotten.AccessToken, forgotten.RefreshToken, forgotten.ExpiresAt = "", "", time.Time{}
@@ -417,7 +417,7 @@ func TestTokenPermanentFailureKeepsTheGoodToken(t *testing.T) {
 				if err == nil {
 					return
 				}
-				if suggests := strings.Contains(err.Error(), `run "akiflow-token login -e ada@example.com"`); suggests != tc.login {
+				if suggests := strings.Contains(err.Error(), `run: akiflow-token login -e ada@example.com`); suggests != tc.login {
 					t.Errorf("Token's error %q: suggests a login %v, want %v", err, suggests, tc.login)
 				}
 				f.wantStderr()

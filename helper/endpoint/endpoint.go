@@ -455,10 +455,10 @@ func (e *Endpoint) fail(w http.ResponseWriter, err error) {
 		if f.Command == "" {
 			f.Command = "akiflow-token login"
 			if e.cfg.Email != "" {
-				f.Command += " -e " + e.cfg.Email
+				f.Command += " -e " + format.ShellWord(e.cfg.Email)
 			}
 		}
-		f.Message = fmt.Sprintf("a login is needed: run %q in a terminal; this endpoint takes the new session as soon as it is saved", f.Command)
+		f.Message = fmt.Sprintf("a login is needed (this endpoint takes the new session as soon as it is saved); in a terminal, run: %s", f.Command)
 		e.warnLogin(f.Message)
 	case errors.Is(err, ErrTimeout):
 		status, f.Error = http.StatusGatewayTimeout, "timeout"

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -231,7 +230,7 @@ func TestLoginNeededNamesTheGivenCommand(t *testing.T) {
 	r.src.expire()
 	r.src.fail(ErrLoginNeeded)
 	resp, body := r.get("GET", r.ep.TokenURL(), nil)
-	if f := failureOf(t, body); resp.StatusCode != 503 || f.Command != cmd || !strings.Contains(f.Message, strconv.Quote(cmd)) {
+	if f := failureOf(t, body); resp.StatusCode != 503 || f.Command != cmd || !strings.HasSuffix(f.Message, "in a terminal, run: "+cmd) {
 		t.Errorf("%d %q; want 503 naming %q", resp.StatusCode, body, cmd)
 	}
 }
@@ -250,7 +249,7 @@ func TestLoginNeeded(t *testing.T) {
 			resp, body := r.get("GET", u, nil)
 			f := failureOf(t, body)
 			if resp.StatusCode != 503 || f.Error != "login_needed" || f.Command != "akiflow-token login -e "+alice ||
-				!strings.Contains(f.Message, `"akiflow-token login -e `+alice+`"`) {
+				!strings.HasSuffix(f.Message, "in a terminal, run: akiflow-token login -e "+alice) {
 				t.Errorf("request %d: %d %q", i, resp.StatusCode, body)
 			}
 		}

@@ -44,12 +44,14 @@ type completionCmd struct {
 // program's path, quoted for that shell; %[2]s its name; %[3]s the
 // function's name.
 var completionScripts = map[string]string{
-	// bash splits a word at "=" (COMP_WORDBREAKS) and replaces only what
-	// follows it, where the candidates are whole words (--output=json):
-	// what bash keeps is cut from each. Candidates are read a line at a
-	// time, never expanded (an email may hold a "*").
+	// bash splits a word at the characters of COMP_WORDBREAKS ("=", ":",
+	// "@"...) and replaces only what follows the last one (from the "@"
+	// on, which it keeps in the word), where the candidates are whole
+	// words (--output=json, alice@example.com): what bash keeps is cut
+	// from each. Candidates are read a line at a time, never expanded (an
+	// email may hold a "*").
 	"bash": `%[3]s() {
-    local IFS=$'\n' out word keep= c
+    local IFS=$'\n' out word keep= breaks c
     out=$(COMP_LINE="$COMP_LINE" COMP_POINT="$COMP_POINT" %[1]s __complete 2>/dev/null)
     COMPREPLY=()
     case "$out" in
@@ -58,7 +60,9 @@ var completionScripts = map[string]string{
     *)
         word=${COMP_LINE:0:COMP_POINT}
         word=${word##*[[:space:]]}
-        [[ $COMP_WORDBREAKS == *=* && $word == *=* ]] && keep=${word%%"${word##*=}"}
+        breaks=${COMP_WORDBREAKS//[[:space:]\"\']/}
+        [[ -n $breaks ]] && keep=${word%%"${word##*[$breaks]}"}
+        [[ $keep == *[@\$] ]] && keep=${keep%%?}
         while IFS= read -r c; do
             [[ -n $c ]] && COMPREPLY+=("${c#"$keep"}")
         done <<<"$out" ;;

@@ -128,6 +128,10 @@ func testCompletionAtATerminal(t *testing.T, shell string) {
 	check("with a session, the commands", "akiflow-token "+sh.list, []string{"akiflow-token"}, list("status", "login", "exec")...)
 	check("with a session, -e", "akiflow-token -e \t", []string{"akiflow-token", "-e", alice})
 	check("with a session, --email=", "akiflow-token --email=\t", []string{"akiflow-token", "--email=" + alice})
+	// bash splits words at "@" too.
+	local, _, _ := strings.Cut(alice, "@")
+	check("with a session, -e after its @", "akiflow-token -e "+local+"@\t", []string{"akiflow-token", "-e", alice})
+	check("with a session, --email= after its @", "akiflow-token --email="+local+"@ex\t", []string{"akiflow-token", "--email=" + alice})
 	check("with a session, --min-ttl's value", "akiflow-token --min-ttl "+sh.list, []string{"akiflow-token", "--min-ttl"})
 	w.checkRequests(before, map[string]int{})
 

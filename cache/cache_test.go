@@ -132,55 +132,64 @@ func TestLockIsExclusiveAndBounded(t *testing.T) {
 	lock2.Close()
 }
 
-// A lock file removed while a process holds it (a cleaner of ~/.cache)
-// keeps nobody out: a Lock that waited on it locks the file that is there
-// now, so that a Lock after it still waits. Each Lock renews the file's
-// time, so that a cleaner of old files leaves a lock in use alone.
+// A lock file removed while a process holds it (a cleaner of ~/.cache),
+// or the whole cache folder, keeps nobody out: a Lock that waited on it
+// locks the file that is there now (making the folder again), so that a
+// Lock after it still waits. Each Lock renews the file's time, so that a
+// cleaner of old files leaves a lock in use alone.
 func TestLockOfARemovedLockFileLocksTheNewOne(t *testing.T) {
-	root := useTempCache(t)
-	s := Open("h", testRecordSize)
-	first, err := s.Lock(context.Background(), "a@b.c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(root, "akiflow-token", "h", "a@b.c"+lockExt)
-	old := time.Now().Add(-90 * 24 * time.Hour)
-	os.Chtimes(path, old, old)
-	second := make(chan store.Lock, 1)
-	go func() {
-		lock, err := Open("h", testRecordSize).Lock(context.Background(), "a@b.c")
-		if err != nil {
-			t.Error(err)
-		}
-		second <- lock
-	}()
-	time.Sleep(5 * lockPoll) // the second Lock waits on the first's file
-	if err := os.Remove(path); err != nil {
-		first.Close()
-		if lock := <-second; lock != nil {
-			lock.Close()
-		}
-		if runtime.GOOS == "windows" {
-			t.Skipf("Windows refuses to remove a lock file in use, so the case cannot arise: %v", err)
-		}
-		t.Fatal(err)
-	}
-	first.Close()
-	lock := <-second
-	if lock == nil {
-		t.FailNow()
-	}
-	defer lock.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if third, err := Open("h", testRecordSize).Lock(ctx, "a@b.c"); !errors.Is(err, ErrLockTimeout) {
-		if third != nil {
-			third.Close()
-		}
-		t.Errorf("a Lock after the removal: %v, want ErrLockTimeout (the waiting Lock holds the new lock file)", err)
-	}
-	if info, err := os.Stat(path); err != nil || time.Since(info.ModTime()) > time.Hour {
-		t.Errorf("the lock file's time was not renewed: %v", err)
+	for _, removed := range []string{"the lock file", "the cache folder"} {
+		t.Run(removed, func(t *testing.T) {
+			root := useTempCache(t)
+			s := Open("h", testRecordSize)
+			first, err := s.Lock(context.Background(), "a@b.c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(root, "akiflow-token", "h", "a@b.c"+lockExt)
+			old := time.Now().Add(-90 * 24 * time.Hour)
+			os.Chtimes(path, old, old)
+			second := make(chan store.Lock, 1)
+			go func() {
+				lock, err := Open("h", testRecordSize).Lock(context.Background(), "a@b.c")
+				if err != nil {
+					t.Error(err)
+				}
+				second <- lock
+			}()
+			time.Sleep(5 * lockPoll) // the second Lock waits on the first's file
+			remove := map[string]func() error{
+				"the lock file":    func() error { return os.Remove(path) },
+				"the cache folder": func() error { return os.RemoveAll(filepath.Join(root, "akiflow-token")) },
+			}[removed]
+			if err := remove(); err != nil {
+				first.Close()
+				if lock := <-second; lock != nil {
+					lock.Close()
+				}
+				if runtime.GOOS == "windows" {
+					t.Skipf("Windows refuses to remove a lock file in use, so the case cannot arise: %v", err)
+				}
+				t.Fatal(err)
+			}
+			first.Close()
+			lock := <-second
+			if lock == nil {
+				t.FailNow()
+			}
+			defer lock.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			if third, err := Open("h", testRecordSize).Lock(ctx, "a@b.c"); !errors.Is(err, ErrLockTimeout) {
+				if third != nil {
+					third.Close()
+				}
+				t.Errorf("a Lock after the removal: %v, want ErrLockTimeout (the waiting Lock holds the new lock file)", err)
+			}
+			if info, err := os.Stat(path); err != nil || time.Since(info.ModTime()) > time.Hour {
+				t.Errorf("the lock file's time was not renewed: %v", err)
+			}
+		})
 	}
 }
 

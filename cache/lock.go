@@ -33,12 +33,7 @@ type Lock struct{ f *os.File }
 // however it exits.
 // Close unlocks.
 func (s *Store) Lock(ctx context.Context, name string) (store.Lock, error) {
-	f, path, err := s.openLock(name)
-	if errors.Is(err, fs.ErrNotExist) {
-		// The folder went away since it was checked: make it again.
-		s.recheck()
-		f, path, err = s.openLock(name)
-	}
+	f, path, err := s.openLockAgain(name)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +51,10 @@ func (s *Store) Lock(ctx context.Context, name string) (store.Lock, error) {
 			// held it: this one keeps nobody out. Lock the record's
 			// lock file as it is now.
 			f.Close()
-			if f, path, err = s.openLock(name); err != nil {
+			if err := ctx.Err(); err != nil {
+				return nil, lockWaitError(err)
+			}
+			if f, path, err = s.openLockAgain(name); err != nil {
 				return nil, err
 			}
 			continue
@@ -68,13 +66,29 @@ func (s *Store) Lock(ctx context.Context, name string) (store.Lock, error) {
 		select {
 		case <-ctx.Done():
 			f.Close()
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, ErrLockTimeout
-			}
-			return nil, ctx.Err()
+			return nil, lockWaitError(ctx.Err())
 		case <-time.After(lockPoll):
 		}
 	}
+}
+
+// lockWaitError is what a Lock whose wait ended with ctx returns.
+func lockWaitError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ErrLockTimeout
+	}
+	return err
+}
+
+// openLockAgain is openLock, which makes the folder again if it went away
+// since it was checked.
+func (s *Store) openLockAgain(name string) (*os.File, string, error) {
+	f, path, err := s.openLock(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.recheck()
+		f, path, err = s.openLock(name)
+	}
+	return f, path, err
 }
 
 // Handle is the lock's open file. A child process that inherits it holds

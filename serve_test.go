@@ -31,8 +31,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"akiflow-token/helper/akiflow/akiflowtest"
 )
 
@@ -683,16 +681,7 @@ func bindMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: bind ADDR")
 		return 2
 	}
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var err error
-		if cerr := c.Control(func(fd uintptr) {
-			err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		}); cerr != nil {
-			return cerr
-		}
-		return err
-	}}
-	l, err := lc.Listen(context.Background(), "tcp", args[0])
+	l, err := reusePort.Listen(context.Background(), "tcp", args[0])
 	switch {
 	case err == nil:
 		l.Close()

@@ -452,22 +452,25 @@ func TestRefreshFailures(t *testing.T) {
 	}
 }
 
+// reusePort listens with SO_REUSEPORT: another socket may bind the port
+// beside it.
+var reusePort = net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+	var err error
+	if cerr := c.Control(func(fd uintptr) {
+		err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}); cerr != nil {
+		return cerr
+	}
+	return err
+}}
+
 // refusingFake is a fake whose port refuses connections once it is
 // closed, and stays this test's: a second socket, bound to the same port
 // with SO_REUSEPORT beside the fake's listener, never listens, and holds
 // the port until t ends, so no other test's server can take it.
 func refusingFake(t *testing.T) *akiflowtest.Server {
 	t.Helper()
-	reusePort := func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}
-	l, err := (&net.ListenConfig{Control: reusePort}).Listen(context.Background(), "tcp4", "127.0.0.1:0")
+	l, err := reusePort.Listen(context.Background(), "tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,9 +152,9 @@ exec "$BINARY"`
 	before := w.counts()
 	res := runReadOnly()
 	check(t, "a still-good token: the cached token", w.tokenOf(res), token)
-	warning := "; using the cached token, which expires in "
+	warning := "akiflow-token: warning: using the cached token, which expires in "
 	if line, ok := strings.CutSuffix(res.stderr, "\n"); !ok || strings.Contains(line, "\n") ||
-		!strings.Contains(line, "read-only file system") || !strings.Contains(line, warning) || !strings.HasSuffix(line, "(no refresh runs without the account's lock)") {
+		!strings.Contains(line, "read-only file system") || !strings.HasPrefix(line, warning) || !strings.Contains(line, "(no refresh runs without the account's lock): ") {
 		t.Errorf("a still-good token: want one warning naming the read-only file system, got:\n%s", redact(res.stderr))
 	}
 
@@ -185,7 +185,7 @@ func TestPartialFolderOnAnotherFileSystem(t *testing.T) {
 		`mount -t tmpfs -o size=1m,mode=0700 tmpfs "$PARTIAL" && exec "$BINARY"`)
 	check(t, "exit status", res.code, 1)
 	check(t, "stdout", res.stdout, "")
-	if !strings.Contains(res.stderr, "it is on another file system than") || !strings.Contains(res.stderr, "unmount it and remove it") {
+	if !strings.Contains(res.stderr, "it is on another file system than") || !strings.Contains(res.stderr, "unmount it, remove it, and run again: rm -r ") {
 		t.Errorf("stderr does not say why:\n%s", redact(res.stderr))
 	}
 	w.checkRequests(before, map[string]int{})

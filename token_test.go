@@ -356,7 +356,7 @@ func TestRefreshFailures(t *testing.T) {
 		next    int    // the next run's exit status, once Akiflow is well
 	}{
 		{name: "503 three times, a still-good token", good: true, faults: []akiflowtest.Fault{unavailable, unavailable, unavailable},
-			message: "warning: Akiflow refresh failed: HTTP 503", tries: 3, kept: true},
+			message: "Akiflow refresh failed: HTTP 503", tries: 3, kept: true},
 		{name: "500", faults: []akiflowtest.Fault{akiflowtest.Reply(500, "application/json", `{"message":"Server Error"}`)},
 			code: 4, message: "HTTP 500: Server Error", tries: 1, kept: true},
 		{name: "no answer", timeout: "2s", faults: []akiflowtest.Fault{akiflowtest.Hang()},

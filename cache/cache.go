@@ -358,7 +358,7 @@ func (s *Store) prepare(name string) (*pendingFile, string, error) {
 	case err != nil:
 		return nil, "", fmt.Errorf("could not save %s: %w", path, unwrapPathError(err))
 	case info.Mode()&fs.ModeSymlink != 0 || isLink(info):
-		return nil, "", fmt.Errorf("could not save %s: it is a symbolic link; remove it (%s) and run again", path, removeFix(path, info))
+		return nil, "", fmt.Errorf("could not save %s: it is a symbolic link; remove it, and run again: %s", path, removeFix(path, info))
 	case !info.Mode().IsRegular():
 		return nil, "", fmt.Errorf("could not save %s: it is not a regular file; remove it and run again", path)
 	default:

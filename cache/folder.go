@@ -132,7 +132,7 @@ func checkOwnFolder(dir string, create bool) error {
 	}
 	remove := func(problem string) error {
 		fix := removeFix(dir, info)
-		return &InsecureError{Path: dir, Problem: problem, Fix: fix, Advice: fmt.Sprintf("remove it (%s) and run again", fix)}
+		return &InsecureError{Path: dir, Problem: problem, Fix: fix, Advice: "remove it, and run again: " + fix}
 	}
 	switch {
 	case info.Mode()&fs.ModeSymlink != 0 || isLink(info):

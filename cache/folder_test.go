@@ -67,7 +67,7 @@ func TestSymbolicLinkedFoldersAreRefused(t *testing.T) {
 			}
 			info, _ := os.Lstat(link)
 			checkRefused(t, Open("h", testRecordSize),
-				fmt.Sprintf("refusing to use %s: it is a symbolic link; remove it (%s) and run again", link, removeFix(link, info)))
+				fmt.Sprintf("refusing to use %s: it is a symbolic link; remove it, and run again: %s", link, removeFix(link, info)))
 			if entries, _ := os.ReadDir(target); len(entries) != 0 {
 				t.Errorf("the link's target was written to: %v", entries)
 			}
@@ -81,7 +81,7 @@ func TestFilesWhereFoldersShouldBeAreRefused(t *testing.T) {
 	os.WriteFile(path, nil, 0o600)
 	info, _ := os.Lstat(path)
 	checkRefused(t, Open("h", testRecordSize),
-		fmt.Sprintf("refusing to use %s: it is not a folder; remove it (%s) and run again", path, removeFix(path, info)))
+		fmt.Sprintf("refusing to use %s: it is not a folder; remove it, and run again: %s", path, removeFix(path, info)))
 }
 
 func TestFolderModesAreMadePrivate(t *testing.T) {

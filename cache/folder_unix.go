@@ -158,7 +158,7 @@ func checkSameFileSystem(a, b string) error {
 	if sa.Dev != sb.Dev {
 		fix := "rm -r " + shellQuote(b)
 		return &InsecureError{Path: b, Problem: "it is on another file system than " + a, Fix: fix,
-			Advice: fmt.Sprintf("unmount it and remove it (%s), then run again", fix)}
+			Advice: "unmount it, remove it, and run again: " + fix}
 	}
 	return nil
 }

@@ -119,7 +119,7 @@ func (s *Store) openLock(name string) (*os.File, string, error) {
 		// Nobody holds a lock on anything but a regular file. What is
 		// there names its fix (a folder is removed with rmdir on Windows).
 		info, _ := os.Lstat(path)
-		return nil, "", fmt.Errorf("%w; remove it (%s) and run again", err, removeFix(path, info))
+		return nil, "", fmt.Errorf("%w; remove it, and run again: %s", err, removeFix(path, info))
 	}
 	if err != nil {
 		return nil, "", err

@@ -250,7 +250,7 @@ func TestReplaceChecksTheRecordPathBeforeContent(t *testing.T) {
 	}{
 		{"a folder", func(p string) error { return os.Mkdir(p, 0o700) }, "it is not a regular file"},
 		{"a FIFO", func(p string) error { return mkfifo(p) }, "it is not a regular file"},
-		{"a symbolic link", func(p string) error { return makeSymlink(p+".gone", p) }, "it is a symbolic link; remove it (" + removeFix("", nil)[:3]},
+		{"a symbolic link", func(p string) error { return makeSymlink(p+".gone", p) }, "it is a symbolic link; remove it, and run again: " + removeFix("", nil)[:3]},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newFolder(t)

@@ -88,7 +88,8 @@ func (h *Helper) Token(ctx context.Context, req Request) (*Session, error) {
 		if errors.Is(err, errLockBusy) {
 			c.warnf("another akiflow-token is refreshing or logging in to %s; using the cached token, which expires in %s", c.shown(key), c.left(cached))
 		} else {
-			c.warnf("%v; using the cached token, which expires in %s (no refresh runs without the account's lock)", err, c.left(cached))
+			// The error last: it may end with a command to run.
+			c.warnf("using the cached token, which expires in %s (no refresh runs without the account's lock): %v", c.left(cached), err)
 		}
 		return cached, nil
 	default:
@@ -137,7 +138,7 @@ func (c *call) refreshLocked(ctx context.Context, lock Lock, key string, cached 
 		// The session holds a token that is still good: not a rejection
 		// by Akiflow (which forgets it), or one of the refresh token alone
 		// (a vault that lost it). It serves, for a while.
-		c.warnf("%v; using the cached token, which expires in %s", err, c.left(s))
+		c.warnf("using the cached token, which expires in %s: %v", c.left(s), err) // the error last: it may end with a command
 		return s, nil
 	case errors.As(err, &rejected):
 		c.warnf("%v; a new login is needed", err)
@@ -212,7 +213,7 @@ type refresher func(ctx context.Context, c *call, lock Lock, s *Session) (*Sessi
 func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error) {
 	p, err := c.h.store.Prepare(s.Email)
 	if err != nil {
-		return nil, fmt.Errorf("%w; not refreshing, since the new session could not be saved", err)
+		return nil, fmt.Errorf("not refreshing, since the new session could not be saved: %w", err) // the cause last: it may end with its fix
 	}
 	defer p.Discard()
 	if err := c.fetchRefreshToken(s); err != nil {

@@ -361,9 +361,9 @@ func TestTokenTransientFailure(t *testing.T) {
 				}
 				wantSession(t, "returned (vs the cached session)", got, old)
 				line := f.stderr.String()
-				suffix := fmt.Sprintf("; using the cached token, which expires in %s\n", left)
-				if strings.Count(line, "\n") != 1 || !strings.HasPrefix(line, "akiflow-token: warning: "+tc.cause) || !strings.HasSuffix(line, suffix) {
-					t.Errorf("stderr: got %q, want one line \"akiflow-token: warning: %s…%s\"", line, tc.cause, suffix)
+				prefix := fmt.Sprintf("akiflow-token: warning: using the cached token, which expires in %s: %s", left, tc.cause)
+				if strings.Count(line, "\n") != 1 || !strings.HasPrefix(line, prefix) {
+					t.Errorf("stderr: got %q, want one line \"%s…\"", line, prefix)
 				}
 				f.noSecrets()
 			})
@@ -451,7 +451,7 @@ func TestTokenUnsaveableSendsNoRefresh(t *testing.T) {
 				t.Fatalf("Token: %v", err)
 			}
 			wantSession(t, "returned (vs the cached session)", got, old)
-			f.wantStderr(fmt.Sprintf("akiflow-token: warning: %v; not refreshing, since the new session could not be saved; using the cached token, which expires in %s", errUnsaveable, left))
+			f.wantStderr(fmt.Sprintf("akiflow-token: warning: using the cached token, which expires in %s: not refreshing, since the new session could not be saved: %v", left, errUnsaveable))
 		})
 	}
 }
@@ -744,8 +744,7 @@ func TestTokenStale(t *testing.T) {
 		wantSession(t, "returned (vs the stale session)", got, old)
 		wantSession(t, "stored (vs the stale session)", f.stored(), old)
 		line := f.stderr.String()
-		if strings.Count(line, "\n") != 1 || !strings.HasPrefix(line, "akiflow-token: warning: ") ||
-			!strings.HasSuffix(line, "; using the cached token, which expires in 30m0s\n") {
+		if strings.Count(line, "\n") != 1 || !strings.HasPrefix(line, "akiflow-token: warning: using the cached token, which expires in 30m0s: ") {
 			t.Errorf("stderr: got %q, want one warning that the cached token is used", line)
 		}
 		f.noSecrets()
@@ -857,7 +856,7 @@ func TestTokenServesAGoodTokenWithoutTheLock(t *testing.T) {
 	}
 	wantSession(t, "the cached session", got, old)
 	f.wantRequests(nil)
-	f.wantStderr("akiflow-token: warning: could not open memory:ada@example.com.lock: read-only file system; using the cached token, which expires in 1m0s (no refresh runs without the account's lock)")
+	f.wantStderr("akiflow-token: warning: using the cached token, which expires in 1m0s (no refresh runs without the account's lock): could not open memory:ada@example.com.lock: read-only file system")
 
 	f.now = f.now.Add(2 * time.Minute) // expired
 	f.stderr.Reset()

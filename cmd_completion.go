@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,7 +52,7 @@ var completionScripts = map[string]string{
 	// from each. Candidates are read a line at a time, never expanded (an
 	// email may hold a "*").
 	"bash": `%[3]s() {
-    local IFS=$'\n' out word keep= breaks c
+    local IFS=$'\n' out word keep= i c
     out=$(COMP_LINE="$COMP_LINE" COMP_POINT="$COMP_POINT" %[1]s __complete 2>/dev/null)
     COMPREPLY=()
     case "$out" in
@@ -60,9 +61,14 @@ var completionScripts = map[string]string{
     *)
         word=${COMP_LINE:0:COMP_POINT}
         word=${word##*[[:space:]]}
-        breaks=${COMP_WORDBREAKS//[[:space:]\"\']/}
-        [[ -n $breaks ]] && keep=${word%%"${word##*[$breaks]}"}
-        [[ $keep == *[@\$] ]] && keep=${keep%%?}
+        for ((i = ${#word} - 1; i >= 0; i--)); do
+            c=${word:i:1}
+            if [[ $c != [[:space:]\"\'] && ${COMP_WORDBREAKS-} == *"$c"* ]]; then
+                keep=${word:0:i+1}
+                [[ $c == [@\$] ]] && keep=${word:0:i}
+                break
+            fi
+        done
         while IFS= read -r c; do
             [[ -n $c ]] && COMPREPLY+=("${c#"$keep"}")
         done <<<"$out" ;;
@@ -270,7 +276,9 @@ func flagValues(node *kong.Node, f *kong.Flag) []string {
 }
 
 // accounts are the accounts with a session on the auth host the
-// environment names.
+// environment names, but those a shell would read ("$(…)@x.com": an OAuth
+// account is the server's email claim): bash and zsh put a candidate on
+// the line as it is.
 func accounts() []string {
 	c, _, ok := fastParse(nil, os.LookupEnv) // the defaults and the environment
 	if !ok {
@@ -280,5 +288,5 @@ func accounts() []string {
 	if err != nil {
 		return nil
 	}
-	return h.Accounts()
+	return slices.DeleteFunc(h.Accounts(), func(a string) bool { return format.ShellWord(a) != a })
 }

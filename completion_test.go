@@ -132,6 +132,15 @@ func testCompletionAtATerminal(t *testing.T, shell string) {
 	local, _, _ := strings.Cut(alice, "@")
 	check("with a session, -e after its @", "akiflow-token -e "+local+"@\t", []string{"akiflow-token", "-e", alice})
 	check("with a session, --email= after its @", "akiflow-token --email="+local+"@ex\t", []string{"akiflow-token", "--email=" + alice})
+	if shell == "bash" {
+		// Word breaks a person set, which a bracket expression would read
+		// as a negation, a range or its end.
+		term.typeLine(`COMP_WORDBREAKS="^$COMP_WORDBREAKS]-"`)
+		c.sync()
+		check("odd word breaks, --output=", "akiflow-token --output=j\t", []string{"akiflow-token", "--output=json"})
+		check("odd word breaks, --email= after its @", "akiflow-token --email="+local+"@ex\t", []string{"akiflow-token", "--email=" + alice})
+		check("odd word breaks, -e after its @", "akiflow-token -e "+local+"@example.c\t", []string{"akiflow-token", "-e", alice})
+	}
 	check("with a session, --min-ttl's value", "akiflow-token --min-ttl "+sh.list, []string{"akiflow-token", "--min-ttl"})
 	w.checkRequests(before, map[string]int{})
 

@@ -49,10 +49,13 @@ func (s *Store) Lock(ctx context.Context, name string) (store.Lock, error) {
 			}
 			// The file was removed (or replaced) while another process
 			// held it: this one keeps nobody out. Lock the record's
-			// lock file as it is now.
+			// lock file as it is now, after a poll's pause (a file system
+			// whose inodes are not stable would spin here).
 			f.Close()
-			if err := ctx.Err(); err != nil {
-				return nil, lockWaitError(err)
+			select {
+			case <-ctx.Done():
+				return nil, lockWaitError(ctx.Err())
+			case <-time.After(lockPoll):
 			}
 			if f, path, err = s.openLockAgain(name); err != nil {
 				return nil, err

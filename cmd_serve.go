@@ -74,7 +74,7 @@ func (s serveCmd) Run(c *cli) error {
 	case err == nil:
 		req.Account = sess.Email
 	case code == helper.ExitLoginNeeded || code == helper.ExitUnavailable:
-		fmt.Fprintf(os.Stderr, "akiflow-token: warning: %s; serving anyway\n", format.SafeText(err.Error()))
+		fmt.Fprintf(os.Stderr, "akiflow-token: warning: serving anyway: %s\n", format.SafeText(err.Error())) // the cause last: it may end with a command
 		// Serve the account it was started for, whichever becomes the
 		// default later: the default's, or with none, the first one that
 		// gives a token (flowSource).

@@ -71,7 +71,7 @@ func TestKubectlExecCredential(t *testing.T) {
 			w.srv.Revoke(alice)
 			w.expire(alice)
 			res := w.runProgram(nil, nil, "kubectl", "--kubeconfig", w.kubeconfig(apiVersion, "Never"), "get", "--raw", akiflowtest.ProtectedPath)
-			if res.code == 0 || !strings.Contains(res.stderr, `in a terminal, run: akiflow-token login -e `+alice+``) {
+			if res.code == 0 || !strings.Contains(res.stderr, `in a terminal, run: akiflow-token --insecure login -e `+alice) {
 				t.Errorf("kubectl: exit %d, stderr:\n%s", res.code, redact(res.stderr))
 			}
 			check(t, "codes mailed", w.srv.Count(akiflowtest.RouteLogin), 1)

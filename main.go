@@ -109,7 +109,7 @@ func execute(args []string) error {
 	}
 	ctx, err := parser.Parse(args)
 	if err != nil {
-		return helper.UsageError("%s (see akiflow-token --help)", err)
+		return helper.UsageError("%s; for help, run: akiflow-token --help", err)
 	}
 	return ctx.Run(&c)
 }
@@ -150,17 +150,33 @@ func (c *cli) helper() (*helper.Helper, error) {
 		return nil, helper.UsageError("--oauth and --auth code ask for different sessions: give one")
 	}
 	return helper.New(helper.Config{
-		BaseURL:    c.BaseURL,
-		Timeout:    c.Timeout,
-		Insecure:   c.Insecure,
-		Verbose:    c.Verbose,
-		AppVersion: c.AppVersion,
-		Platform:   c.Platform,
-		Vault:      vaults,
-		NewStore:   c.Store,
-		OAuth:      c.OAuth || c.Auth == "oauth",
-		MCPURL:     c.MCPURL,
+		BaseURL:      c.BaseURL,
+		Timeout:      c.Timeout,
+		Insecure:     c.Insecure,
+		Verbose:      c.Verbose,
+		AppVersion:   c.AppVersion,
+		Platform:     c.Platform,
+		Vault:        vaults,
+		NewStore:     c.Store,
+		OAuth:        c.OAuth || c.Auth == "oauth",
+		MCPURL:       c.MCPURL,
+		CommandFlags: c.commandFlags(),
 	}, openStore)
+}
+
+// commandFlags are the flags given on the command line that a suggested
+// login must repeat: where the session is, and how to reach it.
+func (c *cli) commandFlags() []string {
+	var out []string
+	for _, f := range []struct{ name, value string }{{"base-url", c.BaseURL}, {"mcp-url", c.MCPURL}, {"store", c.Store}} {
+		if flagGiven(f.name) && f.value != "" {
+			out = append(out, "--"+f.name, format.ShellWord(f.value))
+		}
+	}
+	if c.Insecure {
+		out = append(out, "--insecure")
+	}
+	return out
 }
 
 // vaults are the homes of refresh tokens apart from the cache files that

@@ -556,7 +556,10 @@ func TestNoTerminalNoPrompt(t *testing.T) {
 	for _, tc := range []struct {
 		args  []string
 		login string
-	}{{nil, "akiflow-token login"}, {[]string{"-e", alice}, "akiflow-token login -e " + alice}} {
+	}{{nil, "akiflow-token login"}, {[]string{"-e", alice}, "akiflow-token login -e " + alice},
+		// A flag that says where the session is is repeated; the
+		// environment's is the shell's already.
+		{[]string{"--base-url", w.srv.URL, "-e", alice}, "akiflow-token --base-url " + w.srv.URL + " login -e " + alice}} {
 		res := w.run(tc.args...)
 		check(t, fmt.Sprintf("%q: exit status", tc.args), res.code, 3)
 		check(t, fmt.Sprintf("%q: stdout", tc.args), res.stdout, "")

@@ -134,7 +134,7 @@ func TestCacheHome(t *testing.T) {
 		{"group-writable", 0o770, -1, `refusing to use ROOT: its group can write to it (mode 0770) and it has no sticky bit; ` + elsewhere + `, or run: chmod g-w ROOT`},
 		{"group-writable with the sticky bit", 0o770 | os.ModeSticky, -1, ""},
 		{"world-writable with the sticky bit", 0o777 | os.ModeSticky, -1, ""},
-		{"world-writable", 0o777, -1, `refusing to use ROOT: anyone can write to it (mode 0777) and it has no sticky bit; ` + elsewhere + `, or run: chmod o-w ROOT`},
+		{"world-writable", 0o777, -1, `refusing to use ROOT: anyone can write to it (mode 0777) and it has no sticky bit; ` + elsewhere + `, or run: chmod go-w ROOT`},
 		{"root's", 0o755, 0, ""},
 		{"another user's", 0o755, nobodyUID, "refusing to use ROOT: it belongs to another user (uid 65534); " + elsewhere},
 	} {

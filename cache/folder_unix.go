@@ -58,6 +58,9 @@ func homeAccess(home string, info fs.FileInfo) error {
 	}
 	if perm := info.Mode().Perm(); perm&0o022 != 0 && info.Mode()&fs.ModeSticky == 0 {
 		who, fix := "anyone", "chmod o-w "+shellQuote(home)
+		if perm&0o020 != 0 {
+			fix = "chmod go-w " + shellQuote(home) // both, or the next run refuses the group's
+		}
 		if perm&0o002 == 0 {
 			who, fix = "its group", "chmod g-w "+shellQuote(home)
 		}

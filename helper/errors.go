@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"akiflow-token/helper/akiflow"
 	"akiflow-token/helper/format"
@@ -68,7 +69,7 @@ func (h *Helper) loginNeeded(why, account string) error {
 // LoginCommand is the command that logs in to account ("" for none
 // chosen), with this Helper's kind of session.
 func (h *Helper) LoginCommand(account string) string {
-	cmd := "akiflow-token login"
+	cmd := strings.Join(append(append([]string{"akiflow-token"}, h.cfg.CommandFlags...), "login"), " ")
 	if h.cfg.OAuth {
 		cmd += " --oauth"
 	}

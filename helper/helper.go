@@ -51,6 +51,11 @@ type Config struct {
 	// MCPURL is the protected resource whose metadata name the OAuth
 	// authorization server; akiflow.DefaultMCPURL when empty.
 	MCPURL string
+	// CommandFlags are the global flags, as shell words, that a command a
+	// message suggests repeats: those given on the command line that say
+	// where the session is (--base-url ...), which the environment of the
+	// shell it is pasted into does not.
+	CommandFlags []string
 }
 
 // Request is what one call asks for.

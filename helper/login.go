@@ -242,7 +242,7 @@ func (c *call) leaveVault(s *Session) {
 		err = v.Delete(host, store, s.Email)
 	}
 	if err != nil {
-		c.warnf("%v; the old refresh token of %s is left there", err, c.shown(s.Email))
+		c.warnf("the old refresh token of %s is left where it was: %v", c.shown(s.Email), err)
 	}
 }
 

@@ -87,7 +87,7 @@ func (c *call) clientFor(ctx context.Context, client *akiflow.Client, d *akiflow
 		return json.Marshal(registration{Issuer: d.Server.Issuer, ClientID: id})
 	})
 	if err != nil {
-		c.warnf("%v; akiflow-token registers again at the next login", err)
+		c.warnf("akiflow-token registers again at the next login: %v", err)
 	}
 	return id, nil
 }

@@ -102,7 +102,7 @@ func (c *call) encode(s *Session, mode saveMode) ([]byte, error) {
 		// is a dead one: the record says there is none.
 		c.warnf("%v", err)
 	default:
-		c.warnf("%v; keeping the new refresh token in %s until the %s takes it", err, c.h.store.Describe(s.Email), s.RefreshIn)
+		c.warnf("keeping the new refresh token in %s until the %s takes it: %v", c.h.store.Describe(s.Email), s.RefreshIn, err)
 	}
 	return out.marshal(), nil
 }

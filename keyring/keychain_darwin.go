@@ -52,5 +52,5 @@ func explainKeychain(err error) error {
 	case errors.Is(err, gokeyring.ErrSetDataTooBig):
 		return &problem{msg: "the refresh token is too large for the keychain's command line", fix: "log in with --store file"}
 	}
-	return &problem{msg: "/usr/bin/security failed", fix: "unlock the login keychain (security unlock-keychain), or log in with --store file"}
+	return &problem{msg: "/usr/bin/security failed", fix: "log in with --store file, or unlock the login keychain: security unlock-keychain"}
 }

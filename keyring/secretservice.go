@@ -234,9 +234,9 @@ var (
 	errNoBus = &problem{msg: "there is no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is unset and $XDG_RUNTIME_DIR/bus is no socket)",
 		fix: "the keyring needs a desktop session's bus; without one, log in with --store file"}
 	errNoService = &problem{msg: "no Secret Service runs on the session bus (org.freedesktop.secrets)",
-		fix: "start one (gnome-keyring-daemon --start --components=secrets, KWallet or KeePassXC's Secret Service), or log in with --store file"}
+		fix: "log in with --store file, or start a Secret Service (KWallet, KeePassXC) or gnome-keyring's: gnome-keyring-daemon --start --components=secrets"}
 	errNoDefault = &problem{msg: "the Secret Service has no default collection",
-		fix: "create one (seahorse, or secret-tool store once), or log in with --store file"}
+		fix: "log in with --store file, or create one with seahorse or secret-tool"}
 	errLocked = &problem{msg: "the keyring is locked",
-		fix: "unlock it (log in to the desktop session, or: gnome-keyring-daemon --replace --unlock), then run again"}
+		fix: "unlock it, then run again; logging in to the desktop session unlocks it, and so does: gnome-keyring-daemon --replace --unlock"}
 )

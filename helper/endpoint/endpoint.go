@@ -485,7 +485,7 @@ func (e *Endpoint) warnLogin(msg string) {
 	defer e.mu.Unlock()
 	if !e.loginWarned.Load() {
 		e.loginWarned.Store(true)
-		fmt.Fprintf(e.cfg.Stderr, "akiflow-token: warning: %s; until then the endpoint answers 503\n", msg)
+		fmt.Fprintf(e.cfg.Stderr, "akiflow-token: warning: the endpoint answers 503 until then: %s\n", msg) // msg last: it ends with a command
 	}
 }
 

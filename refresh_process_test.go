@@ -50,6 +50,33 @@ func TestConcurrentCallersRefreshOnce(t *testing.T) {
 	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
 }
 
+// A lock file removed while its refresh is under way (a cleaner of
+// ~/.cache, a person) lets the next caller lock a new one. That caller's
+// refresh process sees the first one's save under way and sends nothing:
+// the refresh token is spent once, and the session is kept.
+func TestRemovedLockFileSendsNoSecondRefresh(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.login(alice)
+	w.expire(alice)
+	before := w.counts()
+	reply := w.holdReply(akiflowtest.RouteRefresh, nil)
+	first := w.startCommand("-e", alice)
+	reply.waitArrival(t) // processed: the token rotated, and its answer waits
+	if err := os.Remove(w.lockFile(alice)); err != nil {
+		t.Fatal(err)
+	}
+	second := w.run("-e", alice)
+	check(t, "the second caller: exit status", second.code, 4)
+	if !strings.Contains(second.stderr, "another akiflow-token is saving this session now") {
+		t.Errorf("the second caller said:\n%s", redact(second.stderr))
+	}
+	reply.release()
+	w.tokenOf(first.wait())
+	w.checkRequests(before, map[string]int{"csrf-cookie": 1, "refresh": 1})
+	w.tokenOf(w.run("--force-refresh", "-e", alice)) // the saved session is the live one
+}
+
 // callers counts the akiflow-token processes this test process started
 // for this world (found by their parent and their AKIFLOW_BASE_URL) that
 // are running.

@@ -336,6 +336,35 @@ func (p *Pending) Commit(data []byte) error {
 // record stays as it was. It may be deferred.
 func (p *Pending) Discard() { p.f.Cleanup() }
 
+// Alone says no other replacement of the record is under way: every
+// Pending holds a lock on its temporary file while it is open, which this
+// finds on the others (store.ErrBusy).
+func (p *Pending) Alone() error {
+	partial, ours := filepath.Dir(p.f.Name()), p.f.Name()
+	listed, err := leftovers(partial)
+	if err != nil {
+		return err
+	}
+	for _, path := range listed[filepath.Base(p.path)] {
+		if path != ours && inUse(path) {
+			return store.ErrBusy
+		}
+	}
+	return nil
+}
+
+// inUse says the temporary file at path is an open Pending's: its lock is
+// held. One that cannot be opened (gone, committed) is not.
+func inUse(path string) bool {
+	f, _, err := openRegular(path, os.O_RDONLY, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	held, err := holdFile(f)
+	return !held && err == nil
+}
+
 // testHookBeforeRename, when set (by tests), runs after the result is
 // written to the temporary file and before it is fsynced and renamed.
 var testHookBeforeRename func()
@@ -382,6 +411,12 @@ func (s *Store) prepare(name string) (*pendingFile, string, error) {
 			return nil, "", err
 		}
 		return nil, "", fmt.Errorf("could not write to %s: %w", dir, unwrapPathError(err))
+	}
+	// Held while it is open (and so while its process lives): another
+	// Pending's Alone sees this one under way, and Recover leaves it be.
+	if held, err := holdFile(f.File); !held {
+		f.Cleanup()
+		return nil, "", fmt.Errorf("could not lock %s: %v", f.Name(), err)
 	}
 	// Reserve the space of the largest record, on the disk.
 	_, err = f.Write(make([]byte, s.recordSize))

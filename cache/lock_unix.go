@@ -30,6 +30,10 @@ func tryLock(f *os.File) (bool, error) {
 	return false, err
 }
 
+// holdFile takes a lock of f without waiting (a Pending's temporary file):
+// false and no error when another open file holds it.
+func holdFile(f *os.File) (bool, error) { return tryLock(f) }
+
 // adoptLock takes over the lock of f, handed down by a parent process:
 // on the same open file, flock's lock is ours at once; on any other, while
 // the lock is held elsewhere, it is not.

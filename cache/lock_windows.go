@@ -49,6 +49,10 @@ func lockByte(f *os.File, off uint64) (bool, error) {
 	return false, err
 }
 
+// holdFile takes a lock of f without waiting (a Pending's temporary file,
+// never a lock file): false and no error when another open file holds it.
+func holdFile(f *os.File) (bool, error) { return lockByte(f, heldByte) }
+
 // unlockByte lets go of the byte at off, which this process must hold
 // through f itself: else an error.
 func unlockByte(f *os.File, off uint64) error {

@@ -79,6 +79,8 @@ func (s *Store) Recover(name string, keep func(data []byte) bool) (moved bool, e
 		case checkPrivate(f, p, info) != nil:
 			f.Close()
 			found = append(found, leftover{path: p})
+		case !heldNow(f):
+			f.Close() // an open Pending's, under way in another process: not a leftover
 		default:
 			found = append(found, leftover{path: p, f: f, mtime: info.ModTime()})
 		}
@@ -104,6 +106,13 @@ func (s *Store) Recover(name string, keep func(data []byte) bool) (moved bool, e
 		}
 	}
 	return moved, errors.Join(errs...)
+}
+
+// heldNow takes the lock of the leftover f, which an open Pending holds:
+// false when one does. Closing f lets go of it.
+func heldNow(f *os.File) bool {
+	held, err := holdFile(f)
+	return held || err != nil // a lock that cannot be tried says nothing of a Pending
 }
 
 // salvage puts the leftover f in the place of the record at path if keep

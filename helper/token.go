@@ -216,6 +216,11 @@ func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error)
 		return nil, fmt.Errorf("not refreshing, since the new session could not be saved: %w", err) // the cause last: it may end with its fix
 	}
 	defer p.Discard()
+	if err := p.Alone(); err != nil {
+		// Another process holds the account's lock too (its lock file
+		// was removed under one of them): one refresh token, one sender.
+		return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("not refreshing: %w", err)}
+	}
 	if err := c.fetchRefreshToken(s); err != nil {
 		return nil, err
 	}

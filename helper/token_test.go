@@ -893,3 +893,25 @@ func TestTokenExpiringDuringTheShortWaitWaitsOn(t *testing.T) {
 		t.Fatalf("Token: %v (exit %d), want the refreshed session", err, ExitCode(err))
 	}
 }
+
+// A refresh whose record another save is under way for (another process
+// holds the account's lock too: its lock file was removed under one of
+// them) is not sent: one refresh token, one sender. The caller tries again
+// later (exit 4), and the session is as it was.
+func TestRefreshBesideAnotherSaveIsNotSent(t *testing.T) {
+	f := newFlow(t, nil)
+	old := f.seed(-time.Minute) // expired
+	other, err := f.store.Prepare(flowEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Discard()
+	got, err := f.token()
+	wantExit(t, "Token", got, err, ExitUnavailable, "another akiflow-token is saving this session now")
+	f.wantRequests(map[string]int{})
+	wantSession(t, "stored (vs the old)", f.stored(), old)
+	other.Discard()
+	if _, err := f.token(); err != nil {
+		t.Errorf("Token after the other save ended: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"os"
 )
 
@@ -26,7 +27,8 @@ import (
 //   - a lock can be handed to a child process, which then holds it until it
 //     exits, whatever becomes of the process that took it;
 //   - a save interrupted between writing and replacing (a process killed)
-//     can be recovered under the lock.
+//     can be recovered under the lock, and one under way is told from it
+//     (Pending.Alone, Recover).
 type Store interface {
 	// Read returns the record name. Its error matches fs.ErrNotExist when
 	// there is none, and has an Unsafe method that returns true when the
@@ -45,9 +47,9 @@ type Store interface {
 	// Recover puts back what an interrupted Commit of name left behind:
 	// while the record's lock is held, it offers each leftover, newest
 	// first, to keep, puts the first one kept in the record's place and
-	// removes the others. It reports whether it put one in place. Only
-	// for records that are replaced only under their lock: a Prepare under
-	// way elsewhere may look like a leftover.
+	// removes the others. It reports whether it put one in place. An open
+	// Pending's replacement, under way in this process or another, is no
+	// leftover: it is left alone.
 	Recover(name string, keep func(data []byte) bool) (bool, error)
 	// Remove deletes the record name; a missing record is not an error.
 	Remove(name string) error
@@ -70,7 +72,18 @@ type Pending interface {
 	// Discard drops the replacement unless it was committed; it may be
 	// deferred.
 	Discard()
+	// Alone says this is the only replacement of its record under way, in
+	// this process or another: an error matching ErrBusy when another
+	// Pending of the record is open. A refresh asks before it is sent, so
+	// that two processes that both took the record's lock (its lock file
+	// removed under one of them) never both spend the refresh token; and
+	// Recover leaves an open Pending's replacement alone.
+	Alone() error
 }
+
+// ErrBusy is Pending.Alone's answer when another replacement of the record
+// is under way.
+var ErrBusy = errors.New("another akiflow-token is saving this session now")
 
 // Lock is a held lock on one record.
 type Lock interface {

@@ -22,6 +22,7 @@ type Store struct {
 	mu      sync.Mutex
 	records map[string][]byte
 	locks   map[string]chan struct{}
+	open    map[string]int // the Pendings of each record not yet committed or discarded
 
 	Reads    int      // calls of Read
 	Lockings int      // calls of Lock
@@ -42,7 +43,7 @@ type Store struct {
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{records: map[string][]byte{}, locks: map[string]chan struct{}{}}
+	return &Store{records: map[string][]byte{}, locks: map[string]chan struct{}{}, open: map[string]int{}}
 }
 
 // Do runs f with the store's fields locked against its methods.
@@ -88,6 +89,9 @@ func (m *Store) Prepare(name string) (store.Pending, error) {
 	if unsaveable != nil {
 		return nil, unsaveable
 	}
+	m.mu.Lock()
+	m.open[name]++
+	m.mu.Unlock()
 	return &pending{m: m, name: name}, nil
 }
 
@@ -118,15 +122,32 @@ func (p *pending) Commit(data []byte) error {
 	case p.m.FailCommit != nil:
 		return p.m.FailCommit
 	}
-	p.done = true
+	p.finish()
 	p.m.records[p.name] = append([]byte(nil), data...)
 	return nil
 }
 
 func (p *pending) Discard() {
 	p.m.mu.Lock()
-	p.done = true
+	p.finish()
 	p.m.mu.Unlock()
+}
+
+// finish marks p used, with p.m.mu held.
+func (p *pending) finish() {
+	if !p.done {
+		p.done = true
+		p.m.open[p.name]--
+	}
+}
+
+func (p *pending) Alone() error {
+	p.m.mu.Lock()
+	defer p.m.mu.Unlock()
+	if p.m.open[p.name] > 1 || p.done && p.m.open[p.name] > 0 {
+		return store.ErrBusy
+	}
+	return nil
 }
 
 func (m *Store) Lock(ctx context.Context, name string) (store.Lock, error) {

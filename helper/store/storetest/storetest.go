@@ -83,6 +83,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts Options) {
 		{"PrepareOfANewRecord", s.prepareOfANewRecord},
 		{"DiscardLeavesTheRecord", s.discardLeavesTheRecord},
 		{"StageReplacesNothing", s.stageReplacesNothing},
+		{"AloneSeesAnotherPending", s.aloneSeesAnotherPending},
+		{"RecoverLeavesAnOpenPendingAlone", s.recoverLeavesAnOpenPending},
 		{"TwoPreparesLastCommitWins", s.twoPreparesLastCommitWins},
 		{"NamesKeepTheirRecords", s.namesKeepTheirRecords},
 		{"ReadersSeeWholeRecords", s.readersSeeWholeRecords},
@@ -386,6 +388,59 @@ func (s *suite) stageReplacesNothing(t *testing.T) {
 	}
 	p.Discard()
 	wantRecord(t, st, account, []byte("new"), "after Stage then Discard")
+}
+
+// Alone sees another open Pending of the record (ErrBusy), whoever opened
+// it, and none once it is committed or discarded; another record's does
+// not count.
+func (s *suite) aloneSeesAnotherPending(t *testing.T) {
+	st := s.store(t)
+	first := prepare(t, st, account)
+	if err := first.Alone(); err != nil {
+		t.Fatalf("Alone of the only Pending: %v", err)
+	}
+	others := prepare(t, st, other)
+	defer others.Discard()
+	if err := first.Alone(); err != nil {
+		t.Errorf("Alone beside another record's Pending: %v", err)
+	}
+	second := prepare(t, st, account)
+	for what, p := range map[string]store.Pending{"the first": first, "the second": second} {
+		if err := p.Alone(); !errors.Is(err, store.ErrBusy) {
+			t.Errorf("Alone of %s of two Pendings: %v, want ErrBusy", what, err)
+		}
+	}
+	commit(t, first, account, []byte("first"))
+	first.Discard()
+	if err := second.Alone(); err != nil {
+		t.Errorf("Alone after the other Pending committed: %v", err)
+	}
+	third := prepare(t, st, account)
+	third.Discard()
+	if err := second.Alone(); err != nil {
+		t.Errorf("Alone after the other Pending was discarded: %v", err)
+	}
+	commit(t, second, account, []byte("second"))
+	wantRecord(t, st, account, []byte("second"), "after the second Commit")
+}
+
+// Recover leaves the replacement of an open Pending alone, staged or not:
+// it is under way, not left behind, and its Commit still works.
+func (s *suite) recoverLeavesAnOpenPending(t *testing.T) {
+	st := s.store(t)
+	write(t, st, account, []byte("old"))
+	p := prepare(t, st, account)
+	defer p.Discard()
+	if err := p.Stage([]byte("staged")); err != nil {
+		t.Fatalf("Stage: %v", err)
+	}
+	moved, err := st.Recover(account, func([]byte) bool { return true })
+	if moved || err != nil {
+		t.Errorf("Recover beside an open Pending: moved %v, %v; want nothing moved", moved, err)
+	}
+	wantRecord(t, st, account, []byte("old"), "after Recover")
+	commit(t, p, account, []byte("new"))
+	wantRecord(t, st, account, []byte("new"), "after the Pending's Commit")
 }
 
 func (s *suite) discardLeavesTheRecord(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"akiflow-token/helper/store"
 )
@@ -257,6 +258,7 @@ func (s *Store) Write(name string, data []byte) error {
 // Pending is a replacement of one record, prepared and not yet committed.
 type Pending struct {
 	f          *pendingFile
+	hold       *os.File // another open file of f, whose lock says the save is under way until it is in place
 	path       string
 	recordSize int
 	staged     int // the bytes Stage wrote; zeros after them
@@ -276,16 +278,16 @@ type Pending struct {
 // new space on ext4, xfs or tmpfs (a copy-on-write file system such as
 // btrfs or ZFS may still fail then).
 func (s *Store) Prepare(name string) (store.Pending, error) {
-	f, path, err := s.prepare(name)
+	f, hold, path, err := s.prepare(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The folder went away since it was checked: make it again.
 		s.recheck()
-		f, path, err = s.prepare(name)
+		f, hold, path, err = s.prepare(name)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &Pending{f: f, path: path, recordSize: s.recordSize}, nil
+	return &Pending{f: f, hold: hold, path: path, recordSize: s.recordSize}, nil
 }
 
 // Stage writes data over the reserved zeros of the temporary file, where
@@ -328,13 +330,25 @@ func (p *Pending) Commit(data []byte) error {
 	if err := p.f.CloseAtomicallyReplace(); err != nil { // fsync, close, rename
 		return fmt.Errorf("could not save %s: %w", p.path, unwrapPathError(err))
 	}
+	p.letGo() // only now: until the rename, the file is a save under way
 	syncDir(filepath.Dir(p.path))
 	return nil
 }
 
 // Discard removes the temporary file, unless Commit put it in place: the
 // record stays as it was. It may be deferred.
-func (p *Pending) Discard() { p.f.Cleanup() }
+func (p *Pending) Discard() {
+	p.f.Cleanup()
+	p.letGo()
+}
+
+// letGo lets go of the lock that says the save is under way.
+func (p *Pending) letGo() {
+	if p.hold != nil {
+		p.hold.Close()
+		p.hold = nil
+	}
+}
 
 // Alone says no other replacement of the record is under way: every
 // Pending holds a lock on its temporary file while it is open, which this
@@ -372,51 +386,53 @@ var testHookBeforeRename func()
 // prepare does what Prepare does, and returns the
 // reserved temporary file and the record's path. A missing folder is an
 // error that matches fs.ErrNotExist.
-func (s *Store) prepare(name string) (*pendingFile, string, error) {
+func (s *Store) prepare(name string) (*pendingFile, *os.File, string, error) {
 	dir, err := s.folder(true)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	base, err := fileName(name, ext)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	path := filepath.Join(dir, base)
 	switch info, err := os.Lstat(path); {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return nil, "", fmt.Errorf("could not save %s: %w", path, unwrapPathError(err))
+		return nil, nil, "", fmt.Errorf("could not save %s: %w", path, unwrapPathError(err))
 	case info.Mode()&fs.ModeSymlink != 0 || isLink(info):
-		return nil, "", fmt.Errorf("could not save %s: it is a symbolic link; remove it, and run again: %s", path, removeFix(path, info))
+		return nil, nil, "", fmt.Errorf("could not save %s: it is a symbolic link; remove it, and run again: %s", path, removeFix(path, info))
 	case !info.Mode().IsRegular():
-		return nil, "", fmt.Errorf("could not save %s: it is not a regular file; remove it and run again", path)
+		return nil, nil, "", fmt.Errorf("could not save %s: it is not a regular file; remove it and run again", path)
 	default:
 		if err := checkOwner(nil, path, info); err != nil {
-			return nil, "", err
+			return nil, nil, "", err
 		}
 	}
 	// The rename into dir is the one step after the temporary file that
 	// needs a permission: a folder made read-only (chmod, a read-only
 	// mount, chattr +i) would fail it after the work is done.
 	if err := writable(dir); err != nil {
-		return nil, "", fmt.Errorf("could not write to %s: %w", dir, err)
+		return nil, nil, "", fmt.Errorf("could not write to %s: %w", dir, err)
 	}
 	partial, err := s.partialFolder(true)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	f, err := newPendingFile(path, partial)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, "", err
+			return nil, nil, "", err
 		}
-		return nil, "", fmt.Errorf("could not write to %s: %w", dir, unwrapPathError(err))
+		return nil, nil, "", fmt.Errorf("could not write to %s: %w", dir, unwrapPathError(err))
 	}
-	// Held while it is open (and so while its process lives): another
-	// Pending's Alone sees this one under way, and Recover leaves it be.
-	if held, err := holdFile(f.File); !held {
+	// Locked through a file of its own, held until the rename (and while
+	// this process lives): another Pending's Alone sees this save under
+	// way, and Recover leaves it be. (renameio closes f before renaming.)
+	hold, err := holdPending(f.Name())
+	if err != nil {
 		f.Cleanup()
-		return nil, "", fmt.Errorf("could not lock %s: %v", f.Name(), err)
+		return nil, nil, "", err
 	}
 	// Reserve the space of the largest record, on the disk.
 	_, err = f.Write(make([]byte, s.recordSize))
@@ -425,9 +441,33 @@ func (s *Store) prepare(name string) (*pendingFile, string, error) {
 	}
 	if err != nil {
 		f.Cleanup()
-		return nil, "", fmt.Errorf("could not write to %s: %w", dir, unwrapPathError(err))
+		hold.Close()
+		return nil, nil, "", fmt.Errorf("could not write to %s: %w", dir, unwrapPathError(err))
 	}
-	return f, path, nil
+	return f, hold, path, nil
+}
+
+// holdPending opens the temporary file at path again and takes its lock,
+// trying for a while: another process's Alone or Recover may hold it for
+// a moment to see whether it is in use.
+func holdPending(path string) (*os.File, error) {
+	f, _, err := openRegular(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("could not open %s: %w", path, unwrapPathError(err))
+	}
+	for range 100 {
+		held, err := holdFile(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("could not lock %s: %w", path, err)
+		}
+		if held {
+			return f, nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	f.Close()
+	return nil, fmt.Errorf("could not lock %s: another process holds it", path)
 }
 
 // fileName is the file name of the record name with extension ext: it

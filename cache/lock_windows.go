@@ -51,7 +51,12 @@ func lockByte(f *os.File, off uint64) (bool, error) {
 
 // holdFile takes a lock of f without waiting (a Pending's temporary file,
 // never a lock file): false and no error when another open file holds it.
-func holdFile(f *os.File) (bool, error) { return lockByte(f, heldByte) }
+// Its byte lies far past the data, which another handle writes: Windows'
+// locks keep other handles from the bytes they cover.
+func holdFile(f *os.File) (bool, error) { return lockByte(f, pendingByte) }
+
+// pendingByte is the byte of a temporary file that holdFile locks.
+const pendingByte = 1 << 40
 
 // unlockByte lets go of the byte at off, which this process must hold
 // through f itself: else an error.

@@ -144,7 +144,7 @@ func (c *call) login(ctx context.Context, key string, tty *terminal) (*Session, 
 	typed := c.shown(key)
 	// A login whose session could not be saved would be asked for in
 	// vain: checked before a code is mailed.
-	vault, err := c.preflight(key)
+	vault, err := c.preflight(ctx, key)
 	if err != nil {
 		return nil, err
 	}

@@ -109,12 +109,21 @@ func (c *call) forgetRegistration(id string) {
 // key can be saved: its record can be prepared, may be replaced (not
 // refused, not a newer akiflow-token's), and the vault that will keep the
 // refresh token answers. It returns that vault's name.
-func (c *call) preflight(key string) (string, error) {
-	probe, err := c.h.store.Prepare(key)
+func (c *call) preflight(ctx context.Context, key string) (string, error) {
+	// Under the account's lock: an open Pending outside it would make a
+	// refresh that holds it think another save is under way.
+	lock, err := c.lock(ctx, key, c.h.lockWait())
 	if err != nil {
 		return "", err
 	}
-	probe.Discard()
+	probe, err := c.h.store.Prepare(key)
+	if err == nil {
+		probe.Discard()
+	}
+	lock.Close()
+	if err != nil {
+		return "", err
+	}
 	before, err := c.readRecord(key, false)
 	if err != nil {
 		return "", err
@@ -129,7 +138,7 @@ func (c *call) preflight(key string) (string, error) {
 // may be "": the tokens name the account.
 func (c *call) oauthLogin(ctx context.Context, key string, tty *terminal) (*Session, error) {
 	if key != "" {
-		if _, err := c.preflight(key); err != nil {
+		if _, err := c.preflight(ctx, key); err != nil {
 			return nil, err
 		}
 	}
@@ -180,7 +189,7 @@ func (c *call) oauthLogin(ctx context.Context, key string, tty *terminal) (*Sess
 	if err != nil {
 		return nil, err
 	}
-	vault, err := c.preflight(key)
+	vault, err := c.preflight(ctx, key)
 	if err != nil {
 		return nil, err
 	}

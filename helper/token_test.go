@@ -915,3 +915,25 @@ func TestRefreshBesideAnotherSaveIsNotSent(t *testing.T) {
 		t.Errorf("Token after the other save ended: %v", err)
 	}
 }
+
+// A save by another process that ended after this refresh read the session
+// and before it asked whether it was alone (both held the account's lock:
+// its lock file was removed under one) left the record newer than what this
+// one read: nothing is sent, and the other's session serves.
+func TestRefreshAfterAnotherSaveSendsNothing(t *testing.T) {
+	f := newFlow(t, nil)
+	f.seed(-time.Minute) // expired
+	theirs := f.serverSession(30 * time.Minute)
+	theirs.Generation = 1
+	f.store.OnPrepare = func(string) {
+		f.store.Do(func() { f.store.OnPrepare = nil }) // once: as Prepare is called, the other save is done
+		f.put(theirs)
+	}
+	f.markRequests()
+	got, err := f.token()
+	if err != nil {
+		t.Fatalf("Token: %v", err)
+	}
+	f.wantRequests(map[string]int{})
+	wantSession(t, "returned (vs the other process's)", got, theirs)
+}

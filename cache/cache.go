@@ -379,6 +379,10 @@ func inUse(path string) bool {
 	return !held && err == nil
 }
 
+// testHookAfterCreate, when set (by tests), runs after a Pending's
+// temporary file is made and before it is locked, with its path.
+var testHookAfterCreate func(path string)
+
 // testHookBeforeRename, when set (by tests), runs after the result is
 // written to the temporary file and before it is fsynced and renamed.
 var testHookBeforeRename func()
@@ -429,7 +433,18 @@ func (s *Store) prepare(name string) (*pendingFile, *os.File, string, error) {
 	// Locked through a file of its own, held until the rename (and while
 	// this process lives): another Pending's Alone sees this save under
 	// way, and Recover leaves it be. (renameio closes f before renaming.)
+	if testHookAfterCreate != nil {
+		testHookAfterCreate(f.Name())
+	}
 	hold, err := holdPending(f.Name())
+	if err == nil {
+		// Until it was locked, another process's Recover could take it
+		// for a killed save's leftover, and remove it.
+		if serr := sameFile(hold, f.Name()); serr != nil {
+			hold.Close()
+			err = fmt.Errorf("could not keep %s: another akiflow-token removed it (%v)", f.Name(), serr)
+		}
+	}
 	if err != nil {
 		f.Cleanup()
 		return nil, nil, "", err

@@ -256,3 +256,44 @@ func TestRecoverSeesLeftoversMadeSinceItsLastLook(t *testing.T) {
 		t.Errorf("the record: %q", got)
 	}
 }
+
+// A Pending's temporary file exists a moment before it is locked, when
+// another process's Recover may take it for a killed save's leftover and
+// remove it: then Prepare fails (nothing is sent), whether the file went
+// before it was opened again or while its lock was still the other's.
+func TestPrepareWhoseFileWasRecoveredMeanwhileFails(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows removes an open file only when its last handle closes: the file stays while the other holds it")
+	}
+	for _, when := range []string{"before it is opened again", "while the other holds its lock"} {
+		t.Run(when, func(t *testing.T) {
+			s := newFolder(t)
+			testHookAfterCreate = func(path string) {
+				if when == "before it is opened again" {
+					os.Remove(path)
+					return
+				}
+				// Another process's Recover: it locks the file, removes it,
+				// and lets go a moment later.
+				f, err := os.Open(path)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if held, err := holdFile(f); !held {
+					t.Errorf("the Recover could not lock the new file: %v", err)
+				}
+				go func() {
+					time.Sleep(5 * time.Millisecond)
+					os.Remove(path)
+					f.Close()
+				}()
+			}
+			defer func() { testHookAfterCreate = nil }()
+			if p, err := s.Prepare("a@b.c"); err == nil {
+				p.Discard()
+				t.Errorf("Prepare of a file removed before it was locked succeeded")
+			}
+		})
+	}
+}

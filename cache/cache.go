@@ -440,7 +440,11 @@ func (s *Store) prepare(name string) (*pendingFile, *os.File, string, error) {
 	if err == nil {
 		// Until it was locked, another process's Recover could take it
 		// for a killed save's leftover, and remove it.
-		if serr := sameFile(hold, f.Name()); serr != nil {
+		serr := sameFile(hold, f.Name())
+		if serr == nil && removed(hold) {
+			serr = errors.New("it is marked for deletion")
+		}
+		if serr != nil {
 			hold.Close()
 			err = fmt.Errorf("could not keep %s: another akiflow-token removed it (%v)", f.Name(), serr)
 		}

@@ -249,7 +249,7 @@ func TestNoHomeNoCacheHome(t *testing.T) {
 				return
 			}
 			for method, err := range everyMethod(t, s) {
-				if !errors.Is(err, ErrNoCacheHome) || !unsafe(err) {
+				if !errors.Is(err, ErrNoCacheHome) || !refused(err) {
 					t.Errorf("%s: %v, want ErrNoCacheHome", method, err)
 				}
 			}
@@ -281,7 +281,7 @@ func skipModes(t *testing.T) {
 	}
 }
 
-func unsafe(err error) bool {
+func refused(err error) bool {
 	var u interface{ Unsafe() bool }
 	return errors.As(err, &u) && u.Unsafe()
 }

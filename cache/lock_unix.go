@@ -34,6 +34,16 @@ func tryLock(f *os.File) (bool, error) {
 // false and no error when another open file holds it.
 func holdFile(f *os.File) (bool, error) { return tryLock(f) }
 
+// removed says f's file has no name left (removed while open).
+func removed(f *os.File) bool {
+	info, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	return ok && st.Nlink == 0
+}
+
 // adoptLock takes over the lock of f, handed down by a parent process:
 // on the same open file, flock's lock is ours at once; on any other, while
 // the lock is held elsewhere, it is not.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 )
@@ -138,4 +139,16 @@ func adoptLock(f *os.File) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// removed says f's file is marked for deletion: its name goes when its
+// last handle closes, and a rename of it fails meanwhile.
+func removed(f *os.File) bool {
+	var info struct {
+		AllocationSize, EndOfFile int64
+		NumberOfLinks             uint32
+		DeletePending, Directory  bool
+	}
+	err := windows.GetFileInformationByHandleEx(windows.Handle(f.Fd()), windows.FileStandardInfo, (*byte)(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info)))
+	return err == nil && (info.DeletePending || info.NumberOfLinks == 0)
 }

@@ -45,7 +45,7 @@ func newFolder(t *testing.T) *Store {
 // session) that says want.
 func checkBadRecord(t *testing.T, err error, want string) {
 	t.Helper()
-	if err == nil || errors.Is(err, fs.ErrNotExist) || unsafe(err) || !strings.Contains(err.Error(), want) {
+	if err == nil || errors.Is(err, fs.ErrNotExist) || refused(err) || !strings.Contains(err.Error(), want) {
 		t.Errorf("got %v, want an ordinary error that says %q", err, want)
 	}
 }
@@ -105,7 +105,7 @@ func TestReadRefusesRecordsLargerThanTheRecordSize(t *testing.T) {
 	s := newFolder(t)
 	os.WriteFile(s.Path("a@b.c"), make([]byte, testRecordSize+1), 0o600)
 	_, err := s.Read("a@b.c")
-	if !unsafe(err) || !strings.Contains(err.Error(), "larger than 4096 bytes") || !strings.Contains(err.Error(), "upgrade, or remove it") {
+	if !refused(err) || !strings.Contains(err.Error(), "larger than 4096 bytes") || !strings.Contains(err.Error(), "upgrade, or remove it") {
 		t.Errorf("got %v, want an *InsecureError that says the record is too large", err)
 	}
 	os.WriteFile(s.Path("a@b.c"), bytes.Repeat([]byte("x"), testRecordSize), 0o600)
@@ -157,7 +157,7 @@ func TestLockFilesOfAnotherUserAreRefused(t *testing.T) {
 	path := filepath.Join(s.Dir(), "a@b.c.lock")
 	os.WriteFile(path, nil, 0o600)
 	os.Chown(path, nobodyUID, nobodyUID)
-	if _, err := s.Lock(context.Background(), "a@b.c"); !unsafe(err) {
+	if _, err := s.Lock(context.Background(), "a@b.c"); !refused(err) {
 		t.Errorf("Lock: %v, want an *InsecureError", err)
 	}
 }

@@ -31,3 +31,6 @@ func skipConformance(*testing.T) {}
 
 // testChild would be a child process of the Windows tests: none on Unix.
 func testChild() {}
+
+// wineKeepsRemovedFiles is false: there is no Wine on Unix.
+func wineKeepsRemovedFiles() bool { return false }

@@ -278,16 +278,16 @@ type Pending struct {
 // new space on ext4, xfs or tmpfs (a copy-on-write file system such as
 // btrfs or ZFS may still fail then).
 func (s *Store) Prepare(name string) (store.Pending, error) {
-	f, hold, path, err := s.prepare(name)
+	p, err := s.prepare(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The folder went away since it was checked: make it again.
 		s.recheck()
-		f, hold, path, err = s.prepare(name)
+		p, err = s.prepare(name)
 	}
 	if err != nil {
-		return nil, err
+		return nil, err // not a nil *Pending in an interface
 	}
-	return &Pending{f: f, hold: hold, path: path, recordSize: s.recordSize}, nil
+	return p, nil
 }
 
 // Stage writes data over the reserved zeros of the temporary file, where
@@ -387,48 +387,47 @@ var testHookAfterCreate func(path string)
 // written to the temporary file and before it is fsynced and renamed.
 var testHookBeforeRename func()
 
-// prepare does what Prepare does, and returns the
-// reserved temporary file and the record's path. A missing folder is an
-// error that matches fs.ErrNotExist.
-func (s *Store) prepare(name string) (*pendingFile, *os.File, string, error) {
+// prepare does what Prepare does. A missing folder is an error that
+// matches fs.ErrNotExist.
+func (s *Store) prepare(name string) (*Pending, error) {
 	dir, err := s.folder(true)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
 	base, err := fileName(name, ext)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
 	path := filepath.Join(dir, base)
 	switch info, err := os.Lstat(path); {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return nil, nil, "", fmt.Errorf("could not save %s: %w", path, unwrapPathError(err))
+		return nil, fmt.Errorf("could not save %s: %w", path, unwrapPathError(err))
 	case info.Mode()&fs.ModeSymlink != 0 || isLink(info):
-		return nil, nil, "", fmt.Errorf("could not save %s: it is a symbolic link; remove it, and run again: %s", path, removeFix(path, info))
+		return nil, fmt.Errorf("could not save %s: it is a symbolic link; remove it, and run again: %s", path, removeFix(path, info))
 	case !info.Mode().IsRegular():
-		return nil, nil, "", fmt.Errorf("could not save %s: it is not a regular file; remove it and run again", path)
+		return nil, fmt.Errorf("could not save %s: it is not a regular file; remove it and run again", path)
 	default:
 		if err := checkOwner(nil, path, info); err != nil {
-			return nil, nil, "", err
+			return nil, err
 		}
 	}
 	// The rename into dir is the one step after the temporary file that
 	// needs a permission: a folder made read-only (chmod, a read-only
 	// mount, chattr +i) would fail it after the work is done.
 	if err := writable(dir); err != nil {
-		return nil, nil, "", fmt.Errorf("could not write to %s: %w", dir, err)
+		return nil, fmt.Errorf("could not write to %s: %w", dir, err)
 	}
 	partial, err := s.partialFolder(true)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
 	f, err := newPendingFile(path, partial)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, "", err
+			return nil, err
 		}
-		return nil, nil, "", fmt.Errorf("could not write to %s: %w", dir, unwrapPathError(err))
+		return nil, fmt.Errorf("could not write to %s: %w", dir, unwrapPathError(err))
 	}
 	// Locked through a file of its own, held until the rename (and while
 	// this process lives): another Pending's Alone sees this save under
@@ -451,7 +450,7 @@ func (s *Store) prepare(name string) (*pendingFile, *os.File, string, error) {
 	}
 	if err != nil {
 		f.Cleanup()
-		return nil, nil, "", err
+		return nil, err
 	}
 	// Reserve the space of the largest record, on the disk.
 	_, err = f.Write(make([]byte, s.recordSize))
@@ -461,9 +460,9 @@ func (s *Store) prepare(name string) (*pendingFile, *os.File, string, error) {
 	if err != nil {
 		f.Cleanup()
 		hold.Close()
-		return nil, nil, "", fmt.Errorf("could not write to %s: %w", dir, unwrapPathError(err))
+		return nil, fmt.Errorf("could not write to %s: %w", dir, unwrapPathError(err))
 	}
-	return f, hold, path, nil
+	return &Pending{f: f, hold: hold, path: path, recordSize: s.recordSize}, nil
 }
 
 // holdPending opens the temporary file at path again and takes its lock,

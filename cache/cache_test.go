@@ -124,6 +124,14 @@ func TestLockIsExclusiveAndBounded(t *testing.T) {
 	if _, err := s.Adopt("x@b.c", lock.Handle()); err == nil {
 		t.Errorf("AdoptLock took another record's lock file")
 	}
+	// Removed since it was taken (a cleaner of ~/.cache): still the lock.
+	if err := os.Remove(filepath.Join(s.Dir(), "a@b.c"+lockExt)); err == nil {
+		if _, err := s.Adopt("a@b.c", lock.Handle()); err != nil {
+			t.Errorf("AdoptLock of a held lock whose file was removed: %v", err)
+		}
+	} else if runtime.GOOS != "windows" {
+		t.Error(err)
+	}
 	lock.Close()
 	lock2, err := s.Lock(context.Background(), "a@b.c")
 	if err != nil {

@@ -143,7 +143,10 @@ func (s *Store) Adopt(name string, f *os.File) (store.Lock, error) {
 		return nil, s.homeErr
 	}
 	path := filepath.Join(s.dir, escape(name)+lockExt)
-	if err := sameFile(f, path); err != nil {
+	// A lock file removed since the parent took it (a cleaner of ~/.cache)
+	// is still the one it held: the saves' own check (Pending.Alone) keeps
+	// a second refresh out.
+	if err := sameFile(f, path); err != nil && !(errors.Is(err, fs.ErrNotExist) && removed(f)) {
 		return nil, fmt.Errorf("the handed-down lock is not %s: %w", path, err)
 	}
 	held, err := adoptLock(f)

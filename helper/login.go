@@ -197,7 +197,11 @@ func (c *call) saveLogin(ctx context.Context, key, vault string, tokens *akiflow
 	p, err := c.h.store.Prepare(key)
 	if err == nil {
 		defer p.Discard()
-		err = c.commit(p, s)
+		if changed, serr := c.sole(p, key, prev); serr != nil || changed {
+			err = orChanged(serr)
+		} else {
+			err = c.commit(p, s)
+		}
 	}
 	if err != nil {
 		return nil, err

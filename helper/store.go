@@ -59,11 +59,49 @@ func (h *Helper) replace(name string, content func() ([]byte, error)) error {
 	return store.Replace(h.store, name, content)
 }
 
-// save replaces an account's session with s, its next generation.
+// save replaces an account's session, read as s under its lock, with s,
+// its next generation, unless another process saved it meanwhile (sole).
 func (c *call) save(s *Session, mode saveMode) error {
 	s.Email = accountKey(s.Email)
+	p, err := c.h.store.Prepare(s.Email)
+	if err != nil {
+		return err
+	}
+	defer p.Discard()
+	if changed, err := c.sole(p, s.Email, s); err != nil || changed {
+		return orChanged(err)
+	}
 	s.Generation++
-	return c.h.replace(s.Email, func() ([]byte, error) { return c.encode(s, mode) })
+	data, err := c.encode(s, mode)
+	if err != nil {
+		return err
+	}
+	return p.Commit(data)
+}
+
+// sole says p is the only save of the account key under way, and the
+// record is still read, the one the caller read (nil: none): else changed,
+// or the error says why not. Another process may hold the account's lock
+// too (its lock file removed under one of them): what it saves, or is
+// saving, must not be written over, nor its refresh token spent again.
+func (c *call) sole(p Pending, key string, read *Session) (changed bool, err error) {
+	if err := p.Alone(); err != nil {
+		return false, err
+	}
+	now, err := c.load(key)
+	if err != nil {
+		return false, err
+	}
+	return (now == nil) != (read == nil) || now != nil && now.Generation != read.Generation, nil
+}
+
+// orChanged is the error of a save that sole turned down: err, or that
+// the session changed meanwhile. Either way, try again (exit 4).
+func orChanged(err error) error {
+	if err == nil {
+		err = errors.New("another akiflow-token saved this session meanwhile")
+	}
+	return &Error{Code: ExitUnavailable, Err: fmt.Errorf("%w; try again", err)}
 }
 
 // recoverSave puts in place the session a process killed between saving

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"akiflow-token/helper/akiflow"
-	"akiflow-token/helper/store"
 )
 
 // Token returns a session whose access token has at least req.MinTTL left,
@@ -217,18 +216,14 @@ func (c *call) refreshAndSave(ctx context.Context, s *Session) (*Session, error)
 		return nil, fmt.Errorf("not refreshing, since the new session could not be saved: %w", err) // the cause last: it may end with its fix
 	}
 	defer p.Discard()
-	// Another process may hold the account's lock too (its lock file was
-	// removed under one of them): one refresh token, one sender. Its save
-	// is under way (Alone sees it), or done: the record is no longer s.
-	if err := p.Alone(); err != nil {
-		return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("not refreshing: %w", err)}
-	}
-	if now, err := c.load(s.Email); err != nil || now == nil || now.Generation != s.Generation {
-		if now != nil && err == nil && now.validFor(c.now(), 0) {
+	// One refresh token, one sender: another process's save of the
+	// session, under way or done, is the one that counts.
+	if changed, err := c.sole(p, s.Email, s); err != nil || changed {
+		if now, lerr := c.load(s.Email); err == nil && lerr == nil && now.validFor(c.now(), 0) {
 			c.logf("another akiflow-token saved the session meanwhile")
 			return now, nil
 		}
-		return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("not refreshing: %w", store.ErrBusy)}
+		return nil, fmt.Errorf("not refreshing: %w", orChanged(err))
 	}
 	if err := c.fetchRefreshToken(s); err != nil {
 		return nil, err

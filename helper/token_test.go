@@ -77,16 +77,15 @@ func TestTokenCacheHit(t *testing.T) {
 func TestCachedFollowsTheClock(t *testing.T) {
 	issued := time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
 	now := issued
+	records := memstore.New()
 	h, err := New(Config{BaseURL: "http://127.0.0.1:1", Timeout: time.Second, Stderr: &syncBuffer{},
-		Now: func() time.Time { return now }}, func(string) Store { return memstore.New() })
+		Now: func() time.Time { return now }}, func(string) Store { return records })
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &Session{Format: sessionFormat, Email: "a@b.c", ClientID: newClientID(),
 		AccessToken: "a.b.c", RefreshToken: "def50200", ExpiresAt: issued.Add(30 * time.Minute)}
-	if err := h.newCall(Request{}).save(s, strict); err != nil {
-		t.Fatal(err)
-	}
+	records.Put("a@b.c", s.marshal())
 	if err := h.setCurrent("a@b.c"); err != nil {
 		t.Fatal(err)
 	}
@@ -936,4 +935,40 @@ func TestRefreshAfterAnotherSaveSendsNothing(t *testing.T) {
 	}
 	f.wantRequests(map[string]int{})
 	wantSession(t, "returned (vs the other process's)", got, theirs)
+}
+
+// Any save under the account's lock (a logout here; a move and git's erase
+// save the same way) is turned down, and says to try again, when another
+// process saves the session meanwhile (both held the lock: its lock file
+// was removed under one): its save under way, or done, is not written over.
+func TestSaveBesideAnotherSaveIsTurnedDown(t *testing.T) {
+	t.Run("under way", func(t *testing.T) {
+		f := newFlow(t, nil)
+		old := f.seed(time.Hour)
+		other, err := f.store.Prepare(flowEmail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Discard()
+		_, err = f.h.Logout(f.req, false)
+		if ExitCode(err) != ExitUnavailable || !strings.Contains(err.Error(), "another akiflow-token is saving this session now") {
+			t.Errorf("Logout: %v (exit %d), want exit %d", err, ExitCode(err), ExitUnavailable)
+		}
+		wantSession(t, "stored (vs the old)", f.stored(), old)
+	})
+	t.Run("done", func(t *testing.T) {
+		f := newFlow(t, nil)
+		f.seed(time.Hour)
+		theirs := f.serverSession(30 * time.Minute)
+		theirs.Generation = 1
+		f.store.OnPrepare = func(string) {
+			f.store.Do(func() { f.store.OnPrepare = nil })
+			f.put(theirs)
+		}
+		_, err := f.h.Logout(f.req, false)
+		if ExitCode(err) != ExitUnavailable || !strings.Contains(err.Error(), "another akiflow-token saved this session meanwhile") {
+			t.Errorf("Logout: %v (exit %d), want exit %d", err, ExitCode(err), ExitUnavailable)
+		}
+		wantSession(t, "stored (vs theirs)", f.stored(), theirs)
+	})
 }

@@ -1,6 +1,7 @@
 package helper
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -129,7 +130,7 @@ func (c *call) forget(key string) (*Session, error) {
 		return nil, fmt.Errorf("%s was %w", c.h.store.Describe(key), err)
 	}
 	if err != nil {
-		return nil, c.h.store.Remove(key) // unusable anyway: nothing to keep
+		return nil, c.removeUnusable(key, data) // unusable anyway: nothing to keep
 	}
 	if !s.hasTokens() {
 		return nil, nil // logged out already: nothing to forget
@@ -143,6 +144,24 @@ func (c *call) forget(key string) (*Session, error) {
 		return nil, err
 	}
 	return &old, nil
+}
+
+// removeUnusable removes the record key that could not be used, read as
+// data, under its lock, unless another process saves it meanwhile (sole's
+// rule: a login saved there must not be removed).
+func (c *call) removeUnusable(key string, data []byte) error {
+	p, err := c.h.store.Prepare(key)
+	if err != nil {
+		return err
+	}
+	defer p.Discard() // after the Remove: a save starting meanwhile sees this one
+	if err := p.Alone(); err != nil {
+		return orChanged(err)
+	}
+	if now, err := c.h.store.Read(key); err == nil && !bytes.Equal(now, data) {
+		return orChanged(nil)
+	}
+	return c.h.store.Remove(key)
 }
 
 // errDefaultMoved stops passOnDefault when another process changed the

@@ -971,4 +971,18 @@ func TestSaveBesideAnotherSaveIsTurnedDown(t *testing.T) {
 		}
 		wantSession(t, "stored (vs theirs)", f.stored(), theirs)
 	})
+	t.Run("an unusable record, saved meanwhile", func(t *testing.T) {
+		f := newFlow(t, nil)
+		f.store.Put(flowEmail, []byte("garbage"))
+		theirs := f.serverSession(30 * time.Minute)
+		f.store.OnPrepare = func(string) {
+			f.store.Do(func() { f.store.OnPrepare = nil })
+			f.put(theirs) // a login's save
+		}
+		_, err := f.h.Logout(f.req, false)
+		if ExitCode(err) != ExitUnavailable {
+			t.Errorf("Logout: %v (exit %d), want exit %d", err, ExitCode(err), ExitUnavailable)
+		}
+		wantSession(t, "stored (vs the login's)", f.stored(), theirs)
+	})
 }

@@ -79,9 +79,9 @@ func (c *call) save(s *Session, mode saveMode) error {
 	return p.Commit(data)
 }
 
-// sole says p is the only save of the account key under way, and the
-// record is still read, the one the caller read (nil: none): else changed,
-// or the error says why not. Another process may hold the account's lock
+// sole says p is the only save of the account key under way and the
+// record is still the one the caller read as read (nil: none); else
+// changed is true, or the error says why it cannot tell. Another process may hold the account's lock
 // too (its lock file removed under one of them): what it saves, or is
 // saving, must not be written over, nor its refresh token spent again.
 func (c *call) sole(p Pending, key string, read *Session) (changed bool, err error) {
